@@ -1,0 +1,33 @@
+"""Store-events queue consumer: one record at a time, partial batch failures, FIFO order per group."""
+
+import json
+import os
+
+from aws_lambda_powertools.utilities.batch import SqsFifoPartialProcessor, process_partial_response
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+
+from parity import bootstrap
+from parity.observability import logger, metrics
+from parity.settings import Settings
+
+settings = Settings.from_env()
+service = bootstrap.event_processor(settings)
+# After this many receives the message would go to the DLQ; an event whose purchase is still unknown
+# by then is recorded as unresolved instead (it may concern a payment Parity never sold).
+MAX_RECEIVE_COUNT = int(os.environ.get("MAX_RECEIVE_COUNT", "5"))
+
+# Skip only the failed message's group: other purchases' events go on, one purchase stays in order.
+processor = SqsFifoPartialProcessor(skip_group_on_error=True)
+
+
+def record_handler(record: SQSRecord) -> str:
+    final = int(record.attributes.approximate_receive_count or 1) >= MAX_RECEIVE_COUNT
+    outcome = service.process_message(json.loads(record.body), final_attempt=final)
+    logger.info("event processed", extra={"status": outcome.status, "purchase_id": outcome.purchase_id, "changes": len(outcome.changes)})
+    return outcome.status
+
+
+@logger.inject_lambda_context
+@metrics.log_metrics
+def lambda_handler(event, context):
+    return process_partial_response(event=event, record_handler=record_handler, processor=processor, context=context)

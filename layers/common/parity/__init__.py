@@ -1,0 +1,1 @@
+"""Parity: a self-hosted entitlement service (shared layer package)."""

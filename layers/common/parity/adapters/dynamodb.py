@@ -1,0 +1,431 @@
+"""DynamoDB: one table, keyed for Parity's access patterns.
+
+| item                  | PK                        | SK                | notes                            |
+|-----------------------|---------------------------|-------------------|----------------------------------|
+| user profile          | USER#<userId>             | PROFILE           | appAccountToken, version         |
+| user's purchase copy  | USER#<userId>             | PURCHASE#<id>     | so one Query answers a read      |
+| entitlement projection| USER#<userId>             | ENT#<entitlement> | last computed (and published)    |
+| token → user          | TOKEN#<appAccountToken>   | TOKEN             | userId                           |
+| purchase              | PURCHASE#<purchaseId>     | PURCHASE          | version, eventTime               |
+| event log             | EVENT#<source>#<eventId>  | EVENT             | GSI1: EVENTS#<source>:<routing>  |
+| payment → purchase    | PAYREF#<source>:<ref>     | PAYREF            | purchaseId, periodEnd            |
+| customer → user       | CUSTOMER#<source>:<ref>   | LINK              | userId                           |
+
+Every write that guards an invariant is conditional, and a failed condition becomes a domain error.
+"""
+
+from __future__ import annotations
+
+import json
+import zlib
+from collections.abc import Sequence
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from boto3.dynamodb.types import Binary, TypeDeserializer, TypeSerializer
+from botocore.exceptions import ClientError
+
+from ..domain.entitlements import Entitlement
+from ..domain.errors import DuplicateEventError, VersionConflictError
+from ..domain.model import PaymentRef, Purchase, Revocation, State, Store
+from ..domain.users import UserState
+from ..ports import AppendResult, PurchaseCommit, StoredEvent
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+
+_serializer = TypeSerializer()
+_deserializer = TypeDeserializer()
+
+
+def _dump(item: dict[str, Any]) -> dict[str, Any]:
+    return {key: _serializer.serialize(value) for key, value in item.items() if value is not None}
+
+
+def _load(item: dict[str, Any]) -> dict[str, Any]:
+    return {key: _deserializer.deserialize(value) for key, value in item.items()}
+
+
+def _time(value: datetime | None) -> str | None:
+    return None if value is None else value.isoformat()
+
+
+def _parse_time(value: str | None) -> datetime | None:
+    return None if value is None else datetime.fromisoformat(value)
+
+
+def _key(pk: str, sk: str) -> dict[str, Any]:
+    return {"PK": {"S": pk}, "SK": {"S": sk}}
+
+
+def user_pk(user_id: str) -> str:
+    return f"USER#{user_id}"
+
+
+def purchase_key(purchase_id: str) -> dict[str, Any]:
+    return _key(f"PURCHASE#{purchase_id}", "PURCHASE")
+
+
+def event_key(source: str, event_id: str) -> dict[str, Any]:
+    return _key(f"EVENT#{source}#{event_id}", "EVENT")
+
+
+def purchase_to_item(purchase: Purchase) -> dict[str, Any]:
+    return {
+        "purchaseId": purchase.purchase_id,
+        "store": purchase.store.value,
+        "storeKey": purchase.store_key,
+        "productId": purchase.product_id,
+        "productRefs": list(purchase.product_refs) or None,
+        "storeState": purchase.store_state.value,
+        "state": purchase.state.value,
+        "rawState": purchase.raw_state,
+        "expiresAt": _time(purchase.expires_at),
+        "graceEndsAt": _time(purchase.grace_ends_at),
+        "willRenew": purchase.will_renew,
+        "environment": purchase.environment,
+        "ownerIds": list(purchase.owner_ids) or None,
+        "manualOwner": purchase.manual_owner,
+        "customerRef": purchase.customer_ref,
+        "eventTime": _time(purchase.event_time),
+        "revocations": [
+            {"ref": r.ref, "coversUntil": _time(r.covers_until), "active": r.active, "at": _time(r.at)}
+            for r in purchase.revocations
+        ]
+        or None,
+        "version": purchase.version,
+    }
+
+
+def item_to_purchase(item: dict[str, Any]) -> Purchase:
+    return Purchase(
+        store=Store(item["store"]),
+        store_key=item["storeKey"],
+        product_id=item.get("productId"),
+        product_refs=tuple(item.get("productRefs") or ()),
+        store_state=State(item["storeState"]),
+        raw_state=item.get("rawState"),
+        expires_at=_parse_time(item.get("expiresAt")),
+        grace_ends_at=_parse_time(item.get("graceEndsAt")),
+        will_renew=bool(item.get("willRenew")),
+        environment=item.get("environment", "production"),
+        owner_ids=tuple(item.get("ownerIds") or ()),
+        manual_owner=bool(item.get("manualOwner")),
+        customer_ref=item.get("customerRef"),
+        event_time=_parse_time(item["eventTime"]),
+        revocations=tuple(
+            Revocation(r["ref"], _parse_time(r.get("coversUntil")), bool(r["active"]), _parse_time(r["at"]))
+            for r in item.get("revocations") or ()
+        ),
+        version=int(item.get("version", 0)),
+    )
+
+
+def entitlement_to_item(entitlement: Entitlement) -> dict[str, Any]:
+    return {
+        "entitlementId": entitlement.entitlement_id,
+        "active": entitlement.active,
+        "state": entitlement.state.value,
+        "expiresAt": _time(entitlement.expires_at),
+        "graceEndsAt": _time(entitlement.grace_ends_at),
+        "willRenew": entitlement.will_renew,
+        "store": entitlement.store.value,
+        "productId": entitlement.product_id,
+        "purchaseId": entitlement.purchase_id,
+    }
+
+
+def item_to_entitlement(item: dict[str, Any]) -> Entitlement:
+    return Entitlement(
+        entitlement_id=item["entitlementId"],
+        active=bool(item["active"]),
+        state=State(item["state"]),
+        expires_at=_parse_time(item.get("expiresAt")),
+        grace_ends_at=_parse_time(item.get("graceEndsAt")),
+        will_renew=bool(item.get("willRenew")),
+        store=Store(item["store"]),
+        product_id=item.get("productId"),
+        purchase_id=item["purchaseId"],
+    )
+
+
+def _cancellation_codes(error: ClientError) -> list[str]:
+    return [reason.get("Code", "None") for reason in error.response.get("CancellationReasons", [])]
+
+
+class DynamoRepository:
+    """The repository and the event log, on one DynamoDB table."""
+
+    def __init__(self, table_name: str, client: DynamoDBClient | None = None) -> None:
+        if client is None:
+            import boto3
+
+            client = boto3.client("dynamodb")
+        self._table = table_name
+        self._client = client
+
+    # -- event log ----------------------------------------------------------------------------------
+
+    def append(self, event: StoredEvent) -> AppendResult:
+        """Conditional put on the event id; on a duplicate the old item comes back with the failure."""
+        item = {
+            **event_key(event.source, event.event_id),
+            **_dump(
+                {
+                    "GSI1PK": f"EVENTS#{event.source}:{event.routing_key}",
+                    "GSI1SK": f"{_time(event.received_at)}#{event.event_id}",
+                    "source": event.source,
+                    "eventId": event.event_id,
+                    "eventType": event.event_type,
+                    "receivedAt": _time(event.received_at),
+                    "body": Binary(zlib.compress(event.body)),
+                }
+            ),
+        }
+        try:
+            self._client.put_item(
+                TableName=self._table,
+                Item=item,
+                ConditionExpression="attribute_not_exists(PK)",
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
+            )
+        except ClientError as error:
+            if error.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                raise
+            old = error.response.get("Item") or {}
+            return AppendResult(stored=False, processed="processedAt" in old)
+        return AppendResult(stored=True, processed=False)
+
+    def get_event_body(self, source: str, event_id: str) -> bytes | None:
+        response = self._client.get_item(TableName=self._table, Key=event_key(source, event_id))
+        item = response.get("Item")
+        return None if item is None else zlib.decompress(item["body"]["B"])
+
+    def mark_processed(self, source: str, event_id: str, outcome: str, now: datetime | None = None) -> bool:
+        try:
+            self._client.update_item(
+                TableName=self._table,
+                Key=event_key(source, event_id),
+                UpdateExpression="SET processedAt = :now, outcome = :outcome",
+                ConditionExpression="attribute_not_exists(processedAt)",
+                ExpressionAttributeValues=_dump({":now": _time(now or datetime.now().astimezone()), ":outcome": outcome}),
+            )
+        except ClientError as error:
+            if error.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                raise
+            return False
+        return True
+
+    # -- reads --------------------------------------------------------------------------------------
+
+    def get_purchase(self, purchase_id: str) -> Purchase | None:
+        response = self._client.get_item(TableName=self._table, Key=purchase_key(purchase_id), ConsistentRead=True)
+        item = response.get("Item")
+        return None if item is None else item_to_purchase(_load(item))
+
+    def find_payment(self, refs: Sequence[str], source: str = "stripe") -> PaymentRef | None:
+        if not refs:
+            return None
+        keys = [_key(f"PAYREF#{source}:{ref}", "PAYREF") for ref in refs]
+        response = self._client.batch_get_item(
+            RequestItems={self._table: {"Keys": keys, "ConsistentRead": True}}
+        )
+        found = {}
+        for raw in response.get("Responses", {}).get(self._table, []):
+            item = _load(raw)
+            found[item["ref"]] = PaymentRef(item["ref"], item["purchaseId"], _parse_time(item.get("periodEnd")))
+        return next((found[ref] for ref in refs if ref in found), None)
+
+    def customer_user(self, customer_ref: str, source: str = "stripe") -> str | None:
+        response = self._client.get_item(
+            TableName=self._table, Key=_key(f"CUSTOMER#{source}:{customer_ref}", "LINK"), ConsistentRead=True
+        )
+        item = response.get("Item")
+        return None if item is None else item["userId"]["S"]
+
+    def load_user(self, user_id: str) -> UserState:
+        items: list[dict[str, Any]] = []
+        query: dict[str, Any] = {
+            "TableName": self._table,
+            "KeyConditionExpression": "PK = :pk",
+            "ExpressionAttributeValues": {":pk": {"S": user_pk(user_id)}},
+            "ConsistentRead": True,
+        }
+        while True:
+            response = self._client.query(**query)
+            items += [_load(item) for item in response.get("Items", [])]
+            if "LastEvaluatedKey" not in response:
+                break
+            query["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+        profile = next((item for item in items if item["SK"] == "PROFILE"), {})
+        return UserState(
+            user_id=user_id,
+            app_account_token=profile.get("appAccountToken"),
+            version=int(profile.get("version", 0)),
+            purchases=tuple(item_to_purchase(i) for i in items if i["SK"].startswith("PURCHASE#")),
+            entitlements={
+                i["entitlementId"]: item_to_entitlement(i) for i in items if i["SK"].startswith("ENT#")
+            },
+        )
+
+    def user_for_token(self, app_account_token: str) -> str | None:
+        response = self._client.get_item(TableName=self._table, Key=_key(f"TOKEN#{app_account_token}", "TOKEN"))
+        item = response.get("Item")
+        return None if item is None else item["userId"]["S"]
+
+    # -- writes -------------------------------------------------------------------------------------
+
+    def _profile_writes(self, user_id: str, expected_version: int, token: str | None) -> list[dict[str, Any]]:
+        if expected_version == 0:
+            # The token is issued exactly once: both puts fail if the user or the token exists.
+            return [
+                {
+                    "Put": {
+                        "TableName": self._table,
+                        "Item": {
+                            **_key(user_pk(user_id), "PROFILE"),
+                            **_dump({"userId": user_id, "appAccountToken": token, "version": 1}),
+                        },
+                        "ConditionExpression": "attribute_not_exists(PK)",
+                    }
+                },
+                {
+                    "Put": {
+                        "TableName": self._table,
+                        "Item": {**_key(f"TOKEN#{token}", "TOKEN"), **_dump({"userId": user_id})},
+                        "ConditionExpression": "attribute_not_exists(PK)",
+                    }
+                },
+            ]
+        return [
+            {
+                "Update": {
+                    "TableName": self._table,
+                    "Key": _key(user_pk(user_id), "PROFILE"),
+                    "UpdateExpression": "SET version = :next",
+                    "ConditionExpression": "version = :expected",
+                    "ExpressionAttributeValues": _dump({":next": expected_version + 1, ":expected": expected_version}),
+                }
+            }
+        ]
+
+    def create_profile(self, user_id: str, app_account_token: str) -> UserState:
+        try:
+            self._client.transact_write_items(TransactItems=self._profile_writes(user_id, 0, app_account_token))
+        except ClientError as error:
+            if error.response["Error"]["Code"] != "TransactionCanceledException":
+                raise
+            # Someone issued this user's token first: theirs stands.
+        return self.load_user(user_id)
+
+    def link_customer(self, source: str, event_id: str, customer_ref: str, user_id: str) -> None:
+        self._transact(
+            [
+                self._event_processed(source, event_id, "customer_linked", ()),
+                {
+                    "Put": {
+                        "TableName": self._table,
+                        "Item": {
+                            **_key(f"CUSTOMER#{source}:{customer_ref}", "LINK"),
+                            **_dump({"userId": user_id, "customerRef": customer_ref}),
+                        },
+                    }
+                },
+            ]
+        )
+
+    def _event_processed(self, source: str, event_id: str, outcome: str, changes) -> dict[str, Any]:
+        return {
+            "Update": {
+                "TableName": self._table,
+                "Key": event_key(source, event_id),
+                "UpdateExpression": "SET processedAt = :now, outcome = :outcome, changes = :changes",
+                "ConditionExpression": "attribute_not_exists(processedAt)",
+                "ExpressionAttributeValues": _dump(
+                    {
+                        ":now": _time(datetime.now().astimezone()),
+                        ":outcome": outcome,
+                        ":changes": json.dumps(list(changes)),
+                    }
+                ),
+                "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+            }
+        }
+
+    def commit(self, commit: PurchaseCommit) -> None:
+        purchase = commit.purchase
+        if commit.expected_version == 0:
+            purchase_condition = {"ConditionExpression": "attribute_not_exists(PK)"}
+        else:
+            purchase_condition = {
+                "ConditionExpression": "version = :expected",
+                "ExpressionAttributeValues": _dump({":expected": commit.expected_version}),
+            }
+        purchase_item = purchase_to_item(purchase)
+        items: list[dict[str, Any]] = [
+            self._event_processed(
+                commit.source,
+                commit.event_id,
+                "applied",
+                [f"{c.user_id}:{c.entitlement_id}" for c in commit.changes],
+            ),
+            {
+                "Put": {
+                    "TableName": self._table,
+                    "Item": {**purchase_key(purchase.purchase_id), **_dump(purchase_item)},
+                    **purchase_condition,
+                }
+            },
+        ]
+        for user in commit.users:
+            items += self._profile_writes(user.user_id, user.expected_version, user.new_app_account_token)
+            for owned in user.put_purchases:
+                items.append(
+                    {
+                        "Put": {
+                            "TableName": self._table,
+                            "Item": {
+                                **_key(user_pk(user.user_id), f"PURCHASE#{owned.purchase_id}"),
+                                **_dump(purchase_to_item(owned)),
+                            },
+                        }
+                    }
+                )
+            for gone in user.delete_purchase_ids:
+                items.append({"Delete": {"TableName": self._table, "Key": _key(user_pk(user.user_id), f"PURCHASE#{gone}")}})
+            for entitlement in user.put_entitlements:
+                items.append(
+                    {
+                        "Put": {
+                            "TableName": self._table,
+                            "Item": {
+                                **_key(user_pk(user.user_id), f"ENT#{entitlement.entitlement_id}"),
+                                **_dump(entitlement_to_item(entitlement)),
+                            },
+                        }
+                    }
+                )
+        for ref in commit.payment_refs:
+            items.append(
+                {
+                    "Put": {
+                        "TableName": self._table,
+                        "Item": {
+                            **_key(f"PAYREF#{purchase.store.value}:{ref.ref}", "PAYREF"),
+                            **_dump({"ref": ref.ref, "purchaseId": ref.purchase_id, "periodEnd": _time(ref.period_end)}),
+                        },
+                    }
+                }
+            )
+        self._transact(items)
+
+    def _transact(self, items: list[dict[str, Any]]) -> None:
+        try:
+            self._client.transact_write_items(TransactItems=items)
+        except ClientError as error:
+            if error.response["Error"]["Code"] != "TransactionCanceledException":
+                raise
+            codes = _cancellation_codes(error)
+            if codes and codes[0] == "ConditionalCheckFailed":
+                raise DuplicateEventError("the event was processed already") from error
+            raise VersionConflictError(f"concurrent write, transaction cancelled: {codes}") from error

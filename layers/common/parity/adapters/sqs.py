@@ -1,0 +1,24 @@
+"""SQS FIFO: store events in order per purchase (the message group)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from mypy_boto3_sqs import SQSClient
+
+
+class SqsQueue:
+    def __init__(self, queue_url: str, client: SQSClient | None = None) -> None:
+        if client is None:
+            import boto3
+
+            client = boto3.client("sqs")
+        self._url = queue_url
+        self._client = client
+
+    def send(self, body: str, group: str, dedup_id: str) -> None:
+        """FIFO send; SQS drops a second send with the same dedup id within five minutes."""
+        self._client.send_message(
+            QueueUrl=self._url, MessageBody=body, MessageGroupId=group[:128], MessageDeduplicationId=dedup_id[:128]
+        )

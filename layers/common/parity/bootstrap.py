@@ -1,0 +1,57 @@
+"""Wiring: adapters are built once per container from the settings and handed to the services."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+from .settings import Settings
+
+
+class SystemClock:
+    def now(self) -> datetime:
+        return datetime.now(timezone.utc)
+
+
+def repository(settings: Settings):
+    from .adapters.dynamodb import DynamoRepository
+
+    return DynamoRepository(settings.table_name)
+
+
+def stripe_ingest(settings: Settings):
+    from .adapters.sqs import SqsQueue
+    from .services.ingest import StripeIngest
+
+    if not settings.events_queue_url:
+        raise ValueError("EVENTS_QUEUE_URL is not set")
+    return StripeIngest(repository(settings), SqsQueue(settings.events_queue_url), settings.stripe_webhook_secret, SystemClock())
+
+
+def event_processor(settings: Settings):
+    from .adapters.eventbridge import EventBridgePublisher
+    from .services.processing import EventProcessor
+
+    if not settings.event_bus_name:
+        raise ValueError("EVENT_BUS_NAME is not set")
+    repo = repository(settings)
+    stripe_api = None
+    api_key = settings.stripe_api_key.get()
+    if api_key:
+        from .adapters.stripe_api import StripeApiClient
+
+        stripe_api = StripeApiClient(api_key, settings.stripe_api_base)
+    return EventProcessor(
+        repository=repo,
+        event_log=repo,
+        publisher=EventBridgePublisher(settings.event_bus_name),
+        catalog=settings.catalog,
+        strategy=settings.strategy,
+        clock=SystemClock(),
+        stripe_api=stripe_api,
+    )
+
+
+def entitlement_reader(settings: Settings):
+    from .services.entitlements import EntitlementReader
+
+    return EntitlementReader(repository(settings), settings.catalog, settings.offline_grace, SystemClock())

@@ -1,0 +1,136 @@
+"""From a user's purchases and the catalog to "what may this user use right now"."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+
+from .model import ACCESS_STATES, Purchase, State, Store
+
+
+@dataclass(frozen=True)
+class Catalog:
+    """Store product ids (App Store / Play product ids, Stripe price or product ids) → entitlement ids."""
+
+    products: Mapping[str, tuple[str, ...]]
+
+    @classmethod
+    def from_document(cls, document: Mapping) -> Catalog:
+        products = document.get("products")
+        if not isinstance(products, Mapping):
+            raise ValueError('catalog must be {"products": {"<product id>": ["<entitlement id>", ...]}}')
+        return cls({str(product): tuple(str(e) for e in ents) for product, ents in products.items()})
+
+    def entitlements_of(self, purchase: Purchase) -> tuple[str, ...]:
+        refs = purchase.product_refs or ((purchase.product_id,) if purchase.product_id else ())
+        found: dict[str, None] = {}
+        for ref in refs:
+            found.update(dict.fromkeys(self.products.get(ref, ())))
+        return tuple(found)
+
+
+@dataclass(frozen=True)
+class Entitlement:
+    """One entitlement of one user, as the contract shows it; `purchase_id` is the winning purchase."""
+
+    entitlement_id: str
+    active: bool
+    state: State
+    expires_at: datetime | None
+    grace_ends_at: datetime | None
+    will_renew: bool
+    store: Store
+    product_id: str | None
+    purchase_id: str
+
+    @classmethod
+    def of(cls, entitlement_id: str, purchase: Purchase, now: datetime) -> Entitlement:
+        return cls(
+            entitlement_id=entitlement_id,
+            active=purchase.grants_access(now),
+            state=purchase.state,
+            expires_at=purchase.expires_at,
+            grace_ends_at=purchase.grace_ends_at,
+            will_renew=purchase.will_renew,
+            store=purchase.store,
+            product_id=purchase.product_id,
+            purchase_id=purchase.purchase_id,
+        )
+
+    @property
+    def access_ends_at(self) -> datetime | None:
+        if self.state is State.GRACE_PERIOD and self.grace_ends_at is not None:
+            return self.grace_ends_at
+        return self.expires_at
+
+    def at(self, now: datetime) -> Entitlement:
+        """The same entitlement judged at `now`: a stored projection ages (access ends at its end)."""
+        end = self.access_ends_at
+        active = self.active and self.state in ACCESS_STATES and (end is None or end > now)
+        return self if active == self.active else replace(self, active=active)
+
+
+_FOREVER = datetime.max.replace(tzinfo=None)
+
+
+def _rank(purchase: Purchase, now: datetime) -> tuple[bool, datetime]:
+    """Purchases granting access first, then the one whose access lasts (or lasted) longest."""
+    end = purchase.access_ends_at
+    return purchase.grants_access(now), (_FOREVER if end is None else end.replace(tzinfo=None))
+
+
+def compute_entitlements(purchases: Iterable[Purchase], catalog: Catalog, now: datetime) -> dict[str, Entitlement]:
+    """Each entitlement the purchases unlock, from the purchase giving access the longest."""
+    best: dict[str, Purchase] = {}
+    for purchase in purchases:
+        for entitlement_id in catalog.entitlements_of(purchase):
+            holder = best.get(entitlement_id)
+            if holder is None or _rank(purchase, now) > _rank(holder, now):
+                best[entitlement_id] = purchase
+    return {eid: Entitlement.of(eid, purchase, now) for eid, purchase in sorted(best.items())}
+
+
+def entitlements_with_history(
+    purchases: Iterable[Purchase], history: Mapping[str, Entitlement], catalog: Catalog, now: datetime
+) -> dict[str, Entitlement]:
+    """The user's entitlements: from the purchases they hold, plus every one they had before (inactive)."""
+    current = compute_entitlements(purchases, catalog, now)
+    for entitlement_id, past in history.items():
+        current.setdefault(entitlement_id, replace(past, active=False))
+    return dict(sorted(current.items()))
+
+
+def cache_until(entitlements: Iterable[Entitlement], now: datetime, offline_grace: timedelta) -> datetime:
+    """How long an app may trust the answer offline: never past the next change of access."""
+    limit = now + offline_grace
+    for entitlement in entitlements:
+        end = entitlement.access_ends_at
+        if entitlement.active and end is not None and now < end < limit:
+            limit = end
+    return limit
+
+
+@dataclass(frozen=True)
+class EntitlementChange:
+    user_id: str
+    entitlement_id: str
+    old: Entitlement | None
+    new: Entitlement | None
+
+
+_COMPARED = ("active", "state", "expires_at", "grace_ends_at", "purchase_id", "will_renew")
+
+
+def diff_entitlements(
+    user_id: str, old: Mapping[str, Entitlement], new: Mapping[str, Entitlement]
+) -> list[EntitlementChange]:
+    """The entitlements whose access (or the purchase behind it) differs between `old` and `new`."""
+    changes = []
+    for entitlement_id in sorted(old.keys() | new.keys()):
+        before, after = old.get(entitlement_id), new.get(entitlement_id)
+        if before is None or after is None or any(
+            getattr(before, name) != getattr(after, name) for name in _COMPARED
+        ):
+            changes.append(EntitlementChange(user_id, entitlement_id, before, after))
+    return changes

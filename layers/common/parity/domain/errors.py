@@ -1,0 +1,21 @@
+"""Typed domain errors. Adapters translate store and AWS failures into these."""
+
+
+class ParityError(Exception):
+    """Base class of every error Parity raises on purpose."""
+
+
+class StaleEventError(ParityError):
+    """The event is older than the state already stored for the purchase."""
+
+
+class VersionConflictError(ParityError):
+    """Someone else wrote the purchase or the user since we read them (optimistic locking)."""
+
+
+class DuplicateEventError(ParityError):
+    """The event was already stored or already processed."""
+
+
+class UnknownPurchaseError(ParityError):
+    """The event refers to a purchase Parity cannot identify (yet)."""

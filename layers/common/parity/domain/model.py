@@ -1,0 +1,168 @@
+"""The normalized purchase: one record per store lifecycle, whatever the store.
+
+A purchase keeps what its store last said about it (`store_state`, the period and grace ends) next to
+the facts Parity learned on the side (refunds and disputes as `revocations`, the users who claimed it).
+Its effective `state` and whether it grants access are derived from those, never stored twice.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from enum import Enum
+
+
+class Store(str, Enum):
+    STRIPE = "stripe"
+    APP_STORE = "app_store"
+    PLAY_STORE = "play_store"
+    MANUAL = "manual"
+
+
+class State(str, Enum):
+    ACTIVE = "active"
+    TRIALING = "trialing"
+    GRACE_PERIOD = "grace_period"
+    BILLING_RETRY = "billing_retry"
+    ON_HOLD = "on_hold"
+    PAUSED = "paused"
+    PENDING = "pending"
+    EXPIRED = "expired"
+    REVOKED = "revoked"
+
+
+ACCESS_STATES = frozenset({State.ACTIVE, State.TRIALING, State.GRACE_PERIOD})
+
+
+class Ownership(str, Enum):
+    """How a user holds a purchase: first claimant, co-claimant (strategy ALL), or set by an operator."""
+
+    OWNER = "owner"
+    SHARED = "shared"
+    MANUAL = "manual"
+
+
+@dataclass(frozen=True)
+class Revocation:
+    """A refund or dispute withdrawing the access paid by one payment.
+
+    `covers_until` is the end of the period that payment paid for; the purchase stays revoked until the
+    store reports a period ending later (a later payment). None means the whole purchase (one-time).
+    Several events speak about the same `ref` (a dispute opened, then won); the latest by `at` wins.
+    """
+
+    ref: str
+    covers_until: datetime | None
+    active: bool
+    at: datetime
+
+
+@dataclass(frozen=True)
+class Purchase:
+    store: Store
+    store_key: str
+    product_id: str | None
+    store_state: State
+    expires_at: datetime | None
+    event_time: datetime
+    grace_ends_at: datetime | None = None
+    will_renew: bool = False
+    environment: str = "production"
+    raw_state: str | None = None
+    product_refs: tuple[str, ...] = ()
+    owner_ids: tuple[str, ...] = ()
+    manual_owner: bool = False
+    revocations: tuple[Revocation, ...] = ()
+    customer_ref: str | None = None
+    version: int = 0
+
+    @property
+    def purchase_id(self) -> str:
+        return purchase_id(self.store, self.store_key)
+
+    @property
+    def state(self) -> State:
+        """The store's state unless an active revocation covers the current period."""
+        for revocation in self.revocations:
+            if revocation.active and (
+                revocation.covers_until is None
+                or self.expires_at is None
+                or self.expires_at <= revocation.covers_until
+            ):
+                return State.REVOKED
+        return self.store_state
+
+    @property
+    def access_ends_at(self) -> datetime | None:
+        """When access ends (None: never), assuming the state grants it."""
+        if self.state is State.GRACE_PERIOD and self.grace_ends_at is not None:
+            return self.grace_ends_at
+        return self.expires_at
+
+    def grants_access(self, now: datetime) -> bool:
+        """The access rule of the contract: active, trialing or in grace, and not past its end."""
+        end = self.access_ends_at
+        return self.state in ACCESS_STATES and (end is None or end > now)
+
+    def ownership_of(self, user_id: str) -> Ownership:
+        if self.manual_owner:
+            return Ownership.MANUAL
+        return Ownership.OWNER if self.owner_ids[:1] == (user_id,) else Ownership.SHARED
+
+    def with_changes(self, **changes) -> Purchase:
+        return replace(self, **changes)
+
+
+def purchase_id(store: Store, store_key: str) -> str:
+    """`<store>:<store key>`, the id apps and operators see (e.g. `stripe:sub_123`)."""
+    return f"{store.value}:{store_key}"
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """What the store said the purchase looked like at `as_of` (a whole-state fact)."""
+
+    store_state: State
+    expires_at: datetime | None
+    as_of: datetime
+    grace_ends_at: datetime | None = None
+    will_renew: bool = False
+    product_id: str | None = None
+    product_refs: tuple[str, ...] = ()
+    raw_state: str | None = None
+    environment: str = "production"
+
+
+@dataclass(frozen=True)
+class PaymentRef:
+    """A store payment (Stripe invoice, payment intent, charge) that paid for a purchase's period."""
+
+    ref: str
+    purchase_id: str
+    period_end: datetime | None
+
+
+@dataclass(frozen=True)
+class PurchaseUpdate:
+    """Everything one store event says about one purchase, normalized.
+
+    Each fact has its own ordering: the snapshot and `paid_through` obey the store's event time (an older
+    fact never overwrites a newer one); revocations are keyed by their ref and ordered per ref; a
+    claim is decided by the ownership strategy.
+    """
+
+    store: Store
+    store_key: str
+    event_id: str
+    occurred_at: datetime
+    snapshot: Snapshot | None = None
+    paid_through: datetime | None = None
+    payment_failed: bool = False
+    revocation: Revocation | None = None
+    claimant: str | None = None
+    customer_ref: str | None = None
+    payment_refs: tuple[PaymentRef, ...] = field(default=())
+
+    @property
+    def purchase_id(self) -> str:
+        return purchase_id(self.store, self.store_key)

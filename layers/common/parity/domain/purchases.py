@@ -1,0 +1,132 @@
+"""Applying a normalized store update to a purchase: the ordering rule lives here.
+
+An event older than what is stored never overwrites newer state. Duplicates and reorderings of the
+same facts therefore converge on the same purchase, whatever order they arrive in.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import datetime, timezone
+
+from .errors import StaleEventError
+from .model import ACCESS_STATES, Purchase, PurchaseUpdate, Revocation, Snapshot, State
+
+EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+
+# When two snapshots carry the same store time (Stripe stamps events to the second), the one further
+# along the lifecycle wins, so that "created: incomplete" cannot overwrite "updated: active" sent in
+# the same second and delivered late.
+_LIFECYCLE_RANK = {
+    State.PENDING: 0,
+    State.TRIALING: 1,
+    State.ACTIVE: 2,
+    State.GRACE_PERIOD: 3,
+    State.BILLING_RETRY: 3,
+    State.PAUSED: 3,
+    State.ON_HOLD: 4,
+    State.EXPIRED: 5,
+    State.REVOKED: 5,
+}
+
+
+def _supersedes(snapshot: Snapshot, current: Purchase) -> bool:
+    if snapshot.as_of != current.event_time:
+        return snapshot.as_of > current.event_time
+    if snapshot.expires_at != current.expires_at:
+        return current.expires_at is not None and (
+            snapshot.expires_at is None or snapshot.expires_at > current.expires_at
+        )
+    return _LIFECYCLE_RANK[snapshot.store_state] >= _LIFECYCLE_RANK[current.store_state]
+
+
+def new_purchase(update: PurchaseUpdate) -> Purchase:
+    """The record a purchase starts from before any store state is known: pending, owned by nobody."""
+    return Purchase(
+        store=update.store,
+        store_key=update.store_key,
+        product_id=None,
+        store_state=State.PENDING,
+        expires_at=None,
+        event_time=EPOCH,
+    )
+
+
+def apply_update(current: Purchase | None, update: PurchaseUpdate) -> Purchase:
+    """The purchase after `update`; raises StaleEventError when the update teaches nothing new.
+
+    Ownership is not decided here (see `ownership.decide_claim`).
+    """
+    purchase = current or new_purchase(update)
+    changed = current is None and bool(update.snapshot or update.paid_through or update.claimant)
+
+    if update.snapshot is not None and _supersedes(update.snapshot, purchase):
+        purchase = _apply_snapshot(purchase, update.snapshot)
+        changed = True
+
+    if update.paid_through is not None and update.occurred_at >= purchase.event_time:
+        paid = _apply_payment(purchase, update.paid_through, update.occurred_at)
+        changed = changed or paid != purchase
+        purchase = paid
+
+    if update.payment_failed and update.occurred_at >= purchase.event_time and purchase.store_state in ACCESS_STATES:
+        purchase = replace(purchase, store_state=State.BILLING_RETRY, event_time=update.occurred_at)
+        changed = True
+
+    if update.revocation is not None:
+        revoked = _apply_revocation(purchase, update.revocation)
+        changed = changed or revoked != purchase
+        purchase = revoked
+
+    if update.customer_ref and purchase.customer_ref is None:
+        purchase = replace(purchase, customer_ref=update.customer_ref)
+        changed = True
+
+    if not changed and update.claimant is None:
+        raise StaleEventError(f"event {update.event_id} is older than the stored state of {purchase.purchase_id}")
+    return purchase
+
+
+def _apply_snapshot(purchase: Purchase, snapshot: Snapshot) -> Purchase:
+    return replace(
+        purchase,
+        store_state=snapshot.store_state,
+        expires_at=snapshot.expires_at,
+        grace_ends_at=snapshot.grace_ends_at,
+        will_renew=snapshot.will_renew,
+        product_id=snapshot.product_id or purchase.product_id,
+        product_refs=snapshot.product_refs or purchase.product_refs,
+        raw_state=snapshot.raw_state,
+        environment=snapshot.environment,
+        event_time=snapshot.as_of,
+    )
+
+
+def _apply_payment(purchase: Purchase, paid_through: datetime, occurred_at: datetime) -> Purchase:
+    """A paid invoice: the purchase is paid up to `paid_through`; an older invoice never shortens it."""
+    if purchase.expires_at is None and purchase.store_state is not State.PENDING:
+        return purchase  # one-time purchases are not paid by invoices
+    if purchase.expires_at is not None:
+        if paid_through < purchase.expires_at:
+            return purchase
+        if paid_through == purchase.expires_at and purchase.store_state in ACCESS_STATES:
+            return purchase
+    return replace(
+        purchase,
+        expires_at=paid_through,
+        store_state=State.ACTIVE,
+        event_time=max(purchase.event_time, occurred_at),
+    )
+
+
+def _apply_revocation(purchase: Purchase, revocation: Revocation) -> Purchase:
+    others = tuple(r for r in purchase.revocations if r.ref != revocation.ref)
+    existing = next((r for r in purchase.revocations if r.ref == revocation.ref), None)
+    if existing is not None and existing.at > revocation.at:
+        return purchase
+    if revocation.covers_until is None and purchase.expires_at is not None:
+        # A payment of unknown period: the current one.
+        revocation = replace(revocation, covers_until=purchase.expires_at)
+    if existing == revocation:
+        return purchase
+    return replace(purchase, revocations=(*others, revocation))

@@ -1,0 +1,376 @@
+"""Stripe events → normalized purchase facts (pure).
+
+Reference shapes are API 2025-03-31 ("basil") and later: period ends live on subscription items,
+invoices name their subscription in `parent.subscription_details`, charges reach invoices through
+invoice payments. Older shapes are read where they differ (`current_period_end` on the subscription,
+`invoice.subscription`, `charge.invoice`, `invoice.payment_intent`).
+
+Users are linked by Parity user id only (`client_reference_id`, `metadata.user_id`), never by email.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from .model import PaymentRef, PurchaseUpdate, Revocation, Snapshot, State, Store
+from .timeutil import from_epoch
+
+SUBSCRIPTION_STATES: Mapping[str, State] = {
+    "trialing": State.TRIALING,
+    "active": State.ACTIVE,
+    "past_due": State.BILLING_RETRY,  # renewal failed, Stripe is retrying: no access
+    "unpaid": State.ON_HOLD,  # retries exhausted, subscription left open: no access until paid
+    "canceled": State.EXPIRED,
+    "incomplete": State.PENDING,  # first payment not done yet
+    "incomplete_expired": State.EXPIRED,
+    "paused": State.PAUSED,  # trial ended without a payment method
+}
+
+SUBSCRIPTION_EVENTS = frozenset(
+    {
+        "customer.subscription.created",
+        "customer.subscription.updated",
+        "customer.subscription.deleted",
+        "customer.subscription.paused",
+        "customer.subscription.resumed",
+        "customer.subscription.trial_will_end",
+        "customer.subscription.pending_update_applied",
+        "customer.subscription.pending_update_expired",
+    }
+)
+
+
+@dataclass(frozen=True)
+class StripeFacts:
+    """What one Stripe event says, before Parity knows which stored purchase it concerns.
+
+    `purchase_key` is set when the payload names the purchase (subscription id, or the payment intent of
+    a one-time checkout); otherwise `payment_lookup` lists the payment refs (payment intent, invoice,
+    charge) under which an earlier event recorded the purchase.
+    """
+
+    event_id: str
+    event_type: str
+    occurred_at: datetime
+    purchase_key: str | None = None
+    payment_lookup: tuple[str, ...] = ()
+    subscription_id: str | None = None
+    snapshot: Snapshot | None = None
+    paid_through: datetime | None = None
+    payment_failed: bool = False
+    revocation: Revocation | None = None
+    claimant: str | None = None
+    customer_ref: str | None = None
+    customer_user: str | None = None  # customer.* events: the Parity user id in the customer's metadata
+    payment_refs: tuple[str, ...] = ()
+    payment_period_end: datetime | None = None
+    checkout_session_id: str | None = None
+    warnings: tuple[str, ...] = field(default=())
+
+    @property
+    def routing_key(self) -> str:
+        """The SQS message group: events of one purchase are processed in order."""
+        return self.purchase_key or next(iter(self.payment_lookup), None) or self.customer_ref or self.event_id
+
+    @property
+    def concerns_purchase(self) -> bool:
+        return bool(self.purchase_key or self.payment_lookup)
+
+    def update_for(self, store_key: str, period_end: datetime | None = None) -> PurchaseUpdate:
+        """The facts as an update of the purchase `stripe:<store_key>`."""
+        purchase = f"{Store.STRIPE.value}:{store_key}"
+        known_period = self.payment_period_end or period_end
+        revocation = self.revocation
+        if revocation is not None and revocation.covers_until is None and known_period is not None:
+            revocation = Revocation(revocation.ref, known_period, revocation.active, revocation.at)
+        return PurchaseUpdate(
+            store=Store.STRIPE,
+            store_key=store_key,
+            event_id=self.event_id,
+            occurred_at=self.occurred_at,
+            snapshot=self.snapshot,
+            paid_through=self.paid_through,
+            payment_failed=self.payment_failed,
+            revocation=revocation,
+            claimant=self.claimant,
+            customer_ref=self.customer_ref,
+            payment_refs=tuple(PaymentRef(ref, purchase, known_period) for ref in self.payment_refs),
+        )
+
+
+def _id(value) -> str | None:
+    """A Stripe reference is either an id or the expanded object."""
+    if isinstance(value, Mapping):
+        value = value.get("id")
+    return value if isinstance(value, str) and value else None
+
+
+def _user_id(*sources) -> str | None:
+    for source in sources:
+        if isinstance(source, str) and source.strip():
+            return source.strip()
+        if isinstance(source, Mapping):
+            metadata = source.get("metadata")
+            if isinstance(metadata, Mapping) and isinstance(metadata.get("user_id"), str) and metadata["user_id"]:
+                return metadata["user_id"]
+    return None
+
+
+def _environment(obj: Mapping) -> str:
+    return "production" if obj.get("livemode") else "sandbox"
+
+
+def subscription_snapshot(subscription: Mapping, as_of: datetime) -> tuple[Snapshot, tuple[str, ...]]:
+    """A subscription object → snapshot (and warnings for values Parity does not know)."""
+    warnings: list[str] = []
+    raw = subscription.get("status")
+    state = SUBSCRIPTION_STATES.get(raw)
+    if state is None:
+        warnings.append(f"unknown subscription status {raw!r}")
+        state = State.PENDING
+    items = (subscription.get("items") or {}).get("data") or []
+    period_ends = [item.get("current_period_end") for item in items if item.get("current_period_end")]
+    expires_at = from_epoch(max(period_ends) if period_ends else subscription.get("current_period_end"))
+    if state is State.TRIALING and subscription.get("trial_end"):
+        expires_at = from_epoch(subscription["trial_end"])
+    ended_at = from_epoch(subscription.get("ended_at"))
+    if state is State.EXPIRED and ended_at is not None and (expires_at is None or ended_at < expires_at):
+        expires_at = ended_at  # canceled immediately: access ends now, not at the period end
+    refs: list[str] = []
+    for item in items:
+        price = item.get("price") or item.get("plan") or {}
+        refs += [ref for ref in (_id(price), _id(price.get("product"))) if ref]
+    plan = subscription.get("plan")
+    if not refs and isinstance(plan, Mapping):
+        refs += [ref for ref in (_id(plan), _id(plan.get("product"))) if ref]
+    will_renew = (
+        state in (State.ACTIVE, State.TRIALING, State.BILLING_RETRY)
+        and not subscription.get("cancel_at_period_end")
+        and not subscription.get("cancel_at")
+    )
+    snapshot = Snapshot(
+        store_state=state,
+        expires_at=expires_at,
+        as_of=as_of,
+        will_renew=will_renew,
+        product_id=refs[0] if refs else None,
+        product_refs=tuple(dict.fromkeys(refs)),
+        raw_state=raw,
+        environment=_environment(subscription),
+    )
+    return snapshot, tuple(warnings)
+
+
+def subscription_claimant(subscription: Mapping) -> str | None:
+    """The Parity user id on the subscription's (or its expanded customer's) metadata."""
+    return _user_id(subscription, subscription.get("customer"))
+
+
+def normalize(event: Mapping) -> StripeFacts:
+    """A verified Stripe event → facts. Unknown types give facts that concern no purchase."""
+    event_type = str(event.get("type", ""))
+    obj = (event.get("data") or {}).get("object") or {}
+    base = {"event_id": str(event["id"]), "event_type": event_type, "occurred_at": from_epoch(event["created"])}
+    handler = _HANDLERS.get(event_type)
+    if handler is None and event_type in SUBSCRIPTION_EVENTS:
+        handler = _subscription
+    return handler(obj, base) if handler else StripeFacts(**base)
+
+
+def _subscription(sub: Mapping, base: dict) -> StripeFacts:
+    snapshot, warnings = subscription_snapshot(sub, base["occurred_at"])
+    customer = sub.get("customer")
+    return StripeFacts(
+        **base,
+        purchase_key=_id(sub),
+        subscription_id=_id(sub),
+        snapshot=snapshot,
+        claimant=subscription_claimant(sub),
+        customer_ref=_id(customer),
+        warnings=warnings,
+    )
+
+
+def _checkout_completed(session: Mapping, base: dict) -> StripeFacts:
+    claimant = _user_id(session.get("client_reference_id"), session)
+    customer = _id(session.get("customer"))
+    mode = session.get("mode")
+    if mode == "subscription":
+        subscription = session.get("subscription")
+        snapshot, warnings = (
+            subscription_snapshot(subscription, base["occurred_at"])
+            if isinstance(subscription, Mapping) and subscription.get("status")
+            else (None, ())
+        )
+        return StripeFacts(
+            **base,
+            purchase_key=_id(subscription),
+            subscription_id=_id(subscription),
+            snapshot=snapshot,
+            claimant=claimant,
+            customer_ref=customer,
+            checkout_session_id=_id(session),
+            warnings=warnings,
+        )
+    if mode != "payment":
+        return StripeFacts(**base, customer_ref=customer)
+    # A one-time purchase (e.g. lifetime): keyed by its payment intent, which its charges also name.
+    payment_intent = _id(session.get("payment_intent"))
+    paid = session.get("payment_status") in ("paid", "no_payment_required")
+    if base["event_type"] == "checkout.session.async_payment_succeeded":
+        paid = True
+    refs = _line_item_refs(session)
+    state = State.ACTIVE if paid else State.PENDING
+    if base["event_type"] == "checkout.session.async_payment_failed":
+        state = State.EXPIRED
+    snapshot = Snapshot(
+        store_state=state,
+        expires_at=None,
+        as_of=base["occurred_at"],
+        product_id=refs[0] if refs else None,
+        product_refs=refs,
+        raw_state=session.get("payment_status"),
+        environment=_environment(session),
+    )
+    key = payment_intent or _id(session)
+    return StripeFacts(
+        **base,
+        purchase_key=key,
+        snapshot=snapshot,
+        claimant=claimant,
+        customer_ref=customer,
+        payment_refs=tuple(ref for ref in (payment_intent,) if ref),
+        checkout_session_id=_id(session),
+    )
+
+
+def _line_item_refs(session: Mapping) -> tuple[str, ...]:
+    refs: list[str] = []
+    for item in ((session.get("line_items") or {}).get("data")) or []:
+        price = item.get("price") or {}
+        refs += [ref for ref in (_id(price), _id(price.get("product"))) if ref]
+    metadata = session.get("metadata") or {}
+    refs += [metadata[key] for key in ("price_id", "product_id") if isinstance(metadata.get(key), str)]
+    return tuple(dict.fromkeys(refs))
+
+
+def _invoice_subscription(invoice: Mapping) -> tuple[str | None, Mapping]:
+    details = ((invoice.get("parent") or {}).get("subscription_details")) or invoice.get("subscription_details") or {}
+    return _id(details.get("subscription")) or _id(invoice.get("subscription")), details
+
+
+def _invoice_payment_refs(invoice: Mapping) -> tuple[str, ...]:
+    refs = [_id(invoice), _id(invoice.get("payment_intent")), _id(invoice.get("charge"))]
+    for payment in ((invoice.get("payments") or {}).get("data")) or []:
+        inner = payment.get("payment") or {}
+        refs += [_id(inner.get("payment_intent")), _id(inner.get("charge"))]
+    return tuple(dict.fromkeys(ref for ref in refs if ref))
+
+
+def _invoice_period_end(invoice: Mapping) -> datetime | None:
+    ends = [
+        (line.get("period") or {}).get("end") for line in ((invoice.get("lines") or {}).get("data") or [])
+    ]
+    ends = [end for end in ends if end]
+    return from_epoch(max(ends)) if ends else from_epoch(invoice.get("period_end"))
+
+
+def _invoice_paid(invoice: Mapping, base: dict) -> StripeFacts:
+    subscription, details = _invoice_subscription(invoice)
+    if subscription is None:
+        return StripeFacts(**base, customer_ref=_id(invoice.get("customer")))
+    period_end = _invoice_period_end(invoice)
+    return StripeFacts(
+        **base,
+        purchase_key=subscription,
+        subscription_id=subscription,
+        paid_through=period_end,
+        claimant=_user_id(details),
+        customer_ref=_id(invoice.get("customer")),
+        payment_refs=_invoice_payment_refs(invoice),
+        payment_period_end=period_end,
+    )
+
+
+def _invoice_failed(invoice: Mapping, base: dict) -> StripeFacts:
+    subscription, details = _invoice_subscription(invoice)
+    if subscription is None:
+        return StripeFacts(**base, customer_ref=_id(invoice.get("customer")))
+    return StripeFacts(
+        **base,
+        purchase_key=subscription,
+        subscription_id=subscription,
+        payment_failed=True,
+        claimant=_user_id(details),
+        customer_ref=_id(invoice.get("customer")),
+    )
+
+
+def _invoice_payment_paid(invoice_payment: Mapping, base: dict) -> StripeFacts:
+    """Basil: links a payment intent / charge to its invoice, so later refunds find the purchase."""
+    payment = invoice_payment.get("payment") or {}
+    refs = tuple(ref for ref in (_id(payment.get("payment_intent")), _id(payment.get("charge"))) if ref)
+    invoice = _id(invoice_payment.get("invoice"))
+    return StripeFacts(**base, payment_lookup=(invoice,) if invoice else (), payment_refs=refs)
+
+
+def _charge_lookup(charge: Mapping) -> tuple[str, ...]:
+    refs = (_id(charge.get("payment_intent")), _id(charge.get("invoice")), _id(charge))
+    return tuple(dict.fromkeys(ref for ref in refs if ref))
+
+
+def _charge_refunded(charge: Mapping, base: dict) -> StripeFacts:
+    fully = bool(charge.get("refunded")) or (
+        charge.get("amount") is not None and charge.get("amount_refunded", 0) >= charge["amount"] > 0
+    )
+    revocation = Revocation(f"refund:{_id(charge)}", None, True, base["occurred_at"]) if fully else None
+    return StripeFacts(
+        **base,
+        payment_lookup=_charge_lookup(charge),
+        revocation=revocation,
+        customer_ref=_id(charge.get("customer")),
+    )
+
+
+_DISPUTE_REVOKES = {"lost": True, "won": False, "warning_closed": False}
+
+
+def _dispute(dispute: Mapping, base: dict) -> StripeFacts:
+    if base["event_type"] == "charge.dispute.created":
+        active = True
+    elif base["event_type"] == "charge.dispute.funds_reinstated":
+        active = False
+    else:
+        active = _DISPUTE_REVOKES.get(str(dispute.get("status")), True)
+    lookup = tuple(
+        dict.fromkeys(ref for ref in (_id(dispute.get("payment_intent")), _id(dispute.get("charge"))) if ref)
+    )
+    return StripeFacts(
+        **base,
+        payment_lookup=lookup,
+        revocation=Revocation(f"dispute:{_id(dispute)}", None, active, base["occurred_at"]),
+    )
+
+
+def _customer(customer: Mapping, base: dict) -> StripeFacts:
+    # Only the Parity user id in metadata links a customer; the email is deliberately ignored.
+    return StripeFacts(**base, customer_ref=_id(customer), customer_user=_user_id(customer))
+
+
+_HANDLERS = {
+    "checkout.session.completed": _checkout_completed,
+    "checkout.session.async_payment_succeeded": _checkout_completed,
+    "checkout.session.async_payment_failed": _checkout_completed,
+    "invoice.paid": _invoice_paid,
+    "invoice.payment_succeeded": _invoice_paid,
+    "invoice.payment_failed": _invoice_failed,
+    "invoice_payment.paid": _invoice_payment_paid,
+    "charge.refunded": _charge_refunded,
+    "charge.dispute.created": _dispute,
+    "charge.dispute.closed": _dispute,
+    "charge.dispute.funds_reinstated": _dispute,
+    "customer.created": _customer,
+    "customer.updated": _customer,
+}

@@ -1,0 +1,74 @@
+"""HTTP plumbing shared by the functions: API Gateway (payload v2) and function URL events.
+
+Both event shapes are the same for what Parity reads: `body`, `isBase64Encoded`, lower-cased
+`headers`, `pathParameters` (API Gateway only) and `requestContext`.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import unquote
+
+from .settings import MAX_BODY_BYTES
+from .views import error_body
+
+
+class HttpError(Exception):
+    """An error that answers the request with the contract's error shape."""
+
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+
+
+def response(status: int, body: Any, headers: Mapping[str, str] | None = None) -> dict:
+    return {
+        "statusCode": status,
+        "headers": {"content-type": "application/json", "cache-control": "no-store", **(headers or {})},
+        "body": json.dumps(body, separators=(",", ":")),
+    }
+
+
+def error_response(error: HttpError) -> dict:
+    return response(error.status, error_body(error.code, error.message))
+
+
+def raw_body(event: Mapping) -> bytes:
+    """The request body exactly as sent (signatures are computed over these bytes)."""
+    body = event.get("body") or ""
+    data = base64.b64decode(body) if event.get("isBase64Encoded") else body.encode("utf-8")
+    if len(data) > MAX_BODY_BYTES:
+        raise HttpError(413, "payload_too_large", f"The request body is larger than {MAX_BODY_BYTES} bytes.")
+    return data
+
+
+def header(event: Mapping, name: str) -> str | None:
+    headers = event.get("headers") or {}
+    return headers.get(name.lower()) or headers.get(name)
+
+
+def path_parameter(event: Mapping, name: str) -> str:
+    value = (event.get("pathParameters") or {}).get(name)
+    if not value:
+        raise HttpError(400, "missing_path_parameter", f"The path parameter {name!r} is missing.")
+    return unquote(value)
+
+
+def jwt_subject(event: Mapping) -> str | None:
+    """The `sub` claim the API Gateway JWT authorizer (or the local stack) verified."""
+    claims = (((event.get("requestContext") or {}).get("authorizer") or {}).get("jwt") or {}).get("claims") or {}
+    return claims.get("sub")
+
+
+def require_own_user(event: Mapping, user_id: str) -> None:
+    """A user may act on their own user id only, whatever the route's authorizer let through."""
+    subject = jwt_subject(event)
+    if subject is None:
+        raise HttpError(401, "unauthenticated", "A valid bearer token is required.")
+    if subject != user_id:
+        raise HttpError(403, "forbidden", "The token does not belong to this user.")

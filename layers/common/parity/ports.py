@@ -1,0 +1,107 @@
+"""The ports: what the services need from the outside world, as Protocols.
+
+Adapters in `parity.adapters` implement them against AWS and the stores; tests use in-memory fakes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Protocol
+
+from .domain.entitlements import Entitlement, EntitlementChange
+from .domain.model import PaymentRef, Purchase
+from .domain.users import UserState
+
+
+@dataclass(frozen=True)
+class StoredEvent:
+    """One verified store event as the event log keeps it (the raw body, byte for byte)."""
+
+    source: str
+    event_id: str
+    event_type: str
+    routing_key: str
+    received_at: datetime
+    body: bytes
+
+
+@dataclass(frozen=True)
+class AppendResult:
+    stored: bool  # False: the event was there already
+    processed: bool  # the stored event was already processed (nothing left to do)
+
+
+@dataclass(frozen=True)
+class UserWrite:
+    """The writes for one user in a purchase commit."""
+
+    user_id: str
+    expected_version: int  # 0: the profile does not exist yet and is created (with a new token)
+    new_app_account_token: str | None = None
+    put_purchases: tuple[Purchase, ...] = ()
+    delete_purchase_ids: tuple[str, ...] = ()
+    put_entitlements: tuple[Entitlement, ...] = ()
+
+
+@dataclass(frozen=True)
+class PurchaseCommit:
+    """Everything one processed event changes, written in one transaction."""
+
+    source: str
+    event_id: str
+    purchase: Purchase  # its `version` is the new version
+    expected_version: int  # 0: the purchase must not exist yet
+    users: tuple[UserWrite, ...] = ()
+    payment_refs: tuple[PaymentRef, ...] = ()
+    changes: tuple[EntitlementChange, ...] = field(default=())
+
+
+class EventLog(Protocol):
+    def append(self, event: StoredEvent) -> AppendResult:
+        """Store the event unless its id is known (conditional put: the idempotency guard)."""
+
+    def mark_processed(self, source: str, event_id: str, outcome: str) -> bool:
+        """Record that the event needed no state change; False when it was processed already."""
+
+
+class Repository(Protocol):
+    def get_purchase(self, purchase_id: str) -> Purchase | None: ...
+
+    def find_payment(self, refs: Sequence[str]) -> PaymentRef | None:
+        """The purchase an earlier event recorded for any of these payment refs (first match wins)."""
+
+    def customer_user(self, customer_ref: str) -> str | None: ...
+
+    def link_customer(self, source: str, event_id: str, customer_ref: str, user_id: str) -> None: ...
+
+    def load_user(self, user_id: str) -> UserState:
+        """Profile, purchases and entitlement projection in one Query."""
+
+    def create_profile(self, user_id: str, app_account_token: str) -> UserState:
+        """Issue the user's appAccountToken once (conditional); returns the profile that won."""
+
+    def commit(self, commit: PurchaseCommit) -> None:
+        """Write a processed event atomically. Raises DuplicateEventError or VersionConflictError."""
+
+
+class Queue(Protocol):
+    def send(self, body: str, group: str, dedup_id: str) -> None: ...
+
+
+class ChangePublisher(Protocol):
+    def publish(self, changes: Sequence[EntitlementChange], cause: str) -> None: ...
+
+
+class Clock(Protocol):
+    def now(self) -> datetime: ...
+
+
+class StripeApi(Protocol):
+    """The few Stripe API reads Parity makes to converge on Stripe's truth."""
+
+    def subscription(self, subscription_id: str) -> Mapping: ...
+
+    def subscription_for_payment(self, payment_intent_id: str) -> str | None:
+        """The subscription paid by this payment intent (through its invoice payment), if any."""

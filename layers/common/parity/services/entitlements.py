@@ -1,0 +1,35 @@
+"""Reading a user's entitlements: one Query, then pure computation."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+
+from ..domain.entitlements import Catalog, cache_until, entitlements_with_history
+from ..ports import Clock, Repository
+from ..views import entitlements_response
+
+
+class EntitlementReader:
+    def __init__(self, repository: Repository, catalog: Catalog, offline_grace: timedelta, clock: Clock) -> None:
+        self._repo = repository
+        self._catalog = catalog
+        self._grace = offline_grace
+        self._clock = clock
+
+    def read(self, user_id: str) -> dict:
+        """The contract's entitlements body. A user seen for the first time is issued an appAccountToken."""
+        now = self._clock.now()
+        user = self._repo.load_user(user_id)
+        if not user.exists:
+            user = self._repo.create_profile(user_id, str(uuid.uuid4()))
+        entitlements = entitlements_with_history(user.purchases, user.entitlements, self._catalog, now)
+        return entitlements_response(
+            user_id,
+            user.app_account_token,
+            entitlements,
+            user.purchases,
+            self._catalog,
+            now,
+            cache_until(entitlements.values(), now, self._grace),
+        )

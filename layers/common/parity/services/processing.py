@@ -1,0 +1,205 @@
+"""Processing a stored store event into purchase state, entitlements and change events.
+
+The same path serves webhooks now and reconciliation later: normalize, resolve the purchase, apply
+(the ordering rule), decide ownership (the strategy), recompute each affected user's entitlements,
+write it all in one conditional transaction, then publish what changed.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from datetime import datetime
+
+from ..domain import stripe
+from ..domain.entitlements import Catalog, EntitlementChange, diff_entitlements, entitlements_with_history
+from ..domain.errors import DuplicateEventError, StaleEventError, UnknownPurchaseError, VersionConflictError
+from ..domain.model import Purchase, PurchaseUpdate
+from ..domain.ownership import Strategy, decide_claim
+from ..domain.purchases import apply_update
+from ..observability import logger, metrics
+from ..ports import ChangePublisher, Clock, EventLog, PurchaseCommit, Repository, StripeApi, UserWrite
+
+MAX_CONFLICT_RETRIES = 4
+
+
+@dataclass(frozen=True)
+class Outcome:
+    status: str  # applied | stale | duplicate | ignored | customer_linked | unresolved
+    purchase_id: str | None = None
+    changes: tuple[EntitlementChange, ...] = ()
+
+
+class EventProcessor:
+    def __init__(
+        self,
+        repository: Repository,
+        event_log: EventLog,
+        publisher: ChangePublisher,
+        catalog: Catalog,
+        strategy: Strategy,
+        clock: Clock,
+        stripe_api: StripeApi | None = None,
+    ) -> None:
+        self._repo = repository
+        self._log = event_log
+        self._publisher = publisher
+        self._catalog = catalog
+        self._strategy = strategy
+        self._clock = clock
+        self._stripe = stripe_api
+
+    def process_message(self, message: Mapping, final_attempt: bool = False) -> Outcome:
+        """One queue message (`{"source", "eventId", "body"}`) → its effect.
+
+        `final_attempt`: an event whose purchase still cannot be identified is recorded as unresolved
+        instead of being retried once more.
+        """
+        source = message["source"]
+        if source != "stripe":
+            raise ValueError(f"no processor for source {source!r}")
+        event = json.loads(message["body"])
+        try:
+            return self.process_stripe(event)
+        except UnknownPurchaseError:
+            if not final_attempt:
+                raise
+            logger.warning("event concerns no known purchase; recorded as unresolved", extra={"event_id": event["id"]})
+            self._log.mark_processed(source, event["id"], "unresolved")
+            return Outcome("unresolved")
+
+    def process_stripe(self, event: Mapping) -> Outcome:
+        facts = stripe.normalize(event)
+        logger.append_keys(store="stripe", event_id=facts.event_id, event_type=facts.event_type)
+        for warning in facts.warnings:
+            logger.warning(warning)
+        if facts.customer_user and facts.customer_ref:
+            self._repo.link_customer("stripe", facts.event_id, facts.customer_ref, facts.customer_user)
+            return Outcome("customer_linked")
+        if not facts.concerns_purchase:
+            return self._finish_without_change(facts.event_id, "ignored")
+        store_key, period_end = self._resolve_stripe_purchase(facts)
+        if self._stripe is not None and facts.subscription_id:
+            facts = self._with_stripe_truth(facts)
+        update = facts.update_for(store_key, period_end)
+        return self.apply(update, source="stripe")
+
+    def _resolve_stripe_purchase(self, facts: stripe.StripeFacts) -> tuple[str, datetime | None]:
+        if facts.purchase_key:
+            return facts.purchase_key, None
+        found = self._repo.find_payment(facts.payment_lookup)
+        if found is not None:
+            return found.purchase_id.split(":", 1)[1], found.period_end
+        if self._stripe is not None:
+            for ref in facts.payment_lookup:
+                if ref.startswith("pi_"):
+                    subscription = self._stripe.subscription_for_payment(ref)
+                    if subscription:
+                        return subscription, None
+        raise UnknownPurchaseError(f"no purchase is known for payments {list(facts.payment_lookup)}")
+
+    def _with_stripe_truth(self, facts: stripe.StripeFacts) -> stripe.StripeFacts:
+        """Re-read the subscription so that out-of-order events converge on Stripe's current state."""
+        subscription = self._stripe.subscription(facts.subscription_id)
+        snapshot, warnings = stripe.subscription_snapshot(subscription, self._clock.now())
+        for warning in warnings:
+            logger.warning(warning)
+        claimant = facts.claimant or stripe.subscription_claimant(subscription)
+        return replace(facts, snapshot=snapshot, claimant=claimant)
+
+    def _finish_without_change(self, event_id: str, status: str, purchase_id: str | None = None) -> Outcome:
+        if not self._log.mark_processed("stripe", event_id, status):
+            status = "duplicate"
+        metrics.add_metric(name=f"Events{status.title()}", unit="Count", value=1)
+        return Outcome(status, purchase_id)
+
+    def apply(self, update: PurchaseUpdate, source: str) -> Outcome:
+        """Apply one normalized update; retried on optimistic-lock conflicts with fresh reads."""
+        for attempt in range(1, MAX_CONFLICT_RETRIES + 1):
+            try:
+                return self._apply_once(update, source)
+            except VersionConflictError:
+                if attempt == MAX_CONFLICT_RETRIES:
+                    raise
+                logger.info("version conflict, retrying", extra={"attempt": attempt})
+        raise AssertionError("unreachable")
+
+    def _apply_once(self, update: PurchaseUpdate, source: str) -> Outcome:
+        now = self._clock.now()
+        current = self._repo.get_purchase(update.purchase_id)
+        try:
+            purchase = apply_update_with_owner(current, update, self._strategy)
+        except StaleEventError:
+            return self._finish_without_change(update.event_id, "stale", update.purchase_id)
+        if not purchase.owner_ids and purchase.customer_ref and (current is None or not current.owner_ids):
+            linked = self._repo.customer_user(purchase.customer_ref)
+            if linked:
+                purchase = replace(purchase, owner_ids=decide_claim(purchase, linked, self._strategy).owner_ids)
+        if current is not None and purchase == current and not update.payment_refs:
+            return self._finish_without_change(update.event_id, "stale", update.purchase_id)
+
+        expected = current.version if current else 0
+        purchase = replace(purchase, version=expected + 1)
+        users, changes = self._user_writes(current, purchase, now)
+        try:
+            self._repo.commit(
+                PurchaseCommit(
+                    source=source,
+                    event_id=update.event_id,
+                    purchase=purchase,
+                    expected_version=expected,
+                    users=users,
+                    payment_refs=update.payment_refs,
+                    changes=tuple(changes),
+                )
+            )
+        except DuplicateEventError:
+            metrics.add_metric(name="EventsDuplicate", unit="Count", value=1)
+            return Outcome("duplicate", purchase.purchase_id)
+        metrics.add_metric(name="EventsApplied", unit="Count", value=1)
+        if changes:
+            self._publisher.publish(changes, cause=f"{source}:{update.event_id}")
+        return Outcome("applied", purchase.purchase_id, tuple(changes))
+
+    def _user_writes(
+        self, current: Purchase | None, purchase: Purchase, now: datetime
+    ) -> tuple[tuple[UserWrite, ...], list[EntitlementChange]]:
+        before = set(current.owner_ids) if current else set()
+        affected = sorted(before | set(purchase.owner_ids))
+        writes, changes = [], []
+        for user_id in affected:
+            user = self._repo.load_user(user_id)
+            held = [p for p in user.purchases if p.purchase_id != purchase.purchase_id]
+            keeps = user_id in purchase.owner_ids
+            if keeps:
+                held.append(purchase)
+            old = {eid: e.at(now) for eid, e in user.entitlements.items()}
+            new = entitlements_with_history(held, old, self._catalog, now)
+            user_changes = diff_entitlements(user_id, old, new)
+            changes += user_changes
+            writes.append(
+                UserWrite(
+                    user_id=user_id,
+                    expected_version=user.version,
+                    new_app_account_token=None if user.exists else str(uuid.uuid4()),
+                    put_purchases=(purchase,) if keeps else (),
+                    delete_purchase_ids=() if keeps else (purchase.purchase_id,),
+                    put_entitlements=tuple(c.new for c in user_changes if c.new is not None),
+                )
+            )
+        return tuple(writes), changes
+
+
+def apply_update_with_owner(current: Purchase | None, update: PurchaseUpdate, strategy: Strategy) -> Purchase:
+    """The domain update, then the claim it carries decided by the ownership strategy."""
+    purchase = apply_update(current, update)
+    if update.claimant:
+        decision = decide_claim(purchase, update.claimant, strategy)
+        if decision.refused:
+            logger.warning("claim refused", extra={"purchase_id": purchase.purchase_id, "strategy": strategy.value})
+            metrics.add_metric(name="ClaimsRefused", unit="Count", value=1)
+        purchase = replace(purchase, owner_ids=decision.owner_ids)
+    return purchase
+

@@ -1,0 +1,96 @@
+"""Settings: one frozen object parsed from the environment once, at cold start.
+
+Names are the contract's (`CONTRACT.md`). On AWS, secret values live in one Secrets Manager secret
+(`SECRETS_ID`, a JSON object keyed by the same names) and are fetched through Powertools parameters,
+cached; a value set directly in the environment (the local stack) wins.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+
+from .domain.entitlements import Catalog
+from .domain.ownership import Strategy
+
+MAX_BODY_BYTES = 1024 * 1024  # the contract's 1 MiB request limit
+SECRET_CACHE_SECONDS = 300
+
+
+class ConfigurationError(ValueError):
+    """The environment does not describe a usable configuration (fail fast at cold start)."""
+
+
+@dataclass(frozen=True)
+class Secret:
+    """A secret value, read from the environment or (on AWS) from Secrets Manager when first needed."""
+
+    name: str
+    value: str | None = field(default=None, repr=False)
+    secret_id: str | None = None
+
+    def get(self) -> str | None:
+        if self.value:
+            return self.value
+        if not self.secret_id:
+            return None
+        from aws_lambda_powertools.utilities import parameters
+
+        document = parameters.get_secret(self.secret_id, transform="json", max_age=SECRET_CACHE_SECONDS)
+        return (document or {}).get(self.name) or None
+
+
+def _load_catalog(path: str | None) -> Catalog:
+    if not path:
+        return Catalog({})
+    try:
+        return Catalog.from_document(json.loads(Path(path).read_text()))
+    except (OSError, ValueError) as error:
+        raise ConfigurationError(f"CATALOG_FILE {path!r} is not a usable catalog: {error}") from error
+
+
+@dataclass(frozen=True)
+class Settings:
+    table_name: str
+    events_queue_url: str | None
+    event_bus_name: str | None
+    catalog: Catalog
+    strategy: Strategy
+    offline_grace: timedelta
+    stripe_webhook_secret: Secret
+    stripe_api_key: Secret
+    stripe_api_base: str | None
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if environ is None else environ
+        secret_id = env.get("SECRETS_ID") or None
+
+        def secret(name: str) -> Secret:
+            return Secret(name, env.get(name) or None, secret_id)
+
+        try:
+            strategy = Strategy(env.get("ENTITLEMENT_STRATEGY", "LAST").upper())
+        except ValueError:
+            raise ConfigurationError("ENTITLEMENT_STRATEGY must be ALL, FIRST or LAST") from None
+        try:
+            grace = int(env.get("OFFLINE_GRACE_SECONDS", "86400"))
+        except ValueError:
+            raise ConfigurationError("OFFLINE_GRACE_SECONDS must be a whole number of seconds") from None
+        if grace < 0:
+            raise ConfigurationError("OFFLINE_GRACE_SECONDS must not be negative")
+        return cls(
+            table_name=env.get("TABLE_NAME", "parity"),
+            events_queue_url=env.get("EVENTS_QUEUE_URL") or None,
+            event_bus_name=env.get("EVENT_BUS_NAME") or None,
+            catalog=_load_catalog(env.get("CATALOG_FILE")),
+            strategy=strategy,
+            offline_grace=timedelta(seconds=grace),
+            stripe_webhook_secret=secret("STRIPE_WEBHOOK_SECRET"),
+            stripe_api_key=secret("STRIPE_API_KEY"),
+            stripe_api_base=(env.get("STRIPE_API_BASE") or "").rstrip("/") or None,
+        )

@@ -1,0 +1,58 @@
+"""The contract's JSON shapes, built from domain objects (one place for every response body)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+
+from .domain.entitlements import Catalog, Entitlement
+from .domain.model import Purchase
+from .domain.timeutil import rfc3339
+
+
+def entitlement_view(entitlement: Entitlement) -> dict:
+    return {
+        "active": entitlement.active,
+        "state": entitlement.state.value,
+        "expiresAt": rfc3339(entitlement.expires_at),
+        "gracePeriodExpiresAt": rfc3339(entitlement.grace_ends_at),
+        "willRenew": entitlement.will_renew,
+        "store": entitlement.store.value,
+        "productId": entitlement.product_id,
+        "purchaseId": entitlement.purchase_id,
+    }
+
+
+def purchase_view(purchase: Purchase, user_id: str, catalog: Catalog) -> dict:
+    return {
+        "purchaseId": purchase.purchase_id,
+        "store": purchase.store.value,
+        "productId": purchase.product_id,
+        "state": purchase.state.value,
+        "expiresAt": rfc3339(purchase.expires_at),
+        "entitlements": list(catalog.entitlements_of(purchase)),
+        "ownership": purchase.ownership_of(user_id).value,
+    }
+
+
+def entitlements_response(
+    user_id: str,
+    app_account_token: str | None,
+    entitlements: Mapping[str, Entitlement],
+    purchases: Sequence[Purchase],
+    catalog: Catalog,
+    now: datetime,
+    cache_until: datetime,
+) -> dict:
+    return {
+        "userId": user_id,
+        "appAccountToken": app_account_token,
+        "entitlements": {eid: entitlement_view(e) for eid, e in entitlements.items()},
+        "purchases": [purchase_view(p, user_id, catalog) for p in sorted(purchases, key=lambda p: p.purchase_id)],
+        "requestDate": rfc3339(now),
+        "cacheUntil": rfc3339(cache_until),
+    }
+
+
+def error_body(code: str, message: str) -> dict:
+    return {"error": {"code": code, "message": message}}

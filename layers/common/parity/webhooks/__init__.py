@@ -1,0 +1,1 @@
+"""Verification of inbound store webhooks: nothing unverified goes further."""

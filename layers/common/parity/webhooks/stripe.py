@@ -1,0 +1,75 @@
+"""`Stripe-Signature` verification, as Stripe specifies it (and as stripe-python implements it).
+
+The header is `t=<unix time>,v1=<hex hmac>[,v1=...]`; the signed payload is `<t>.<raw body>` under
+HMAC-SHA256 with the endpoint secret. Any `v1` may match (secret rotation); timestamps older or newer
+than the tolerance are refused against replay. Standard library only, so the webhook function does
+not import the Stripe SDK.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import time
+from collections.abc import Mapping
+
+DEFAULT_TOLERANCE_SECONDS = 300
+
+
+class RejectedWebhook(ValueError):
+    """The request is not a verifiable Stripe event; `code` and the message say why (safe to return)."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+def compute_signature(secret: str, timestamp: int, body: bytes) -> str:
+    return hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256).hexdigest()
+
+
+def verify_signature(
+    body: bytes,
+    header: str | None,
+    secret: str,
+    tolerance: int = DEFAULT_TOLERANCE_SECONDS,
+    now: float | None = None,
+) -> None:
+    if not header:
+        raise RejectedWebhook("missing_signature", "The Stripe-Signature header is missing.")
+    timestamp: int | None = None
+    candidates: list[str] = []
+    for part in header.split(","):
+        key, _, value = part.strip().partition("=")
+        if key == "t":
+            try:
+                timestamp = int(value)
+            except ValueError:
+                timestamp = None
+        elif key == "v1":
+            candidates.append(value)
+    if timestamp is None or not candidates:
+        raise RejectedWebhook("invalid_signature", "The Stripe-Signature header has no timestamp or no v1 signature.")
+    expected = compute_signature(secret, timestamp, body)
+    if not any(hmac.compare_digest(expected, candidate) for candidate in candidates):
+        raise RejectedWebhook("invalid_signature", "No Stripe-Signature v1 signature matches the body.")
+    if abs((time.time() if now is None else now) - timestamp) > tolerance:
+        raise RejectedWebhook("stale_signature", f"The Stripe-Signature timestamp is outside the {tolerance} s tolerance.")
+
+
+def parse_event(body: bytes) -> Mapping:
+    """The verified body as a Stripe event object (id, type, created, data.object)."""
+    try:
+        event = json.loads(body)
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        raise RejectedWebhook("malformed_body", "The body is not valid JSON.") from None
+    if not (
+        isinstance(event, dict)
+        and isinstance(event.get("id"), str)
+        and isinstance(event.get("type"), str)
+        and isinstance(event.get("created"), int)
+        and isinstance((event.get("data") or {}).get("object"), dict)
+    ):
+        raise RejectedWebhook("malformed_body", "The body is not a Stripe event (id, type, created, data.object).")
+    return event

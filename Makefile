@@ -1,0 +1,40 @@
+# Parity: `make dev` runs the local stack, `make test` runs every test tier.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: dev demo test unit integration e2e check-template bench clean
+
+$(STAMP): requirements-dev.txt layers/common/requirements.txt functions/event_processor/requirements.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -r requirements-dev.txt
+	touch $(STAMP)
+
+dev: $(STAMP)
+	PYTHONPATH=layers/common:. exec $(BIN)/python -m local
+
+demo: $(STAMP)
+	PYTHONPATH=layers/common:. $(BIN)/python -m local.demo
+
+test: $(STAMP)
+	$(BIN)/python -m pytest
+
+unit: $(STAMP)
+	$(BIN)/python -m pytest tests/unit
+
+integration: $(STAMP)
+	$(BIN)/python -m pytest tests/integration
+
+e2e: $(STAMP)
+	$(BIN)/python -m pytest tests/e2e
+
+check-template:
+	scripts/check_template.sh
+
+bench: $(STAMP)
+	PYTHONPATH=layers/common:. $(BIN)/python bench/run.py
+
+clean:
+	rm -rf $(VENV) .venv-tools .aws-sam .pytest_cache

@@ -11,18 +11,21 @@ Signatures are computed at the moment of use (they expire after 300 s), never st
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
 import os
 import sys
 import time
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "layers" / "common"))
+
+from parity.services.ingest import queue_message  # noqa: E402
+from parity.webhooks.stripe import compute_signature  # noqa: E402
+
 
 def webhook_event(body: str, secret: str) -> dict:
     timestamp = int(time.time())
-    signature = hmac.new(secret.encode(), f"{timestamp}.{body}".encode(), hashlib.sha256).hexdigest()
+    signature = compute_signature(secret, timestamp, body.encode())
     return {
         "version": "2.0",
         "rawPath": "/",
@@ -36,7 +39,7 @@ def webhook_event(body: str, secret: str) -> dict:
 
 def sqs_event(body: str) -> dict:
     event = json.loads(body)
-    message = json.dumps({"source": "stripe", "eventId": event["id"], "body": body})
+    message = queue_message("stripe", event["id"], body.encode())
     return {
         "Records": [
             {

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
 
-from .domain.entitlements import Entitlement, EntitlementChange
+from .domain.entitlements import Entitlement
 from .domain.model import PaymentRef, Purchase
 from .domain.users import UserState
 
@@ -55,7 +55,7 @@ class PurchaseCommit:
     expected_version: int  # 0: the purchase must not exist yet
     users: tuple[UserWrite, ...] = ()
     payment_refs: tuple[PaymentRef, ...] = ()
-    changes: tuple[EntitlementChange, ...] = field(default=())
+    change_details: tuple[Mapping, ...] = field(default=())  # recorded on the event for re-publishing
 
 
 class EventLog(Protocol):
@@ -91,7 +91,8 @@ class Queue(Protocol):
 
 
 class ChangePublisher(Protocol):
-    def publish(self, changes: Sequence[EntitlementChange], cause: str) -> None: ...
+    def publish(self, details: Sequence[Mapping]) -> None:
+        """Publish `entitlement.changed` events (details from `views.change_detail`)."""
 
 
 class Clock(Protocol):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 
-from .domain.entitlements import Catalog, Entitlement
+from .domain.entitlements import Catalog, Entitlement, EntitlementChange
 from .domain.model import Purchase
 from .domain.timeutil import rfc3339
 
@@ -51,6 +51,18 @@ def entitlements_response(
         "purchases": [purchase_view(p, user_id, catalog) for p in sorted(purchases, key=lambda p: p.purchase_id)],
         "requestDate": rfc3339(now),
         "cacheUntil": rfc3339(cache_until),
+    }
+
+
+def change_detail(change: EntitlementChange, cause: str) -> dict:
+    """The `entitlement.changed` event detail; `changeId` is stable across retries (dedupe on it)."""
+    return {
+        "changeId": f"{cause}:{change.user_id}:{change.entitlement_id}",
+        "cause": cause,
+        "userId": change.user_id,
+        "entitlement": change.entitlement_id,
+        "old": None if change.old is None else entitlement_view(change.old),
+        "new": None if change.new is None else entitlement_view(change.new),
     }
 
 

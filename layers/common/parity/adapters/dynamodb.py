@@ -19,7 +19,7 @@ from __future__ import annotations
 import json
 import zlib
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 from boto3.dynamodb.types import Binary, TypeDeserializer, TypeSerializer
@@ -208,7 +208,7 @@ class DynamoRepository:
                 Key=event_key(source, event_id),
                 UpdateExpression="SET processedAt = :now, outcome = :outcome",
                 ConditionExpression="attribute_not_exists(processedAt)",
-                ExpressionAttributeValues=_dump({":now": _time(now or datetime.now().astimezone()), ":outcome": outcome}),
+                ExpressionAttributeValues=_dump({":now": _time(now or datetime.now(timezone.utc)), ":outcome": outcome}),
             )
         except ClientError as error:
             if error.response["Error"]["Code"] != "ConditionalCheckFailedException":
@@ -343,7 +343,7 @@ class DynamoRepository:
                 "ConditionExpression": "attribute_not_exists(processedAt)",
                 "ExpressionAttributeValues": _dump(
                     {
-                        ":now": _time(datetime.now().astimezone()),
+                        ":now": _time(datetime.now(timezone.utc)),
                         ":outcome": outcome,
                         ":changes": json.dumps(list(changes)),
                     }
@@ -363,12 +363,7 @@ class DynamoRepository:
             }
         purchase_item = purchase_to_item(purchase)
         items: list[dict[str, Any]] = [
-            self._event_processed(
-                commit.source,
-                commit.event_id,
-                "applied",
-                [f"{c.user_id}:{c.entitlement_id}" for c in commit.changes],
-            ),
+            self._event_processed(commit.source, commit.event_id, "applied", commit.change_details),
             {
                 "Put": {
                     "TableName": self._table,
@@ -427,5 +422,8 @@ class DynamoRepository:
                 raise
             codes = _cancellation_codes(error)
             if codes and codes[0] == "ConditionalCheckFailed":
-                raise DuplicateEventError("the event was processed already") from error
+                # The event item is always first; its old image carries what was recorded then.
+                old = error.response["CancellationReasons"][0].get("Item") or {}
+                recorded = json.loads(old.get("changes", {}).get("S", "[]"))
+                raise DuplicateEventError("the event was processed already", tuple(recorded)) from error
             raise VersionConflictError(f"concurrent write, transaction cancelled: {codes}") from error

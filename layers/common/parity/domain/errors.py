@@ -14,7 +14,15 @@ class VersionConflictError(ParityError):
 
 
 class DuplicateEventError(ParityError):
-    """The event was already stored or already processed."""
+    """The event was already stored or already processed.
+
+    `recorded_changes` are the change events its first processing recorded, so that a retry after a
+    failed publish can publish them again (at least once).
+    """
+
+    def __init__(self, message: str, recorded_changes: tuple = ()) -> None:
+        super().__init__(message)
+        self.recorded_changes = recorded_changes
 
 
 class UnknownPurchaseError(ParityError):

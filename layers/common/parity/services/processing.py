@@ -21,6 +21,7 @@ from ..domain.ownership import Strategy, decide_claim
 from ..domain.purchases import apply_update
 from ..observability import logger, metrics
 from ..ports import ChangePublisher, Clock, EventLog, PurchaseCommit, Repository, StripeApi, UserWrite
+from ..views import change_detail
 
 MAX_CONFLICT_RETRIES = 4
 
@@ -76,7 +77,10 @@ class EventProcessor:
         for warning in facts.warnings:
             logger.warning(warning)
         if facts.customer_user and facts.customer_ref:
-            self._repo.link_customer("stripe", facts.event_id, facts.customer_ref, facts.customer_user)
+            try:
+                self._repo.link_customer("stripe", facts.event_id, facts.customer_ref, facts.customer_user)
+            except DuplicateEventError:
+                return Outcome("duplicate")
             return Outcome("customer_linked")
         if not facts.concerns_purchase:
             return self._finish_without_change(facts.event_id, "ignored")
@@ -132,7 +136,9 @@ class EventProcessor:
         try:
             purchase = apply_update_with_owner(current, update, self._strategy)
         except StaleEventError:
-            return self._finish_without_change(update.event_id, "stale", update.purchase_id)
+            if current is None or not update.payment_refs:
+                return self._finish_without_change(update.event_id, "stale", update.purchase_id)
+            purchase = current  # nothing new about the purchase, but its payments are worth recording
         if not purchase.owner_ids and purchase.customer_ref and (current is None or not current.owner_ids):
             linked = self._repo.customer_user(purchase.customer_ref)
             if linked:
@@ -143,6 +149,7 @@ class EventProcessor:
         expected = current.version if current else 0
         purchase = replace(purchase, version=expected + 1)
         users, changes = self._user_writes(current, purchase, now)
+        details = tuple(change_detail(change, cause=f"{source}:{update.event_id}") for change in changes)
         try:
             self._repo.commit(
                 PurchaseCommit(
@@ -152,15 +159,18 @@ class EventProcessor:
                     expected_version=expected,
                     users=users,
                     payment_refs=update.payment_refs,
-                    changes=tuple(changes),
+                    change_details=details,
                 )
             )
-        except DuplicateEventError:
+        except DuplicateEventError as duplicate:
+            # Processed before; if that attempt died before publishing, its changes go out now.
             metrics.add_metric(name="EventsDuplicate", unit="Count", value=1)
+            if duplicate.recorded_changes:
+                self._publisher.publish(duplicate.recorded_changes)
             return Outcome("duplicate", purchase.purchase_id)
         metrics.add_metric(name="EventsApplied", unit="Count", value=1)
-        if changes:
-            self._publisher.publish(changes, cause=f"{source}:{update.event_id}")
+        if details:
+            self._publisher.publish(details)
         return Outcome("applied", purchase.purchase_id, tuple(changes))
 
     def _user_writes(

@@ -157,6 +157,7 @@ class PurchaseUpdate:
     occurred_at: datetime
     snapshot: Snapshot | None = None
     paid_through: datetime | None = None
+    product_refs: tuple[str, ...] = ()  # products named by a payment (invoice lines), when no snapshot did
     payment_failed: bool = False
     revocation: Revocation | None = None
     claimant: str | None = None

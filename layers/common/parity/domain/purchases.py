@@ -78,6 +78,10 @@ def apply_update(current: Purchase | None, update: PurchaseUpdate) -> Purchase:
         changed = changed or revoked != purchase
         purchase = revoked
 
+    if update.product_refs and not purchase.product_refs:
+        purchase = replace(purchase, product_id=update.product_refs[0], product_refs=update.product_refs)
+        changed = True
+
     if update.customer_ref and purchase.customer_ref is None:
         purchase = replace(purchase, customer_ref=update.customer_ref)
         changed = True

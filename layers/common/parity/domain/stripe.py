@@ -66,6 +66,7 @@ class StripeFacts:
     customer_user: str | None = None  # customer.* events: the Parity user id in the customer's metadata
     payment_refs: tuple[str, ...] = ()
     payment_period_end: datetime | None = None
+    product_refs: tuple[str, ...] = ()
     checkout_session_id: str | None = None
     warnings: tuple[str, ...] = field(default=())
 
@@ -92,6 +93,7 @@ class StripeFacts:
             occurred_at=self.occurred_at,
             snapshot=self.snapshot,
             paid_through=self.paid_through,
+            product_refs=self.product_refs,
             payment_failed=self.payment_failed,
             revocation=revocation,
             claimant=self.claimant,
@@ -277,6 +279,16 @@ def _invoice_period_end(invoice: Mapping) -> datetime | None:
     return from_epoch(max(ends)) if ends else from_epoch(invoice.get("period_end"))
 
 
+def _invoice_product_refs(invoice: Mapping) -> tuple[str, ...]:
+    """Basil: `lines[].pricing.price_details`; older APIs: `lines[].price` (or `plan`)."""
+    refs: list[str] = []
+    for line in (invoice.get("lines") or {}).get("data") or []:
+        details = (line.get("pricing") or {}).get("price_details") or {}
+        price = line.get("price") or line.get("plan") or {}
+        refs += [_id(details.get("price")), _id(details.get("product")), _id(price), _id(price.get("product"))]
+    return tuple(dict.fromkeys(ref for ref in refs if ref))
+
+
 def _invoice_paid(invoice: Mapping, base: dict) -> StripeFacts:
     subscription, details = _invoice_subscription(invoice)
     if subscription is None:
@@ -287,6 +299,7 @@ def _invoice_paid(invoice: Mapping, base: dict) -> StripeFacts:
         purchase_key=subscription,
         subscription_id=subscription,
         paid_through=period_end,
+        product_refs=_invoice_product_refs(invoice),
         claimant=_user_id(details),
         customer_ref=_id(invoice.get("customer")),
         payment_refs=_invoice_payment_refs(invoice),

@@ -73,7 +73,10 @@ class Resources:
     def _resolve(self, value: Any) -> Any:
         if isinstance(value, _Tag):
             if value.name == "Ref":
-                return self.refs.get(value.value)
+                if value.value in self.refs or value.value in _PSEUDO:
+                    return self.refs.get(value.value, _PSEUDO.get(value.value))
+                # A template parameter: its default (the local stack deploys with the defaults).
+                return (self.template.get("Parameters", {}).get(value.value) or {}).get("Default")
             if value.name == "GetAtt":
                 logical, _, attribute = (value.value if isinstance(value.value, str) else ".".join(value.value)).partition(".")
                 return self.arns.get(logical) if attribute == "Arn" else None

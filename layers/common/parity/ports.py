@@ -65,6 +65,12 @@ class EventLog(Protocol):
     def mark_processed(self, source: str, event_id: str, outcome: str) -> bool:
         """Record that the event needed no state change; False when it was processed already."""
 
+    def recorded_changes(self, source: str, event_id: str) -> tuple[Mapping, ...]:
+        """The change events recorded when the event was applied (none if it changed nothing)."""
+
+    def get_event_body(self, source: str, event_id: str) -> bytes | None:
+        """The stored raw body (for queue messages too large to carry it), None when unknown."""
+
 
 class Repository(Protocol):
     def get_purchase(self, purchase_id: str) -> Purchase | None: ...

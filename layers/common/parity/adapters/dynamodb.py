@@ -201,6 +201,12 @@ class DynamoRepository:
         item = response.get("Item")
         return None if item is None else zlib.decompress(item["body"]["B"])
 
+    def recorded_changes(self, source: str, event_id: str) -> tuple[dict, ...]:
+        response = self._client.get_item(
+            TableName=self._table, Key=event_key(source, event_id), ProjectionExpression="changes", ConsistentRead=True
+        )
+        return tuple(json.loads((response.get("Item") or {}).get("changes", {}).get("S", "[]")))
+
     def mark_processed(self, source: str, event_id: str, outcome: str, now: datetime | None = None) -> bool:
         try:
             self._client.update_item(
@@ -316,7 +322,9 @@ class DynamoRepository:
             if error.response["Error"]["Code"] != "TransactionCanceledException":
                 raise
             # Someone issued this user's token first: theirs stands.
-        return self.load_user(user_id)
+            return self.load_user(user_id)
+        # Ours stands; a user's items are only ever written together with the profile, so there are none.
+        return UserState(user_id=user_id, app_account_token=app_account_token, version=1)
 
     def link_customer(self, source: str, event_id: str, customer_ref: str, user_id: str) -> None:
         self._transact(

@@ -17,8 +17,11 @@ class Catalog:
 
     @classmethod
     def from_document(cls, document: Mapping) -> Catalog:
-        products = document.get("products")
-        if not isinstance(products, Mapping):
+        products = document.get("products") if isinstance(document, Mapping) else None
+        # A bare string would be split into one-letter entitlements: each product needs a list of ids.
+        if not isinstance(products, Mapping) or not all(
+            isinstance(ents, list) and all(isinstance(e, str) for e in ents) for ents in products.values()
+        ):
             raise ValueError('catalog must be {"products": {"<product id>": ["<entitlement id>", ...]}}')
         return cls({str(product): tuple(str(e) for e in ents) for product, ents in products.items()})
 
@@ -74,10 +77,11 @@ class Entitlement:
 _FOREVER = datetime.max.replace(tzinfo=None)
 
 
-def _rank(purchase: Purchase, now: datetime) -> tuple[bool, datetime]:
-    """Purchases granting access first, then the one whose access lasts (or lasted) longest."""
+def _rank(purchase: Purchase, now: datetime) -> tuple[bool, datetime, str]:
+    """Purchases granting access first, then the one whose access lasts (or lasted) longest; a tie goes
+    by purchase id, so that the winner does not depend on which purchase was updated last."""
     end = purchase.access_ends_at
-    return purchase.grants_access(now), (_FOREVER if end is None else end.replace(tzinfo=None))
+    return purchase.grants_access(now), (_FOREVER if end is None else end.replace(tzinfo=None)), purchase.purchase_id
 
 
 def compute_entitlements(purchases: Iterable[Purchase], catalog: Catalog, now: datetime) -> dict[str, Entitlement]:

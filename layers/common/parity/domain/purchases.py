@@ -30,9 +30,18 @@ _LIFECYCLE_RANK = {
 }
 
 
+def _ended_at_once(state: State, expires_at: datetime | None, as_of: datetime) -> bool:
+    """Expired or revoked at (or before) the moment it was said: a cancellation, which nothing said in
+    the same second outlives (a later period end in that second is the state before it)."""
+    return state in (State.EXPIRED, State.REVOKED) and expires_at is not None and expires_at <= as_of
+
+
 def _supersedes(snapshot: Snapshot, current: Purchase) -> bool:
     if snapshot.as_of != current.event_time:
         return snapshot.as_of > current.event_time
+    ends = _ended_at_once(snapshot.store_state, snapshot.expires_at, snapshot.as_of)
+    if ends != _ended_at_once(current.store_state, current.expires_at, current.event_time):
+        return ends
     if snapshot.expires_at != current.expires_at:
         return current.expires_at is not None and (
             snapshot.expires_at is None or snapshot.expires_at > current.expires_at
@@ -110,6 +119,8 @@ def _apply_payment(purchase: Purchase, paid_through: datetime, occurred_at: date
     """A paid invoice: the purchase is paid up to `paid_through`; an older invoice never shortens it."""
     if purchase.expires_at is None and purchase.store_state is not State.PENDING:
         return purchase  # one-time purchases are not paid by invoices
+    if occurred_at == purchase.event_time and _ended_at_once(purchase.store_state, purchase.expires_at, occurred_at):
+        return purchase  # canceled in the same second: the invoice was paid before the cancellation
     if purchase.expires_at is not None:
         if paid_through < purchase.expires_at:
             return purchase

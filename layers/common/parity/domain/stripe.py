@@ -167,7 +167,9 @@ def subscription_snapshot(subscription: Mapping, as_of: datetime) -> tuple[Snaps
 
 def subscription_claimant(subscription: Mapping) -> str | None:
     """The Parity user id on the subscription's (or its expanded customer's) metadata."""
-    return _user_id(subscription, subscription.get("customer"))
+    customer = subscription.get("customer")
+    # An unexpanded customer is its id ("cus_..."), not a Parity user id: only metadata names a user.
+    return _user_id(subscription, customer if isinstance(customer, Mapping) else None)
 
 
 def normalize(event: Mapping) -> StripeFacts:
@@ -294,11 +296,14 @@ def _invoice_paid(invoice: Mapping, base: dict) -> StripeFacts:
     if subscription is None:
         return StripeFacts(**base, customer_ref=_id(invoice.get("customer")))
     period_end = _invoice_period_end(invoice)
+    # A $0 invoice (a trial's) pays for nothing: as `paid_through` it would turn "trialing" into "active"
+    # when it arrives before the subscription snapshot of the same second.
+    paid = invoice.get("amount_paid") != 0
     return StripeFacts(
         **base,
         purchase_key=subscription,
         subscription_id=subscription,
-        paid_through=period_end,
+        paid_through=period_end if paid else None,
         product_refs=_invoice_product_refs(invoice),
         claimant=_user_id(details),
         customer_ref=_id(invoice.get("customer")),

@@ -18,8 +18,17 @@ class Ingested:
     duplicate: bool
 
 
+# SQS refuses messages over the queue's size limit (256 KiB by default before 2025, at most 1 MiB), and a
+# body up to the accepted 1 MiB grows when escaped into JSON: such an event travels without its body,
+# which the processor then reads from the event log.
+MAX_INLINE_MESSAGE_BYTES = 256 * 1024
+
+
 def queue_message(source: str, event_id: str, body: bytes) -> str:
-    return json.dumps({"source": source, "eventId": event_id, "body": body.decode("utf-8")})
+    message = json.dumps({"source": source, "eventId": event_id, "body": body.decode("utf-8")})
+    if len(message.encode("utf-8")) > MAX_INLINE_MESSAGE_BYTES:
+        return json.dumps({"source": source, "eventId": event_id})
+    return message
 
 
 class StripeIngest:

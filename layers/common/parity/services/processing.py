@@ -61,7 +61,12 @@ class EventProcessor:
         source = message["source"]
         if source != "stripe":
             raise ValueError(f"no processor for source {source!r}")
-        event = json.loads(message["body"])
+        body = message.get("body")
+        if body is None:  # too large to travel in the message: the event log holds it
+            body = self._log.get_event_body(source, message["eventId"])
+            if body is None:
+                raise ValueError(f"event {message['eventId']!r} is not in the event log")
+        event = json.loads(body)
         try:
             return self.process_stripe(event)
         except UnknownPurchaseError:
@@ -116,6 +121,10 @@ class EventProcessor:
     def _finish_without_change(self, event_id: str, status: str, purchase_id: str | None = None) -> Outcome:
         if not self._log.mark_processed("stripe", event_id, status):
             status = "duplicate"
+            # Applied before (a retry finds nothing new): if that attempt died before publishing, publish now.
+            recorded = self._log.recorded_changes("stripe", event_id)
+            if recorded:
+                self._publisher.publish(recorded)
         metrics.add_metric(name=f"Events{status.title()}", unit="Count", value=1)
         return Outcome(status, purchase_id)
 

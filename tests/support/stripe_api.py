@@ -1,0 +1,95 @@
+"""A tiny local imitation of the Stripe API reads Parity makes (for `STRIPE_API_BASE`).
+
+Serves `GET /v1/subscriptions/{id}`, `GET /v1/invoices/{id}` and `GET /v1/invoice_payments`
+(filtered by `payment[payment_intent]`) from dicts the test fills, answers unknown ids with Stripe's
+404 error shape, and records every request (path, query, Authorization, Stripe-Version).
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs, urlsplit
+
+
+@dataclass
+class StripeApiState:
+    subscriptions: dict[str, dict] = field(default_factory=dict)
+    invoices: dict[str, dict] = field(default_factory=dict)
+    invoice_payments: list[dict] = field(default_factory=list)
+    requests: list[dict] = field(default_factory=list)
+    base_url: str = ""
+
+    def paths(self) -> list[str]:
+        return [r["path"] for r in self.requests]
+
+
+def _not_found(kind: str, ident: str) -> tuple[int, dict]:
+    return 404, {
+        "error": {
+            "code": "resource_missing",
+            "message": f"No such {kind}: '{ident}'",
+            "param": "id",
+            "type": "invalid_request_error",
+        }
+    }
+
+
+def _handler(state: StripeApiState) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, *args) -> None:  # keep test output clean
+            pass
+
+        def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+            url = urlsplit(self.path)
+            query = parse_qs(url.query)
+            state.requests.append(
+                {
+                    "path": url.path,
+                    "query": query,
+                    "authorization": self.headers.get("Authorization"),
+                    "stripe_version": self.headers.get("Stripe-Version"),
+                }
+            )
+            parts = url.path.strip("/").split("/")
+            status, body = 404, {"error": {"type": "invalid_request_error", "message": "Unrecognized request URL"}}
+            if len(parts) == 3 and parts[:2] == ["v1", "subscriptions"]:
+                found = state.subscriptions.get(parts[2])
+                status, body = (200, found) if found else _not_found("subscription", parts[2])
+            elif len(parts) == 3 and parts[:2] == ["v1", "invoices"]:
+                found = state.invoices.get(parts[2])
+                status, body = (200, found) if found else _not_found("invoice", parts[2])
+            elif parts == ["v1", "invoice_payments"]:
+                intent = (query.get("payment[payment_intent]") or [None])[0]
+                data = [p for p in state.invoice_payments if (p.get("payment") or {}).get("payment_intent") == intent]
+                status, body = 200, {"object": "list", "data": data, "has_more": False, "url": "/v1/invoice_payments"}
+            payload = json.dumps(body).encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(payload)))
+            self.send_header("Request-Id", f"req_test_{len(state.requests)}")
+            self.end_headers()
+            self.wfile.write(payload)
+
+    return Handler
+
+
+@contextmanager
+def stripe_api_server() -> Iterator[StripeApiState]:
+    state = StripeApiState()
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(state))
+    state.base_url = f"http://127.0.0.1:{server.server_address[1]}"
+    thread = threading.Thread(
+        target=server.serve_forever, kwargs={"poll_interval": 0.05}, name="stripe-api-stub", daemon=True
+    )
+    thread.start()
+    try:
+        yield state
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)

@@ -68,12 +68,6 @@ def test_a_body_over_one_mebibyte_is_refused_with_413(base64_encoded):
     assert (caught.value.status, caught.value.code) == (413, "payload_too_large")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=binascii.Error,
-    reason="BUG (low): a body flagged base64 that is not base64 raises binascii.Error (a 502) instead of "
-    "answering 400 in the contract's error shape; API Gateway never sends one, the local stack could",
-)
 def test_a_body_flagged_base64_that_is_not_base64_is_a_400():
     with pytest.raises(HttpError) as caught:
         raw_body(http_event("not base64!", base64_encoded=True))

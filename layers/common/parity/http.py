@@ -41,7 +41,10 @@ def error_response(error: HttpError) -> dict:
 def raw_body(event: Mapping) -> bytes:
     """The request body exactly as sent (signatures are computed over these bytes)."""
     body = event.get("body") or ""
-    data = base64.b64decode(body) if event.get("isBase64Encoded") else body.encode("utf-8")
+    try:
+        data = base64.b64decode(body, validate=True) if event.get("isBase64Encoded") else body.encode("utf-8")
+    except ValueError:
+        raise HttpError(400, "malformed_body", "The request body is not valid base64.") from None
     if len(data) > MAX_BODY_BYTES:
         raise HttpError(413, "payload_too_large", f"The request body is larger than {MAX_BODY_BYTES} bytes.")
     return data

@@ -52,7 +52,7 @@ def verify_signature(
     if timestamp is None or not candidates:
         raise RejectedWebhook("invalid_signature", "The Stripe-Signature header has no timestamp or no v1 signature.")
     expected = compute_signature(secret, timestamp, body)
-    if not any(hmac.compare_digest(expected, candidate) for candidate in candidates):
+    if not any(hmac.compare_digest(expected.encode(), candidate.encode()) for candidate in candidates):
         raise RejectedWebhook("invalid_signature", "No Stripe-Signature v1 signature matches the body.")
     if abs((time.time() if now is None else now) - timestamp) > tolerance:
         raise RejectedWebhook("stale_signature", f"The Stripe-Signature timestamp is outside the {tolerance} s tolerance.")

@@ -37,7 +37,11 @@ def purchase(
     product_id: str | None = "price_pro_monthly",
     **fields,
 ) -> Purchase:
-    """A stored purchase; active until `T0` + 30 days unless told otherwise (None: never expires)."""
+    """A stored purchase; active until `T0` + 30 days unless told otherwise (None: never expires).
+
+    Its state came from a snapshot at `event_time` unless `snapshot_at` says otherwise.
+    """
+    fields.setdefault("snapshot_at", event_time)
     return Purchase(
         store=store,
         store_key=store_key,

@@ -5,12 +5,11 @@ converting it with `update_for` and folding with `apply_update` (stale events sk
 same purchase whatever the arrival order and however many duplicates arrive.
 
 What converges (the invariants asserted below): the effective `state`, `store_state`, `expires_at`,
-whether access is granted at any moment, the product refs, and the revocations as a set.
+whether access is granted at any moment, the product refs, the renewal intent and raw status, and the
+revocations as a set.
 What does not:
 - `event_time`: whether a paid invoice bumped it depends on what arrived first; it only guards ordering.
 - the tuple order of `revocations`: arrival order (`state` does not depend on it).
-- `will_renew` (and `raw_state`): a paid invoice newer than the last snapshot makes that snapshot stale,
-  so its `will_renew` is lost until the next snapshot (pinned below as a strict xfail).
 
 Same-second rules the generator respects because Stripe does: a payment retried after a failure is
 not in the same second as the failure, and a dispute is not opened and closed in the same second.
@@ -259,6 +258,8 @@ def observable(purchase: Purchase | None) -> dict:
         "revocations": frozenset(purchase.revocations),
         "access": tuple(purchase.grants_access(m) for m in moments),
         "product_refs": purchase.product_refs,
+        "will_renew": purchase.will_renew,
+        "raw_state": purchase.raw_state,
     }
 
 
@@ -366,11 +367,6 @@ def test_a_cancellation_ends_access_even_when_an_update_of_the_same_second_names
         assert not purchase.grants_access(from_epoch(moment + 1))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="known gap: a paid invoice bumps event_time, so the earlier 'created' snapshot that carries "
-    "will_renew is dropped as stale; will_renew is restored by the next snapshot (see report)",
-)
 def test_will_renew_converges_when_the_first_invoice_arrives_before_the_created_snapshot():
     created = _sub("active", START + MONTH, START, event_type="customer.subscription.created")
     paid = _invoice("invoice.paid", 0, START + MONTH, START + 1)

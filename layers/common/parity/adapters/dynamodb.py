@@ -88,6 +88,7 @@ def purchase_to_item(purchase: Purchase) -> dict[str, Any]:
         "manualOwner": purchase.manual_owner,
         "customerRef": purchase.customer_ref,
         "eventTime": _time(purchase.event_time),
+        "snapshotAt": _time(purchase.snapshot_at),
         "revocations": [
             {"ref": r.ref, "coversUntil": _time(r.covers_until), "active": r.active, "at": _time(r.at)}
             for r in purchase.revocations
@@ -113,6 +114,7 @@ def item_to_purchase(item: dict[str, Any]) -> Purchase:
         manual_owner=bool(item.get("manualOwner")),
         customer_ref=item.get("customerRef"),
         event_time=_parse_time(item["eventTime"]),
+        snapshot_at=_parse_time(item.get("snapshotAt")),
         revocations=tuple(
             Revocation(r["ref"], _parse_time(r.get("coversUntil")), bool(r["active"]), _parse_time(r["at"]))
             for r in item.get("revocations") or ()

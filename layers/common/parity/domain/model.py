@@ -74,6 +74,7 @@ class Purchase:
     manual_owner: bool = False
     revocations: tuple[Revocation, ...] = ()
     customer_ref: str | None = None
+    snapshot_at: datetime | None = None  # store time of the last snapshot applied (event_time may be later)
     version: int = 0
 
     @property

@@ -69,9 +69,16 @@ def apply_update(current: Purchase | None, update: PurchaseUpdate) -> Purchase:
     purchase = current or new_purchase(update)
     changed = current is None and bool(update.snapshot or update.paid_through or update.claimant)
 
-    if update.snapshot is not None and _supersedes(update.snapshot, purchase):
-        purchase = _apply_snapshot(purchase, update.snapshot)
-        changed = True
+    if update.snapshot is not None:
+        if _supersedes(update.snapshot, purchase):
+            purchase = _apply_snapshot(purchase, update.snapshot)
+            changed = True
+        elif purchase.snapshot_at is None or update.snapshot.as_of > purchase.snapshot_at:
+            # Older than a payment already applied, yet the newest description of the subscription:
+            # its state is out of date, its renewal intent and products are not.
+            described = _apply_description(purchase, update.snapshot)
+            changed = changed or described != purchase
+            purchase = described
 
     if update.paid_through is not None and update.occurred_at >= purchase.event_time:
         paid = _apply_payment(purchase, update.paid_through, update.occurred_at)
@@ -102,16 +109,24 @@ def apply_update(current: Purchase | None, update: PurchaseUpdate) -> Purchase:
 
 def _apply_snapshot(purchase: Purchase, snapshot: Snapshot) -> Purchase:
     return replace(
-        purchase,
+        _apply_description(purchase, snapshot),
         store_state=snapshot.store_state,
         expires_at=snapshot.expires_at,
         grace_ends_at=snapshot.grace_ends_at,
+        event_time=snapshot.as_of,
+    )
+
+
+def _apply_description(purchase: Purchase, snapshot: Snapshot) -> Purchase:
+    """What a snapshot says besides the state: renewal intent, products, raw status, environment."""
+    return replace(
+        purchase,
         will_renew=snapshot.will_renew,
         product_id=snapshot.product_id or purchase.product_id,
         product_refs=snapshot.product_refs or purchase.product_refs,
         raw_state=snapshot.raw_state,
         environment=snapshot.environment,
-        event_time=snapshot.as_of,
+        snapshot_at=snapshot.as_of,
     )
 
 

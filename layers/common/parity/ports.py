@@ -73,12 +73,11 @@ class EventLog(Protocol):
 
 
 class Repository(Protocol):
-    def get_purchase(self, purchase_id: str) -> Purchase | None: ...
-
     def find_payment(self, refs: Sequence[str]) -> PaymentRef | None:
         """The purchase an earlier event recorded for any of these payment refs (first match wins)."""
 
-    def customer_user(self, customer_ref: str) -> str | None: ...
+    def read_purchase(self, purchase_id: str, customer_ref: str | None = None) -> tuple[Purchase | None, str | None]:
+        """The purchase and, when `customer_ref` is given, the user linked to that customer (one request)."""
 
     def link_customer(self, source: str, event_id: str, customer_ref: str, user_id: str) -> None: ...
 

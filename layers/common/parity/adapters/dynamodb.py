@@ -234,22 +234,34 @@ class DynamoRepository:
     def find_payment(self, refs: Sequence[str], source: str = "stripe") -> PaymentRef | None:
         if not refs:
             return None
-        keys = [_key(f"PAYREF#{source}:{ref}", "PAYREF") for ref in refs]
-        response = self._client.batch_get_item(
-            RequestItems={self._table: {"Keys": keys, "ConsistentRead": True}}
-        )
         found = {}
-        for raw in response.get("Responses", {}).get(self._table, []):
-            item = _load(raw)
-            found[item["ref"]] = PaymentRef(item["ref"], item["purchaseId"], _parse_time(item.get("periodEnd")))
+        for item in self._batch_get([_key(f"PAYREF#{source}:{ref}", "PAYREF") for ref in refs]):
+            found[item["ref"]] = PaymentRef(
+                item["ref"], item["purchaseId"], _parse_time(item.get("periodEnd")), tuple(item.get("ownerIds") or ())
+            )
         return next((found[ref] for ref in refs if ref in found), None)
 
-    def customer_user(self, customer_ref: str, source: str = "stripe") -> str | None:
-        response = self._client.get_item(
-            TableName=self._table, Key=_key(f"CUSTOMER#{source}:{customer_ref}", "LINK"), ConsistentRead=True
-        )
-        item = response.get("Item")
-        return None if item is None else item["userId"]["S"]
+    def read_purchase(self, purchase_id: str, customer_ref: str | None = None) -> tuple[Purchase | None, str | None]:
+        """The purchase and, when `customer_ref` is given, the user linked to that customer: one request."""
+        if customer_ref is None:
+            return self.get_purchase(purchase_id), None
+        purchase, user = None, None
+        for item in self._batch_get([purchase_key(purchase_id), _key(f"CUSTOMER#stripe:{customer_ref}", "LINK")]):
+            if item["SK"] == "PURCHASE":
+                purchase = item_to_purchase(item)
+            else:
+                user = item["userId"]
+        return purchase, user
+
+    def _batch_get(self, keys: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Consistent BatchGetItem; keys DynamoDB leaves unprocessed (throttling) are asked again."""
+        items: list[dict[str, Any]] = []
+        request: dict[str, Any] = {self._table: {"Keys": keys, "ConsistentRead": True}}
+        while request:
+            response = self._client.batch_get_item(RequestItems=request)
+            items += [_load(item) for item in response.get("Responses", {}).get(self._table, [])]
+            request = response.get("UnprocessedKeys") or {}
+        return items
 
     def load_user(self, user_id: str) -> UserState:
         items: list[dict[str, Any]] = []
@@ -417,7 +429,14 @@ class DynamoRepository:
                         "TableName": self._table,
                         "Item": {
                             **_key(f"PAYREF#{purchase.store.value}:{ref.ref}", "PAYREF"),
-                            **_dump({"ref": ref.ref, "purchaseId": ref.purchase_id, "periodEnd": _time(ref.period_end)}),
+                            **_dump(
+                                {
+                                    "ref": ref.ref,
+                                    "purchaseId": ref.purchase_id,
+                                    "periodEnd": _time(ref.period_end),
+                                    "ownerIds": list(purchase.owner_ids) or None,
+                                }
+                            ),
                         },
                     }
                 }

@@ -141,6 +141,7 @@ class PaymentRef:
     ref: str
     purchase_id: str
     period_end: datetime | None
+    owner_ids: tuple[str, ...] = ()  # the purchase's owners when the ref was recorded (a read hint)
 
 
 @dataclass(frozen=True)

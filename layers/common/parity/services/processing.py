@@ -16,9 +16,10 @@ from datetime import datetime
 from ..domain import stripe
 from ..domain.entitlements import Catalog, EntitlementChange, diff_entitlements, entitlements_with_history
 from ..domain.errors import DuplicateEventError, StaleEventError, UnknownPurchaseError, VersionConflictError
-from ..domain.model import Purchase, PurchaseUpdate
+from ..domain.model import PaymentRef, Purchase, PurchaseUpdate
 from ..domain.ownership import Strategy, decide_claim
 from ..domain.purchases import apply_update
+from ..domain.users import UserState
 from ..observability import logger, metrics
 from ..ports import ChangePublisher, Clock, EventLog, PurchaseCommit, Repository, StripeApi, UserWrite
 from ..views import change_detail
@@ -89,24 +90,25 @@ class EventProcessor:
             return Outcome("customer_linked")
         if not facts.concerns_purchase:
             return self._finish_without_change(facts.event_id, "ignored")
-        store_key, period_end = self._resolve_stripe_purchase(facts)
+        found = self._resolve_stripe_purchase(facts)
         if self._stripe is not None and facts.subscription_id:
             facts = self._with_stripe_truth(facts)
-        update = facts.update_for(store_key, period_end)
-        return self.apply(update, source="stripe")
+        update = facts.update_for(found.purchase_id.split(":", 1)[1], found.period_end)
+        return self.apply(update, source="stripe", owner_hint=next(iter(found.owner_ids), None))
 
-    def _resolve_stripe_purchase(self, facts: stripe.StripeFacts) -> tuple[str, datetime | None]:
+    def _resolve_stripe_purchase(self, facts: stripe.StripeFacts) -> PaymentRef:
+        """The purchase an event concerns: named by it, or found through a payment recorded earlier."""
         if facts.purchase_key:
-            return facts.purchase_key, None
+            return PaymentRef(facts.purchase_key, f"stripe:{facts.purchase_key}", None)
         found = self._repo.find_payment(facts.payment_lookup)
         if found is not None:
-            return found.purchase_id.split(":", 1)[1], found.period_end
+            return found
         if self._stripe is not None:
             for ref in facts.payment_lookup:
                 if ref.startswith("pi_"):
                     subscription = self._stripe.subscription_for_payment(ref)
                     if subscription:
-                        return subscription, None
+                        return PaymentRef(ref, f"stripe:{subscription}", None)
         raise UnknownPurchaseError(f"no purchase is known for payments {list(facts.payment_lookup)}")
 
     def _with_stripe_truth(self, facts: stripe.StripeFacts) -> stripe.StripeFacts:
@@ -128,36 +130,50 @@ class EventProcessor:
         metrics.add_metric(name=f"Events{status.title()}", unit="Count", value=1)
         return Outcome(status, purchase_id)
 
-    def apply(self, update: PurchaseUpdate, source: str) -> Outcome:
-        """Apply one normalized update; retried on optimistic-lock conflicts with fresh reads."""
+    def apply(self, update: PurchaseUpdate, source: str, owner_hint: str | None = None) -> Outcome:
+        """Apply one normalized update; retried on optimistic-lock conflicts with fresh reads.
+
+        `owner_hint`: a user believed to own the purchase; their partition holds a copy of it, so one
+        Query reads both (the canonical item's version condition catches a stale belief).
+        """
         for attempt in range(1, MAX_CONFLICT_RETRIES + 1):
             try:
-                return self._apply_once(update, source)
+                return self._apply_once(update, source, owner_hint if attempt == 1 else None)
             except VersionConflictError:
                 if attempt == MAX_CONFLICT_RETRIES:
                     raise
                 logger.info("version conflict, retrying", extra={"attempt": attempt})
         raise AssertionError("unreachable")
 
-    def _apply_once(self, update: PurchaseUpdate, source: str) -> Outcome:
+    def _read(self, update: PurchaseUpdate, owner_hint: str | None) -> tuple[Purchase | None, str | None, dict]:
+        """The stored purchase, the user linked to the update's customer (if it may be needed), and
+        the users already loaded on the way."""
+        if owner_hint:
+            owner = self._repo.load_user(owner_hint)
+            copy = next((p for p in owner.purchases if p.purchase_id == update.purchase_id), None)
+            if copy is not None:
+                return copy, None, {owner_hint: owner}
+        customer = update.customer_ref if update.claimant is None else None
+        current, linked = self._repo.read_purchase(update.purchase_id, customer_ref=customer)
+        return current, linked, {}
+
+    def _apply_once(self, update: PurchaseUpdate, source: str, owner_hint: str | None) -> Outcome:
         now = self._clock.now()
-        current = self._repo.get_purchase(update.purchase_id)
+        current, linked, loaded = self._read(update, owner_hint)
         try:
             purchase = apply_update_with_owner(current, update, self._strategy)
         except StaleEventError:
             if current is None or not update.payment_refs:
                 return self._finish_without_change(update.event_id, "stale", update.purchase_id)
             purchase = current  # nothing new about the purchase, but its payments are worth recording
-        if not purchase.owner_ids and purchase.customer_ref and (current is None or not current.owner_ids):
-            linked = self._repo.customer_user(purchase.customer_ref)
-            if linked:
-                purchase = replace(purchase, owner_ids=decide_claim(purchase, linked, self._strategy).owner_ids)
+        if not purchase.owner_ids and linked:
+            purchase = replace(purchase, owner_ids=decide_claim(purchase, linked, self._strategy).owner_ids)
         if current is not None and purchase == current and not update.payment_refs:
             return self._finish_without_change(update.event_id, "stale", update.purchase_id)
 
         expected = current.version if current else 0
         purchase = replace(purchase, version=expected + 1)
-        users, changes = self._user_writes(current, purchase, now)
+        users, changes = self._user_writes(current, purchase, now, loaded)
         details = tuple(change_detail(change, cause=f"{source}:{update.event_id}") for change in changes)
         try:
             self._repo.commit(
@@ -183,13 +199,13 @@ class EventProcessor:
         return Outcome("applied", purchase.purchase_id, tuple(changes))
 
     def _user_writes(
-        self, current: Purchase | None, purchase: Purchase, now: datetime
+        self, current: Purchase | None, purchase: Purchase, now: datetime, loaded: dict[str, UserState]
     ) -> tuple[tuple[UserWrite, ...], list[EntitlementChange]]:
         before = set(current.owner_ids) if current else set()
         affected = sorted(before | set(purchase.owner_ids))
         writes, changes = [], []
         for user_id in affected:
-            user = self._repo.load_user(user_id)
+            user = loaded.get(user_id) or self._repo.load_user(user_id)
             held = [p for p in user.purchases if p.purchase_id != purchase.purchase_id]
             keeps = user_id in purchase.owner_ids
             if keeps:

@@ -49,7 +49,7 @@ def test_a_request_without_verified_claims_is_refused_with_401(stack):
     response = stack.read("u_anyone", sub=None)
 
     assert response.status == 401
-    assert response.body == {"error": {"code": "unauthenticated", "message": response.body["error"]["message"]}}
+    assert response.body == {"error": {"code": "unauthorized", "message": response.body["error"]["message"]}}
 
 
 def test_a_percent_encoded_user_id_is_read_as_the_raw_id(stack):

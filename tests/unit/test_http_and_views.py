@@ -91,7 +91,7 @@ def test_a_user_may_act_on_their_own_user_id():
 def test_no_verified_subject_is_401():
     with pytest.raises(HttpError) as caught:
         require_own_user(http_event(), "u_1")
-    assert (caught.value.status, caught.value.code) == (401, "unauthenticated")
+    assert (caught.value.status, caught.value.code) == (401, "unauthorized")
 
 
 def test_another_users_token_is_403():

@@ -72,6 +72,6 @@ def require_own_user(event: Mapping, user_id: str) -> None:
     """A user may act on their own user id only, whatever the route's authorizer let through."""
     subject = jwt_subject(event)
     if subject is None:
-        raise HttpError(401, "unauthenticated", "A valid bearer token is required.")
+        raise HttpError(401, "unauthorized", "A valid bearer token is required.")
     if subject != user_id:
         raise HttpError(403, "forbidden", "The token does not belong to this user.")

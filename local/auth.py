@@ -1,0 +1,104 @@
+"""Route authorization, as API Gateway does it on AWS.
+
+- JWT routes: what the HTTP API's JWT authorizer checks: a bearer token signed (RS256 or ES256) by a
+  key of the JWKS at AUTH_JWKS_URL (keys cached, refetched for an unknown `kid`), `exp` and `nbf`,
+  `iss` equal to AUTH_ISSUER and `aud` (or `client_id`) among AUTH_AUDIENCE, when those are set.
+- Admin routes (IAM on AWS): `Authorization: Bearer $ADMIN_TOKEN`.
+- Demo configuration: a key generated at start signs user tokens (`POST /_demo/token`) and its JWKS
+  is served by the stack itself.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import logging
+import time
+
+import jwt
+from cryptography.hazmat.primitives.asymmetric import rsa
+from jwt.algorithms import RSAAlgorithm
+
+ALGORITHMS = ("RS256", "ES256")
+log = logging.getLogger("local.auth")
+
+
+class Unauthorized(Exception):
+    """The request does not carry acceptable credentials (401); the message says why."""
+
+
+def bearer_token(authorization: str | None) -> str:
+    """The token of `Authorization: Bearer <token>` (API Gateway also accepts the bare token)."""
+    value = (authorization or "").strip()
+    scheme, _, rest = value.partition(" ")
+    token = rest.strip() if scheme.lower() == "bearer" else value
+    if not token:
+        raise Unauthorized("A bearer token is required (Authorization: Bearer <JWT>).")
+    return token
+
+
+class JwtVerifier:
+    def __init__(self, jwks_url: str, issuer: str | None, audiences: tuple[str, ...]) -> None:
+        self._jwks = jwt.PyJWKClient(jwks_url, cache_keys=True, lifespan=300, timeout=5)
+        self._issuer = issuer
+        self._audiences = set(audiences)
+
+    def claims(self, authorization: str | None) -> dict:
+        """The verified claims of the request's token; raises Unauthorized."""
+        token = bearer_token(authorization)
+        try:
+            algorithm = jwt.get_unverified_header(token).get("alg")
+        except jwt.InvalidTokenError:
+            raise Unauthorized("The bearer token is not a JWT.") from None
+        if algorithm not in ALGORITHMS:
+            raise Unauthorized(f"The token must be signed with {' or '.join(ALGORITHMS)}.")
+        try:
+            key = self._jwks.get_signing_key_from_jwt(token)
+        except jwt.PyJWKClientConnectionError as error:
+            log.warning("JWKS at AUTH_JWKS_URL unreachable: %s", error)
+            raise Unauthorized("The token's signing keys cannot be fetched.") from None
+        except (jwt.PyJWKClientError, jwt.InvalidTokenError):
+            raise Unauthorized("The token is not signed by a known key.") from None
+        try:
+            claims = jwt.decode(
+                token,
+                key,
+                algorithms=[algorithm],
+                issuer=self._issuer,
+                options={"verify_aud": False, "require": ["exp"], "verify_iss": self._issuer is not None},
+            )
+        except (jwt.InvalidTokenError, jwt.PyJWKError, ValueError, TypeError) as error:
+            raise Unauthorized(f"The token is not valid: {error}.") from None
+        if self._audiences:
+            audience = claims.get("aud")
+            audiences = {audience} if isinstance(audience, str) else set(audience or ())
+            if not audiences & self._audiences and claims.get("client_id") not in self._audiences:
+                raise Unauthorized("The token is not issued for this API (aud).")
+        return claims
+
+
+def check_admin(authorization: str | None, admin_token: str | None) -> None:
+    if not admin_token:
+        raise Unauthorized("Admin routes are disabled: set ADMIN_TOKEN.")
+    if not hmac.compare_digest(bearer_token(authorization).encode(), admin_token.encode()):
+        raise Unauthorized("The admin token is not valid.")
+
+
+class DemoKeys:
+    """The demo configuration's identity provider: one RSA key, its JWKS, and user tokens."""
+
+    KID = "parity-demo"
+
+    def __init__(self, issuer: str, audience: str) -> None:
+        self._key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        self._issuer = issuer
+        self._audience = audience
+
+    def jwks(self) -> dict:
+        jwk = json.loads(RSAAlgorithm.to_jwk(self._key.public_key()))
+        return {"keys": [{**jwk, "kid": self.KID, "use": "sig", "alg": "RS256"}]}
+
+    def token(self, sub: str, ttl: int = 3600) -> str:
+        now = int(time.time())
+        claims = {"sub": sub, "iss": self._issuer, "aud": self._audience, "iat": now, "exp": now + ttl}
+        return jwt.encode(claims, self._key, algorithm="RS256", headers={"kid": self.KID})

@@ -1,0 +1,183 @@
+"""The template's Lambda functions, loaded in-process and invoked as Lambda would.
+
+Everything is read from `template.yaml`: each `AWS::Serverless::Function`'s code directory and
+handler, memory and timeout (Globals, then the function), its HttpApi routes (with their
+authorizer) and its SQS event sources. Only the paths of function URLs are local knowledge
+(`FUNCTION_URL_PATHS`): on AWS each function URL is a host of its own.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from local.resources import ACCOUNT, REGION, STACK_NAME, _Tag
+
+ROOT = Path(__file__).resolve().parent.parent
+
+# Function URL functions and the local path each is served on: one line per webhook.
+FUNCTION_URL_PATHS = {
+    "StripeWebhookFunction": "/webhooks/stripe",
+}
+
+# Auth kinds of a route: the API's JWT authorizer, IAM (locally `Bearer $ADMIN_TOKEN`), or none.
+JWT, ADMIN, NONE = "jwt", "admin", "none"
+
+# The functions share one process (and Powertools' logger and metrics singletons): invocations run
+# one at a time, as if each were the only warm container. Moto serves from other threads meanwhile.
+_INVOKE_LOCK = threading.Lock()
+
+
+@dataclass(frozen=True)
+class Route:
+    method: str
+    path: str  # a template path: /v1/users/{userId}/entitlements
+    function: Function
+    kind: str  # "http_api" (API Gateway payload v2) or "function_url"
+    auth: str = NONE
+
+    @property
+    def route_key(self) -> str:
+        return f"{self.method} {self.path}"
+
+
+@dataclass(frozen=True)
+class QueueSource:
+    """An SQS event source mapping: the queue's logical id and the mapping's settings."""
+
+    function: Function
+    queue: str
+    batch_size: int
+    report_failures: bool  # FunctionResponseTypes: [ReportBatchItemFailures]
+
+
+@dataclass(eq=False)
+class Function:
+    logical_id: str
+    code_dir: Path
+    handler_path: str  # e.g. "app.lambda_handler"
+    memory_mb: int
+    timeout_s: int
+    _handler: Callable[[dict, Any], Any] | None = field(default=None, repr=False)
+
+    @property
+    def name(self) -> str:
+        return f"{STACK_NAME}-{self.logical_id}"
+
+    def load(self) -> None:
+        """Import the handler module by file path, under a name of its own (every function has an `app`)."""
+        module_path, _, attribute = self.handler_path.rpartition(".")
+        source = self.code_dir / (module_path.replace(".", "/") + ".py")
+        spec = importlib.util.spec_from_file_location(f"parity_fn_{self.code_dir.name}", source)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        self._handler = getattr(module, attribute)
+
+    def invoke(self, event: dict) -> Any:
+        if self._handler is None:
+            self.load()
+        with _INVOKE_LOCK:
+            return self._handler(event, LambdaContext(self))
+
+
+class LambdaContext:
+    """The Lambda context object, with what Powertools and handlers read from it."""
+
+    def __init__(self, function: Function) -> None:
+        self.function_name = function.name
+        self.function_version = "$LATEST"
+        self.invoked_function_arn = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{function.name}"
+        self.memory_limit_in_mb = function.memory_mb
+        self.aws_request_id = str(uuid.uuid4())
+        self.log_group_name = f"/aws/lambda/{function.name}"
+        self.log_stream_name = f"{time.strftime('%Y/%m/%d')}/[$LATEST]{uuid.uuid4().hex}"
+        self._deadline = time.monotonic() + function.timeout_s
+
+    def get_remaining_time_in_millis(self) -> int:
+        return max(0, int((self._deadline - time.monotonic()) * 1000))
+
+
+@dataclass(frozen=True)
+class Functions:
+    functions: dict[str, Function]
+    routes: tuple[Route, ...]
+    queue_sources: tuple[QueueSource, ...]
+
+    def load_all(self) -> None:
+        for function in self.functions.values():
+            function.load()
+
+
+def from_template(template: dict) -> Functions:
+    globals_ = template.get("Globals", {}).get("Function", {})
+    resources = template["Resources"]
+    functions: dict[str, Function] = {}
+    routes: list[Route] = []
+    sources: list[QueueSource] = []
+    for logical, resource in resources.items():
+        if resource["Type"] != "AWS::Serverless::Function":
+            continue
+        props = resource["Properties"]
+        function = Function(
+            logical_id=logical,
+            code_dir=ROOT / props["CodeUri"],
+            handler_path=props.get("Handler", globals_.get("Handler", "")),
+            memory_mb=int(props.get("MemorySize", globals_.get("MemorySize", 128))),
+            timeout_s=int(props.get("Timeout", globals_.get("Timeout", 3))),
+        )
+        functions[logical] = function
+        if "FunctionUrlConfig" in props and logical in FUNCTION_URL_PATHS:
+            routes.append(Route("POST", FUNCTION_URL_PATHS[logical], function, "function_url"))
+        for event in (props.get("Events") or {}).values():
+            properties = event.get("Properties") or {}
+            if event["Type"] == "HttpApi":
+                auth = _route_auth(properties, resources)
+                routes.append(Route(properties["Method"].upper(), properties["Path"], function, "http_api", auth))
+            elif event["Type"] == "SQS":
+                sources.append(
+                    QueueSource(
+                        function=function,
+                        queue=_logical_target(properties["Queue"]),
+                        batch_size=int(properties.get("BatchSize", 10)),
+                        report_failures="ReportBatchItemFailures" in (properties.get("FunctionResponseTypes") or []),
+                    )
+                )
+    return Functions(functions, tuple(routes), tuple(sources))
+
+
+def unrouted_function_urls(template: dict) -> list[str]:
+    """Function URL functions without a local path (add them to FUNCTION_URL_PATHS)."""
+    return [
+        logical
+        for logical, resource in template["Resources"].items()
+        if resource["Type"] == "AWS::Serverless::Function"
+        and "FunctionUrlConfig" in resource["Properties"]
+        and logical not in FUNCTION_URL_PATHS
+    ]
+
+
+def _route_auth(properties: dict, resources: dict) -> str:
+    authorizer = (properties.get("Auth") or {}).get("Authorizer")
+    if authorizer == "NONE":
+        return NONE
+    if authorizer == "AWS_IAM":
+        return ADMIN
+    api = resources.get(_logical_target(properties.get("ApiId"))) if properties.get("ApiId") else None
+    if authorizer is None and api is not None:
+        authorizer = ((api.get("Properties") or {}).get("Auth") or {}).get("DefaultAuthorizer")
+        if authorizer == "AWS_IAM":
+            return ADMIN
+    return JWT if authorizer else NONE
+
+
+def _logical_target(value: Any) -> str:
+    """The logical id behind `!Ref X`, `!GetAtt X.Arn` (or a plain string)."""
+    if isinstance(value, _Tag):
+        value = value.value if isinstance(value.value, str) else ".".join(value.value)
+    return str(value).split(".", 1)[0]

@@ -1,0 +1,177 @@
+"""The local stack: moto's server, the template's resources, the functions, the pollers, the routes.
+
+Start order matters: the HTTP port is bound first (a busy port fails before anything else), then
+moto starts and the environment points boto3 at it, the resources are created and the function
+environment set, and only then are the functions imported (they build clients and read settings at
+import, as on a Lambda cold start). Requests wait in the listen backlog until the stack serves.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import threading
+from urllib.parse import unquote
+
+import boto3
+from boto3.dynamodb.types import TypeDeserializer
+
+from local.auth import DemoKeys, JwtVerifier
+from local.config import DEMO_AUDIENCE, Config, function_environment, isolate_aws
+from local.functions import from_template, unrouted_function_urls
+from local.poller import ChangeTap, QueuePoller
+from local.resources import Resources, create_resources, load_template
+from local.server import (
+    Endpoint,
+    LocalServer,
+    Request,
+    Response,
+    Router,
+    error_response,
+    function_endpoint,
+    json_response,
+)
+
+log = logging.getLogger("local.stack")
+
+
+class Stack:
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self._moto = None
+        self._httpd: LocalServer | None = None
+        self.resources: Resources | None = None
+        self.demo_keys: DemoKeys | None = None
+        self.tap: ChangeTap | None = None
+        self._dynamodb = None
+        self._serving: threading.Thread | None = None
+
+    # ------------------------------------------------------------------------------- lifecycle
+
+    def start(self) -> None:
+        try:
+            self._httpd = LocalServer(self.config.port)
+        except OSError as error:
+            raise SystemExit(
+                f"[local] cannot serve on 127.0.0.1:{self.config.port}: {error} (set PORT to another port)"
+            ) from None
+        self._start_aws()
+        template = load_template()
+        self.resources = create_resources(boto3.Session())
+        for name, value in function_environment(self.resources, os.environ).items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+        functions = from_template(template)
+        for logical in unrouted_function_urls(template):
+            log.warning(
+                "%s has a function URL but no local path: add it to local.functions.FUNCTION_URL_PATHS", logical
+            )
+        functions.load_all()
+
+        sqs, events = boto3.client("sqs"), boto3.client("events")
+        self._dynamodb = boto3.client("dynamodb")
+        for source in functions.queue_sources:
+            url = self.resources.queue_url(source.queue)
+            self._threads.append(QueuePoller(source, url, self.resources.arns[source.queue], sqs, self._stop))
+        bus = os.environ.get("EVENT_BUS_NAME")
+        if bus:
+            self.tap = ChangeTap(sqs, events, bus, self._stop)
+            self._threads.append(self.tap)
+
+        self._httpd.router = Router(self._endpoints(functions.routes))
+        for thread in self._threads:
+            thread.start()
+        self._serving = threading.Thread(target=self._httpd.serve_forever, args=(0.1,), name="http", daemon=True)
+        self._serving.start()
+
+    def _start_aws(self) -> None:
+        from moto.server import ThreadedMotoServer
+
+        self._moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+        self._moto.start()
+        host, port = self._moto.get_host_and_port()
+        isolate_aws(os.environ, f"http://{host}:{port}")
+
+    def stop(self) -> None:
+        """Stop taking requests, let the pollers finish their batch, then stop moto."""
+        self._stop.set()  # the pollers end after their current long poll (or batch)
+        if self._serving is not None:
+            self._httpd.shutdown()
+        if self._httpd is not None:
+            self._httpd.server_close()
+        for thread in self._threads:
+            thread.join(timeout=15)
+        if self._moto is not None:
+            self._moto.stop()
+
+    # ------------------------------------------------------------------------------- endpoints
+
+    def _endpoints(self, routes) -> list[Endpoint]:
+        config = self.config
+        endpoints = [
+            Endpoint("GET", "/health", lambda request, params: json_response(200, {"status": "ok"})),
+            Endpoint("GET", "/_local/changes", self._changes),
+            Endpoint("GET", "/_local/events/{source}/{eventId}", self._event_status),
+        ]
+        if config.demo_auth:
+            self.demo_keys = DemoKeys(
+                config.auth_issuer, config.auth_audiences[0] if config.auth_audiences else DEMO_AUDIENCE
+            )
+            endpoints += [
+                Endpoint(
+                    "GET", "/.well-known/jwks.json", lambda request, params: json_response(200, self.demo_keys.jwks())
+                ),
+                Endpoint("POST", "/_demo/token", self._demo_token),
+            ]
+        jwks_url = config.auth_jwks_url or f"{config.base_url}/.well-known/jwks.json"
+        verifier = JwtVerifier(jwks_url, config.auth_issuer, config.auth_audiences)
+        endpoints += [function_endpoint(route, verifier, config.admin_token) for route in routes]
+        return endpoints
+
+    def routes_summary(self) -> list[str]:
+        return [f"{endpoint.method} {endpoint.path}" for endpoint in self._httpd.router.endpoints]
+
+    def _changes(self, request: Request, params: dict) -> Response:
+        """Local only: the last change-bus events (entitlement.changed), oldest first."""
+        return json_response(200, {"changes": self.tap.recent() if self.tap else []})
+
+    def _event_status(self, request: Request, params: dict) -> Response:
+        """Local only: a stored store event and what processing made of it (no body)."""
+        from parity.adapters.dynamodb import event_key
+
+        source, event_id = unquote(params["source"]), unquote(params["eventId"])
+        item = self._dynamodb.get_item(
+            TableName=os.environ["TABLE_NAME"], Key=event_key(source, event_id), ConsistentRead=True
+        ).get("Item")
+        if item is None:
+            return error_response(404, "not_found", f"No {source} event {event_id} was stored.")
+        stored = {key: TypeDeserializer().deserialize(value) for key, value in item.items() if key != "body"}
+        return json_response(
+            200,
+            {
+                "source": source,
+                "eventId": event_id,
+                "eventType": stored.get("eventType"),
+                "receivedAt": stored.get("receivedAt"),
+                "processedAt": stored.get("processedAt"),
+                "outcome": stored.get("outcome"),
+                "changes": json.loads(stored["changes"]) if stored.get("changes") else [],
+            },
+        )
+
+    def _demo_token(self, request: Request, params: dict) -> Response:
+        """Demo configuration only: a user token signed by the stack's demo key."""
+        try:
+            document = json.loads(request.body or b"{}")
+            sub = document.get("sub") if isinstance(document, dict) else None
+        except ValueError:
+            sub = None
+        if not isinstance(sub, str) or not sub:
+            return error_response(400, "bad_request", 'Send {"sub": "<user id>"}.')
+        ttl = 3600
+        return json_response(200, {"token": self.demo_keys.token(sub, ttl), "tokenType": "Bearer", "expiresIn": ttl})

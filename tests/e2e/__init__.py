@@ -1,0 +1,1 @@
+"""End-to-end tier: the local stack over HTTP."""

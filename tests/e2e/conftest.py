@@ -1,0 +1,308 @@
+"""End-to-end tier: the local stack (`python -m local`) as a subprocess, driven over HTTP only.
+
+One stack serves the whole session, configured as a deployment would be (no demo defaults): a
+catalog file, the Stripe test secret, and an identity provider of our own (an RSA key whose JWKS a
+tiny in-thread HTTP server publishes). Every test works on its own user, subscription and payment
+ids, so tests never see each other's state. Local-only routes tell when an event was processed
+(`/_local/events/...`) and what changes were published (`/_local/changes`).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import jwt
+import pytest
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from jwt.algorithms import ECAlgorithm, RSAAlgorithm
+
+from tests.support import stripe as fixtures
+
+ROOT = Path(__file__).resolve().parents[2]
+ISSUER = "https://auth.e2e.parity.test/"
+AUDIENCE = "parity-e2e-app"
+OFFLINE_GRACE_SECONDS = 3600
+CATALOG = {"products": {"price_pro_monthly": ["pro"], "prod_pro": ["pro"], "price_lifetime": ["pro", "lifetime"]}}
+STARTUP_TIMEOUT = 60
+PROCESSING_TIMEOUT = 15
+
+
+def wait_until(predicate: Callable[[], Any], timeout: float = PROCESSING_TIMEOUT, interval: float = 0.05) -> Any:
+    """Polls until `predicate()` is truthy and returns that value; fails with the last value seen."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not true within {timeout} s; last value: {value!r}")
+        time.sleep(interval)
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+# ------------------------------------------------------------------------------ identity provider
+
+
+class IdentityProvider:
+    """The app's auth server: signs user tokens, publishes its JWKS over HTTP."""
+
+    KID = "e2e-key-1"
+    EC_KID = "e2e-ec-key-1"
+
+    def __init__(self) -> None:
+        self.key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        self.ec_key = ec.generate_private_key(ec.SECP256R1())
+        keys = [
+            {**json.loads(RSAAlgorithm.to_jwk(self.key.public_key())), "kid": self.KID, "use": "sig", "alg": "RS256"},
+            {
+                **json.loads(ECAlgorithm.to_jwk(self.ec_key.public_key())),
+                "kid": self.EC_KID,
+                "use": "sig",
+                "alg": "ES256",
+            },
+        ]
+        document = json.dumps({"keys": keys}).encode()
+
+        class Jwks(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                self.send_response(200)
+                self.send_header("content-type", "application/json")
+                self.send_header("content-length", str(len(document)))
+                self.end_headers()
+                self.wfile.write(document)
+
+            def log_message(self, *args) -> None:
+                pass
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Jwks)
+        self.jwks_url = f"http://127.0.0.1:{self._server.server_address[1]}/.well-known/jwks.json"
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+
+    def token(self, sub: str, key=None, algorithm: str = "RS256", kid: str | None = KID, **claims) -> str:
+        now = int(time.time())
+        body = {"sub": sub, "iss": ISSUER, "aud": AUDIENCE, "iat": now, "exp": now + 600, **claims}
+        body = {name: value for name, value in body.items() if value is not None}
+        headers = {"kid": kid} if kid else {}
+        return jwt.encode(body, key if key is not None else self.key, algorithm=algorithm, headers=headers)
+
+    def close(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+
+# ----------------------------------------------------------------------------------- HTTP client
+
+
+@dataclass
+class Reply:
+    status: int
+    headers: dict[str, str]
+    raw: bytes
+
+    @property
+    def json(self) -> Any:
+        return json.loads(self.raw)
+
+    def assert_error(self, status: int, code: str | None = None) -> dict:
+        """The contract's error shape: {"error": {"code": "<snake_case>", "message": "<sentence>"}}."""
+        assert self.status == status, (self.status, self.raw[:500])
+        document = self.json
+        assert set(document) == {"error"} and set(document["error"]) == {"code", "message"}, document
+        assert document["error"]["code"].replace("_", "").isalpha() and document["error"]["code"].islower(), document
+        assert isinstance(document["error"]["message"], str) and document["error"]["message"], document
+        if code is not None:
+            assert document["error"]["code"] == code, document
+        return document["error"]
+
+
+class Parity:
+    """The running stack, seen from outside."""
+
+    def __init__(self, base_url: str, idp: IdentityProvider) -> None:
+        self.base_url = base_url
+        self.idp = idp
+
+    def request(self, method: str, path: str, body: bytes | None = None, headers: dict | None = None) -> Reply:
+        request = urllib.request.Request(self.base_url + path, data=body, method=method, headers=headers or {})
+        try:
+            with urllib.request.urlopen(request, timeout=30) as response:
+                return Reply(response.status, {k.lower(): v for k, v in response.headers.items()}, response.read())
+        except urllib.error.HTTPError as error:
+            return Reply(error.code, {k.lower(): v for k, v in error.headers.items()}, error.read())
+
+    # -- Stripe
+
+    def post_stripe(
+        self,
+        event: dict | None = None,
+        *,
+        body: bytes | None = None,
+        secret: str = fixtures.SECRET,
+        timestamp: int | None = None,
+        signature: str | None = None,
+    ) -> Reply:
+        body = fixtures.encode(event) if body is None else body
+        header = signature if signature is not None else fixtures.sign(body, secret, timestamp)
+        return self.request(
+            "POST", "/webhooks/stripe", body, {"Stripe-Signature": header, "Content-Type": "application/json"}
+        )
+
+    def stored_event(self, event_id: str) -> Reply:
+        return self.request("GET", f"/_local/events/stripe/{event_id}")
+
+    def wait_processed(self, event_id: str) -> dict:
+        def processed():
+            reply = self.stored_event(event_id)
+            return reply.json if reply.status == 200 and reply.json.get("processedAt") else None
+
+        return wait_until(processed)
+
+    def deliver(self, event: dict) -> dict:
+        """Posts a signed event, expects 200, waits until the processor is done with it; its outcome."""
+        reply = self.post_stripe(event)
+        assert reply.status == 200, (reply.status, reply.raw)
+        return self.wait_processed(event["id"])
+
+    def changes(self, user_id: str) -> list[dict]:
+        """The published entitlement.changed details for this user, oldest first."""
+        events = self.request("GET", "/_local/changes").json["changes"]
+        return [
+            e["detail"]
+            for e in events
+            if e["detail-type"] == "entitlement.changed" and e["detail"]["userId"] == user_id
+        ]
+
+    # -- app routes
+
+    def entitlements(self, user_id: str, token: str | None = "own", path_user: str | None = None) -> Reply:
+        token = self.idp.token(user_id) if token == "own" else token
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        return self.request("GET", f"/v1/users/{path_user or user_id}/entitlements", headers=headers)
+
+    def read(self, user_id: str) -> dict:
+        reply = self.entitlements(user_id)
+        assert reply.status == 200, (reply.status, reply.raw)
+        return reply.json
+
+
+# ---------------------------------------------------------------------------------------- fixtures
+
+
+@pytest.fixture(scope="session")
+def idp():
+    provider = IdentityProvider()
+    yield provider
+    provider.close()
+
+
+@pytest.fixture(scope="session")
+def parity(tmp_path_factory, idp) -> Parity:
+    """`python -m local` on a free port; SIGTERM at the end must stop it cleanly (exit 0)."""
+    workdir = tmp_path_factory.mktemp("stack")
+    catalog = workdir / "catalog.json"
+    catalog.write_text(json.dumps(CATALOG))
+    port = free_port()
+    # A clean environment: nothing from the test process (or the shell) leaks into the stack's settings.
+    env = {
+        name: os.environ[name]
+        for name in ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "SYSTEMROOT")
+        if name in os.environ
+    }
+    env.update(
+        PORT=str(port),
+        PYTHONPATH=os.pathsep.join([str(ROOT / "layers" / "common"), str(ROOT)]),
+        STRIPE_WEBHOOK_SECRET=fixtures.SECRET,
+        CATALOG_FILE=str(catalog),
+        AUTH_JWKS_URL=idp.jwks_url,
+        AUTH_ISSUER=ISSUER,
+        AUTH_AUDIENCE=f"some-other-app,{AUDIENCE}",
+        OFFLINE_GRACE_SECONDS=str(OFFLINE_GRACE_SECONDS),
+        ADMIN_TOKEN="e2e-admin-token",
+    )
+    log_path = workdir / "stack.log"
+    with open(log_path, "wb") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "local"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT
+        )
+    base_url = f"http://127.0.0.1:{port}"
+
+    def log_tail() -> str:
+        return "\n".join(log_path.read_text(errors="replace").splitlines()[-60:])
+
+    def healthy() -> bool:
+        if process.poll() is not None:
+            raise AssertionError(f"the stack exited with {process.returncode} while starting:\n{log_tail()}")
+        try:
+            with urllib.request.urlopen(base_url + "/health", timeout=2) as response:
+                return response.status == 200 and json.loads(response.read()) == {"status": "ok"}
+        except OSError:
+            return False
+
+    started = time.monotonic()
+    try:
+        wait_until(healthy, timeout=STARTUP_TIMEOUT, interval=0.05)
+    except BaseException:
+        process.kill()
+        raise
+    print(f"\nlocal stack healthy after {time.monotonic() - started:.2f} s (log: {log_path})")
+    yield Parity(base_url, idp)
+
+    process.send_signal(signal.SIGTERM)
+    try:
+        code = process.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        raise AssertionError(f"the stack did not stop within 20 s of SIGTERM:\n{log_tail()}") from None
+    assert code == 0, f"the stack exited with {code} on SIGTERM:\n{log_tail()}"
+    crashes = [
+        line for line in log_path.read_text(errors="replace").splitlines() if "Traceback" in line or "crashed" in line
+    ]
+    assert not crashes, f"the stack logged failures:\n{log_tail()}"
+
+
+@pytest.fixture
+def ids() -> SimpleNamespace:
+    """Fresh Stripe and Parity ids for one test."""
+    tag = uuid.uuid4().hex[:12]
+    return SimpleNamespace(
+        user=f"u_{tag}",
+        sub=f"sub_{tag}",
+        customer=f"cus_{tag}",
+        invoice=f"in_{tag}",
+        invoice2=f"in2_{tag}",
+        payment_intent=f"pi_{tag}",
+        charge=f"ch_{tag}",
+        dispute=f"dp_{tag}",
+    )
+
+
+@pytest.fixture
+def t0() -> int:
+    """A Stripe event time a few minutes ago; tests add seconds to it to order events."""
+    return int(time.time()) - 300
+
+
+def stripe_event(event_type: str, obj: dict, created: int) -> dict:
+    """A Stripe event with an id unique to this run."""
+    return fixtures.event(event_type, obj, created=created, event_id=f"evt_{uuid.uuid4().hex[:20]}")

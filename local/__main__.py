@@ -50,12 +50,55 @@ def main() -> int:
         stack.stop()
         return 2
     _banner(stack, time.monotonic() - STARTED)
+    parent = _Parent()
     while not stop.wait(0.5):
-        pass
+        if parent.asked_to_stop():
+            stop.set()
     print("[local] stopping...", file=sys.stderr)
     stack.stop()
     print("[local] stopped", file=sys.stderr)
     return 0
+
+
+class _Parent:
+    """Notices when the process that started the stack wants it gone.
+
+    `make dev` runs the stack as make's child. A SIGTERM sent to make alone is forwarded by make, but a
+    SIGINT sent to make alone is not: make resets its handler to the default and waits for its child
+    forever. So the stack watches its parent: gone (reparented), or (make only) no longer catching
+    SIGINT/SIGTERM after having caught them, means stop. Linux /proc; elsewhere only reparenting.
+    """
+
+    _STOP_SIGNALS = (1 << (signal.SIGINT - 1)) | (1 << (signal.SIGTERM - 1))
+
+    def __init__(self) -> None:
+        self.pid = os.getppid()
+        self.caught = self._caught() if self._is_make() else None
+
+    def _is_make(self) -> bool:
+        try:
+            with open(f"/proc/{self.pid}/comm") as comm:
+                return comm.read().strip() in ("make", "gmake")
+        except OSError:
+            return False
+
+    def _caught(self) -> int | None:
+        try:
+            with open(f"/proc/{self.pid}/status") as status:
+                for line in status:
+                    if line.startswith("SigCgt:"):
+                        return int(line.split()[1], 16) & self._STOP_SIGNALS
+        except (OSError, ValueError):
+            return None
+        return None
+
+    def asked_to_stop(self) -> bool:
+        if os.getppid() != self.pid:
+            return True
+        if not self.caught:
+            return False
+        now = self._caught()
+        return now is not None and now != self.caught
 
 
 def _banner(stack, seconds: float) -> None:

@@ -96,13 +96,28 @@ def test_a_refund_of_a_payment_not_yet_linked_is_resolved_through_the_api(stack,
     assert listing["query"]["payment[payment_intent]"] == ["pi_api3"]
 
 
-def test_an_api_error_fails_the_record_for_a_retry(stack, api, t0):
-    # GIVEN the API does not know the subscription (404)
+def test_a_refused_read_falls_back_on_the_events_own_facts(stack, api, t0):
+    # GIVEN the API does not know the subscription (404: retrying will not change that)
     stack.deliver(
         stripe.event("customer.subscription.created", stripe.subscription("sub_gone", user_id="u_gone"), created=t0)
     )
 
     drained = stack.drain()
 
+    # THEN the event is applied from what it says itself
+    assert drained.failed == []
+    assert stack.purchase_item("stripe:sub_gone")["state"] == "active"
+
+
+def test_an_unreachable_api_fails_the_record_for_a_retry(stack, api, t0):
+    # GIVEN the API answers 500 (stripe-python retries, then gives up)
+    api.fail_with = 500
+    stack.deliver(
+        stripe.event("customer.subscription.created", stripe.subscription("sub_down", user_id="u_down"), created=t0)
+    )
+
+    drained = stack.drain()
+
+    # THEN the record fails (SQS retries it later) and nothing is written
     assert len(drained.failed) == 1
-    assert stack.purchase_item("stripe:sub_gone") is None
+    assert stack.purchase_item("stripe:sub_down") is None

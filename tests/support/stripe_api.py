@@ -23,6 +23,7 @@ class StripeApiState:
     invoice_payments: list[dict] = field(default_factory=list)
     requests: list[dict] = field(default_factory=list)
     base_url: str = ""
+    fail_with: int | None = None  # answer every request with this status (an outage)
 
     def paths(self) -> list[str]:
         return [r["path"] for r in self.requests]
@@ -57,7 +58,9 @@ def _handler(state: StripeApiState) -> type[BaseHTTPRequestHandler]:
             )
             parts = url.path.strip("/").split("/")
             status, body = 404, {"error": {"type": "invalid_request_error", "message": "Unrecognized request URL"}}
-            if len(parts) == 3 and parts[:2] == ["v1", "subscriptions"]:
+            if state.fail_with:
+                status, body = state.fail_with, {"error": {"type": "api_error", "message": "Stripe is down"}}
+            elif len(parts) == 3 and parts[:2] == ["v1", "subscriptions"]:
                 found = state.subscriptions.get(parts[2])
                 status, body = (200, found) if found else _not_found("subscription", parts[2])
             elif len(parts) == 3 and parts[:2] == ["v1", "invoices"]:

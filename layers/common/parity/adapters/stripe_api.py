@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar
+
+from ..domain.errors import StoreApiError
+
+T = TypeVar("T")
 
 # Pinned so that payload shapes match the normalizer's reference shapes.
 STRIPE_API_VERSION = "2025-03-31.basil"
@@ -23,14 +27,34 @@ class StripeApiClient:
         self._client = client
 
     def subscription(self, subscription_id: str) -> Mapping:
-        return self._client.v1.subscriptions.retrieve(subscription_id).to_dict()
+        return _call(lambda: self._client.v1.subscriptions.retrieve(subscription_id).to_dict())
 
     def subscription_for_payment(self, payment_intent_id: str) -> str | None:
-        payments = self._client.v1.invoice_payments.list(
-            params={"payment": {"type": "payment_intent", "payment_intent": payment_intent_id}, "limit": 1}
+        payments = _call(
+            lambda: self._client.v1.invoice_payments.list(
+                params={"payment": {"type": "payment_intent", "payment_intent": payment_intent_id}, "limit": 1}
+            )
         )
         for payment in payments.data:
-            invoice = self._client.v1.invoices.retrieve(payment.invoice).to_dict()
+            invoice = _call(lambda: self._client.v1.invoices.retrieve(payment.invoice).to_dict())
             details = (invoice.get("parent") or {}).get("subscription_details") or {}
             return details.get("subscription") or invoice.get("subscription")
         return None
+
+
+def _call(request: Callable[[], T]) -> T:
+    """Stripe's errors as StoreApiError: outages and throttling retry, refusals do not.
+
+    stripe-python has already retried connection errors, 409, 429 and 5xx (`max_network_retries`).
+    """
+    import stripe
+
+    try:
+        return request()
+    except (stripe.APIConnectionError, stripe.RateLimitError) as error:
+        raise StoreApiError(f"Stripe unreachable: {error.user_message or error}", retryable=True) from error
+    except stripe.StripeError as error:
+        status = error.http_status or 500
+        raise StoreApiError(
+            f"Stripe answered {status}: {error.user_message or error}", retryable=status >= 500 or status in (409, 429)
+        ) from error

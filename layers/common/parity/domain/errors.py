@@ -25,5 +25,14 @@ class DuplicateEventError(ParityError):
         self.recorded_changes = recorded_changes
 
 
+class StoreApiError(ParityError):
+    """A store API call failed. `retryable`: try again later (outage, throttling) versus the store
+    refusing the request (unknown id, bad credentials), which retrying will not change."""
+
+    def __init__(self, message: str, retryable: bool) -> None:
+        super().__init__(message)
+        self.retryable = retryable
+
+
 class UnknownPurchaseError(ParityError):
     """The event refers to a purchase Parity cannot identify (yet)."""

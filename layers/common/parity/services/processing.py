@@ -15,7 +15,13 @@ from datetime import datetime
 
 from ..domain import stripe
 from ..domain.entitlements import Catalog, EntitlementChange, diff_entitlements, entitlements_with_history
-from ..domain.errors import DuplicateEventError, StaleEventError, UnknownPurchaseError, VersionConflictError
+from ..domain.errors import (
+    DuplicateEventError,
+    StaleEventError,
+    StoreApiError,
+    UnknownPurchaseError,
+    VersionConflictError,
+)
 from ..domain.model import PaymentRef, Purchase, PurchaseUpdate
 from ..domain.ownership import Strategy, decide_claim
 from ..domain.purchases import apply_update
@@ -106,19 +112,33 @@ class EventProcessor:
         if self._stripe is not None:
             for ref in facts.payment_lookup:
                 if ref.startswith("pi_"):
-                    subscription = self._stripe.subscription_for_payment(ref)
+                    subscription = self._stripe_read(lambda: self._stripe.subscription_for_payment(ref))
                     if subscription:
                         return PaymentRef(ref, f"stripe:{subscription}", None)
         raise UnknownPurchaseError(f"no purchase is known for payments {list(facts.payment_lookup)}")
 
     def _with_stripe_truth(self, facts: stripe.StripeFacts) -> stripe.StripeFacts:
         """Re-read the subscription so that out-of-order events converge on Stripe's current state."""
-        subscription = self._stripe.subscription(facts.subscription_id)
+        subscription = self._stripe_read(lambda: self._stripe.subscription(facts.subscription_id))
+        if subscription is None:
+            return facts
         snapshot, warnings = stripe.subscription_snapshot(subscription, self._clock.now())
         for warning in warnings:
             logger.warning(warning)
         claimant = facts.claimant or stripe.subscription_claimant(subscription)
         return replace(facts, snapshot=snapshot, claimant=claimant)
+
+    @staticmethod
+    def _stripe_read(request):
+        """A Stripe API read; None when Stripe refuses it (the event's own facts stand), raised to retry
+        the message when Stripe is unreachable."""
+        try:
+            return request()
+        except StoreApiError as error:
+            if error.retryable:
+                raise
+            logger.warning("Stripe refused a read; the event's own facts are used", extra={"reason": str(error)})
+            return None
 
     def _finish_without_change(self, event_id: str, status: str, purchase_id: str | None = None) -> Outcome:
         if not self._log.mark_processed("stripe", event_id, status):

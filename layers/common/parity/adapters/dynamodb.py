@@ -295,27 +295,22 @@ class DynamoRepository:
 
     # -- writes -------------------------------------------------------------------------------------
 
+    def _put(self, pk: str, sk: str, attributes: dict[str, Any], **condition: Any) -> dict[str, Any]:
+        """A transaction Put of one item (attributes whose value is None are left out)."""
+        return {"Put": {"TableName": self._table, "Item": {**_key(pk, sk), **_dump(attributes)}, **condition}}
+
     def _profile_writes(self, user_id: str, expected_version: int, token: str | None) -> list[dict[str, Any]]:
         if expected_version == 0:
             # The token is issued exactly once: both puts fail if the user or the token exists.
+            new = "attribute_not_exists(PK)"
             return [
-                {
-                    "Put": {
-                        "TableName": self._table,
-                        "Item": {
-                            **_key(user_pk(user_id), "PROFILE"),
-                            **_dump({"userId": user_id, "appAccountToken": token, "version": 1}),
-                        },
-                        "ConditionExpression": "attribute_not_exists(PK)",
-                    }
-                },
-                {
-                    "Put": {
-                        "TableName": self._table,
-                        "Item": {**_key(f"TOKEN#{token}", "TOKEN"), **_dump({"userId": user_id})},
-                        "ConditionExpression": "attribute_not_exists(PK)",
-                    }
-                },
+                self._put(
+                    user_pk(user_id),
+                    "PROFILE",
+                    {"userId": user_id, "appAccountToken": token, "version": 1},
+                    ConditionExpression=new,
+                ),
+                self._put(f"TOKEN#{token}", "TOKEN", {"userId": user_id}, ConditionExpression=new),
             ]
         return [
             {
@@ -344,15 +339,7 @@ class DynamoRepository:
         self._transact(
             [
                 self._event_processed(source, event_id, "customer_linked", ()),
-                {
-                    "Put": {
-                        "TableName": self._table,
-                        "Item": {
-                            **_key(f"CUSTOMER#{source}:{customer_ref}", "LINK"),
-                            **_dump({"userId": user_id, "customerRef": customer_ref}),
-                        },
-                    }
-                },
+                self._put(f"CUSTOMER#{source}:{customer_ref}", "LINK", {"userId": user_id, "customerRef": customer_ref}),
             ]
         )
 
@@ -383,64 +370,34 @@ class DynamoRepository:
                 "ConditionExpression": "version = :expected",
                 "ExpressionAttributeValues": _dump({":expected": commit.expected_version}),
             }
-        purchase_item = purchase_to_item(purchase)
         items: list[dict[str, Any]] = [
             self._event_processed(commit.source, commit.event_id, "applied", commit.change_details),
-            {
-                "Put": {
-                    "TableName": self._table,
-                    "Item": {**purchase_key(purchase.purchase_id), **_dump(purchase_item)},
-                    **purchase_condition,
-                }
-            },
+            self._put(f"PURCHASE#{purchase.purchase_id}", "PURCHASE", purchase_to_item(purchase), **purchase_condition),
         ]
         for user in commit.users:
             items += self._profile_writes(user.user_id, user.expected_version, user.new_app_account_token)
-            for owned in user.put_purchases:
-                items.append(
-                    {
-                        "Put": {
-                            "TableName": self._table,
-                            "Item": {
-                                **_key(user_pk(user.user_id), f"PURCHASE#{owned.purchase_id}"),
-                                **_dump(purchase_to_item(owned)),
-                            },
-                        }
-                    }
-                )
-            for gone in user.delete_purchase_ids:
-                items.append({"Delete": {"TableName": self._table, "Key": _key(user_pk(user.user_id), f"PURCHASE#{gone}")}})
-            for entitlement in user.put_entitlements:
-                items.append(
-                    {
-                        "Put": {
-                            "TableName": self._table,
-                            "Item": {
-                                **_key(user_pk(user.user_id), f"ENT#{entitlement.entitlement_id}"),
-                                **_dump(entitlement_to_item(entitlement)),
-                            },
-                        }
-                    }
-                )
-        for ref in commit.payment_refs:
-            items.append(
+            pk = user_pk(user.user_id)
+            items += [self._put(pk, f"PURCHASE#{p.purchase_id}", purchase_to_item(p)) for p in user.put_purchases]
+            items += [
+                {"Delete": {"TableName": self._table, "Key": _key(pk, f"PURCHASE#{gone}")}}
+                for gone in user.delete_purchase_ids
+            ]
+            items += [
+                self._put(pk, f"ENT#{e.entitlement_id}", entitlement_to_item(e)) for e in user.put_entitlements
+            ]
+        items += [
+            self._put(
+                f"PAYREF#{purchase.store.value}:{ref.ref}",
+                "PAYREF",
                 {
-                    "Put": {
-                        "TableName": self._table,
-                        "Item": {
-                            **_key(f"PAYREF#{purchase.store.value}:{ref.ref}", "PAYREF"),
-                            **_dump(
-                                {
-                                    "ref": ref.ref,
-                                    "purchaseId": ref.purchase_id,
-                                    "periodEnd": _time(ref.period_end),
-                                    "ownerIds": list(purchase.owner_ids) or None,
-                                }
-                            ),
-                        },
-                    }
-                }
+                    "ref": ref.ref,
+                    "purchaseId": ref.purchase_id,
+                    "periodEnd": _time(ref.period_end),
+                    "ownerIds": list(purchase.owner_ids) or None,
+                },
             )
+            for ref in commit.payment_refs
+        ]
         self._transact(items)
 
     def _transact(self, items: list[dict[str, Any]]) -> None:

@@ -6,7 +6,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
-from .model import ACCESS_STATES, Purchase, State, Store
+from .model import Purchase, State, Store, access_end, access_granted
 
 
 @dataclass(frozen=True)
@@ -63,14 +63,11 @@ class Entitlement:
 
     @property
     def access_ends_at(self) -> datetime | None:
-        if self.state is State.GRACE_PERIOD and self.grace_ends_at is not None:
-            return self.grace_ends_at
-        return self.expires_at
+        return access_end(self.state, self.expires_at, self.grace_ends_at)
 
     def at(self, now: datetime) -> Entitlement:
         """The same entitlement judged at `now`: a stored projection ages (access ends at its end)."""
-        end = self.access_ends_at
-        active = self.active and self.state in ACCESS_STATES and (end is None or end > now)
+        active = self.active and access_granted(self.state, self.access_ends_at, now)
         return self if active == self.active else replace(self, active=active)
 
 

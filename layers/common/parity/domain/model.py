@@ -34,6 +34,18 @@ class State(str, Enum):
 ACCESS_STATES = frozenset({State.ACTIVE, State.TRIALING, State.GRACE_PERIOD})
 
 
+def access_end(state: State, expires_at: datetime | None, grace_ends_at: datetime | None) -> datetime | None:
+    """When access ends (None: never), assuming the state grants it: the grace end while in grace."""
+    if state is State.GRACE_PERIOD and grace_ends_at is not None:
+        return grace_ends_at
+    return expires_at
+
+
+def access_granted(state: State, end: datetime | None, now: datetime) -> bool:
+    """The access rule of the contract: active, trialing or in grace, and not past its end."""
+    return state in ACCESS_STATES and (end is None or end > now)
+
+
 class Ownership(str, Enum):
     """How a user holds a purchase: first claimant, co-claimant (strategy ALL), or set by an operator."""
 
@@ -95,15 +107,10 @@ class Purchase:
 
     @property
     def access_ends_at(self) -> datetime | None:
-        """When access ends (None: never), assuming the state grants it."""
-        if self.state is State.GRACE_PERIOD and self.grace_ends_at is not None:
-            return self.grace_ends_at
-        return self.expires_at
+        return access_end(self.state, self.expires_at, self.grace_ends_at)
 
     def grants_access(self, now: datetime) -> bool:
-        """The access rule of the contract: active, trialing or in grace, and not past its end."""
-        end = self.access_ends_at
-        return self.state in ACCESS_STATES and (end is None or end > now)
+        return access_granted(self.state, self.access_ends_at, now)
 
     def ownership_of(self, user_id: str) -> Ownership:
         if self.manual_owner:

@@ -121,3 +121,22 @@ def test_an_unreachable_api_fails_the_record_for_a_retry(stack, api, t0):
     # THEN the record fails (SQS retries it later) and nothing is written
     assert len(drained.failed) == 1
     assert stack.purchase_item("stripe:sub_down") is None
+
+
+def test_a_one_time_checkout_takes_its_products_from_the_sessions_line_items(stack, api, t0):
+    # GIVEN a paid one-time Checkout Session whose webhook, as Stripe sends it, lists no line items
+    session = stripe.checkout_session("u_lifetime_api", mode="payment", subscription_id=None, payment_intent="pi_life")
+    api.checkout_line_items[session["id"]] = [
+        {"id": "li_1", "object": "item", "price": {"id": "price_lifetime", "product": "prod_lifetime"}}
+    ]
+
+    # WHEN it is processed
+    stack.deliver(stripe.event("checkout.session.completed", session, created=t0))
+    assert stack.drain().failed == []
+
+    # THEN the API's line items name the product, and the lifetime entitlement is granted without end
+    body = stack.read("u_lifetime_api").body
+    assert body["entitlements"]["pro"]["active"] is True
+    assert body["entitlements"]["pro"]["expiresAt"] is None
+    assert body["purchases"][0]["productId"] == "price_lifetime"
+    assert f"/v1/checkout/sessions/{session['id']}/line_items" in api.paths()

@@ -21,6 +21,7 @@ class StripeApiState:
     subscriptions: dict[str, dict] = field(default_factory=dict)
     invoices: dict[str, dict] = field(default_factory=dict)
     invoice_payments: list[dict] = field(default_factory=list)
+    checkout_line_items: dict[str, list[dict]] = field(default_factory=dict)
     requests: list[dict] = field(default_factory=list)
     base_url: str = ""
     fail_with: int | None = None  # answer every request with this status (an outage)
@@ -66,6 +67,13 @@ def _handler(state: StripeApiState) -> type[BaseHTTPRequestHandler]:
             elif len(parts) == 3 and parts[:2] == ["v1", "invoices"]:
                 found = state.invoices.get(parts[2])
                 status, body = (200, found) if found else _not_found("invoice", parts[2])
+            elif len(parts) == 5 and parts[:3] == ["v1", "checkout", "sessions"] and parts[4] == "line_items":
+                found = state.checkout_line_items.get(parts[3])
+                status, body = (
+                    (200, {"object": "list", "data": found, "has_more": False, "url": self.path})
+                    if found is not None
+                    else _not_found("checkout session", parts[3])
+                )
             elif parts == ["v1", "invoice_payments"]:
                 intent = (query.get("payment[payment_intent]") or [None])[0]
                 data = [p for p in state.invoice_payments if (p.get("payment") or {}).get("payment_intent") == intent]

@@ -109,5 +109,8 @@ class StripeApi(Protocol):
 
     def subscription(self, subscription_id: str) -> Mapping: ...
 
+    def checkout_line_items(self, session_id: str) -> list[Mapping]:
+        """The line items of a Checkout Session (webhooks do not carry them)."""
+
     def subscription_for_payment(self, payment_intent_id: str) -> str | None:
         """The subscription paid by this payment intent (through its invoice payment), if any."""

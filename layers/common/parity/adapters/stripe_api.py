@@ -29,6 +29,10 @@ class StripeApiClient:
     def subscription(self, subscription_id: str) -> Mapping:
         return _call(lambda: self._client.v1.subscriptions.retrieve(subscription_id).to_dict())
 
+    def checkout_line_items(self, session_id: str) -> list[Mapping]:
+        items = _call(lambda: self._client.v1.checkout.sessions.line_items.list(session_id, params={"limit": 100}))
+        return [item.to_dict() for item in items.data]
+
     def subscription_for_payment(self, payment_intent_id: str) -> str | None:
         payments = _call(
             lambda: self._client.v1.invoice_payments.list(

@@ -11,7 +11,7 @@ Users are linked by Parity user id only (`client_reference_id`, `metadata.user_i
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from .model import PaymentRef, PurchaseUpdate, Revocation, Snapshot, State, Store
@@ -250,11 +250,24 @@ def _checkout_completed(session: Mapping, base: dict) -> StripeFacts:
     )
 
 
-def _line_item_refs(session: Mapping) -> tuple[str, ...]:
+def line_item_refs(items) -> tuple[str, ...]:
+    """Price and product ids of Checkout line items (as the API lists them)."""
     refs: list[str] = []
-    for item in ((session.get("line_items") or {}).get("data")) or []:
+    for item in items or []:
         price = item.get("price") or {}
         refs += [ref for ref in (_id(price), _id(price.get("product"))) if ref]
+    return tuple(dict.fromkeys(refs))
+
+
+def with_products(facts: StripeFacts, refs: tuple[str, ...]) -> StripeFacts:
+    """One-time checkout facts completed with the products the API listed for the session."""
+    if facts.snapshot is None or not refs:
+        return facts
+    return replace(facts, snapshot=replace(facts.snapshot, product_id=refs[0], product_refs=refs))
+
+
+def _line_item_refs(session: Mapping) -> tuple[str, ...]:
+    refs = list(line_item_refs((session.get("line_items") or {}).get("data")))
     metadata = session.get("metadata") or {}
     refs += [metadata[key] for key in ("price_id", "product_id") if isinstance(metadata.get(key), str)]
     return tuple(dict.fromkeys(refs))

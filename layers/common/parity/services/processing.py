@@ -99,6 +99,10 @@ class EventProcessor:
         found = self._resolve_stripe_purchase(facts)
         if self._stripe is not None and facts.subscription_id:
             facts = self._with_stripe_truth(facts)
+        elif self._stripe is not None and facts.checkout_session_id and facts.snapshot and not facts.snapshot.product_refs:
+            # A one-time checkout: the event does not say what was bought, the session's line items do.
+            items = self._stripe_read(lambda: self._stripe.checkout_line_items(facts.checkout_session_id))
+            facts = stripe.with_products(facts, stripe.line_item_refs(items))
         update = facts.update_for(found.purchase_id.split(":", 1)[1], found.period_end)
         return self.apply(update, source="stripe", owner_hint=next(iter(found.owner_ids), None))
 

@@ -36,10 +36,9 @@ def main() -> int:
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, on_signal)
 
-    from parity.settings import ConfigurationError
-
     from local.config import Config
     from local.stack import Stack
+    from parity.settings import ConfigurationError
 
     config = Config.from_env(os.environ)
     stack = Stack(config)

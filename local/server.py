@@ -20,11 +20,10 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qsl
 
-from parity.settings import MAX_BODY_BYTES
-
 from local.auth import Unauthorized, check_admin
 from local.functions import ADMIN, JWT, Route
 from local.resources import ACCOUNT
+from parity.settings import MAX_BODY_BYTES
 
 log = logging.getLogger("local.http")
 DRAIN_LIMIT = 16 * MAX_BODY_BYTES  # how much of a refused body is read (and dropped) before closing

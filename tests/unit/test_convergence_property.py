@@ -20,7 +20,6 @@ from __future__ import annotations
 import os
 from datetime import datetime, timedelta
 
-import pytest
 from hypothesis import HealthCheck, event, given, note, settings
 from hypothesis import strategies as st
 

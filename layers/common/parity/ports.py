@@ -34,6 +34,13 @@ class AppendResult:
 
 
 @dataclass(frozen=True)
+class PurchaseRead:
+    purchase: Purchase | None
+    customer_user: str | None = None  # the user a store customer is linked to
+    token_user: str | None = None  # the user an appAccountToken was issued to
+
+
+@dataclass(frozen=True)
 class UserWrite:
     """The writes for one user in a purchase commit."""
 
@@ -76,8 +83,10 @@ class Repository(Protocol):
     def find_payment(self, refs: Sequence[str]) -> PaymentRef | None:
         """The purchase an earlier event recorded for any of these payment refs (first match wins)."""
 
-    def read_purchase(self, purchase_id: str, customer_ref: str | None = None) -> tuple[Purchase | None, str | None]:
-        """The purchase and, when `customer_ref` is given, the user linked to that customer (one request)."""
+    def read_purchase(
+        self, purchase_id: str, customer_ref: str | None = None, app_account_token: str | None = None
+    ) -> PurchaseRead:
+        """The purchase, and the users linked to the customer / the token when asked (one request)."""
 
     def link_customer(self, source: str, event_id: str, customer_ref: str, user_id: str) -> None: ...
 

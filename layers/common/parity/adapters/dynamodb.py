@@ -29,7 +29,7 @@ from ..domain.entitlements import Entitlement
 from ..domain.errors import DuplicateEventError, VersionConflictError
 from ..domain.model import PaymentRef, Purchase, Revocation, State, Store
 from ..domain.users import UserState
-from ..ports import AppendResult, PurchaseCommit, StoredEvent
+from ..ports import AppendResult, PurchaseCommit, PurchaseRead, StoredEvent
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -241,17 +241,24 @@ class DynamoRepository:
             )
         return next((found[ref] for ref in refs if ref in found), None)
 
-    def read_purchase(self, purchase_id: str, customer_ref: str | None = None) -> tuple[Purchase | None, str | None]:
-        """The purchase and, when `customer_ref` is given, the user linked to that customer: one request."""
-        if customer_ref is None:
-            return self.get_purchase(purchase_id), None
-        purchase, user = None, None
-        for item in self._batch_get([purchase_key(purchase_id), _key(f"CUSTOMER#stripe:{customer_ref}", "LINK")]):
-            if item["SK"] == "PURCHASE":
-                purchase = item_to_purchase(item)
-            else:
-                user = item["userId"]
-        return purchase, user
+    def read_purchase(
+        self, purchase_id: str, customer_ref: str | None = None, app_account_token: str | None = None
+    ) -> PurchaseRead:
+        """The purchase, and the users linked to `customer_ref` / `app_account_token`: one request."""
+        if customer_ref is None and app_account_token is None:
+            return PurchaseRead(self.get_purchase(purchase_id))
+        keys = [purchase_key(purchase_id)]
+        if customer_ref is not None:
+            keys.append(_key(f"CUSTOMER#stripe:{customer_ref}", "LINK"))
+        if app_account_token is not None:
+            keys.append(_key(f"TOKEN#{app_account_token}", "TOKEN"))
+        found = {item["SK"]: item for item in self._batch_get(keys)}
+        purchase = found.get("PURCHASE")
+        return PurchaseRead(
+            purchase=None if purchase is None else item_to_purchase(purchase),
+            customer_user=(found.get("LINK") or {}).get("userId"),
+            token_user=(found.get("TOKEN") or {}).get("userId"),
+        )
 
     def _batch_get(self, keys: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """Consistent BatchGetItem; keys DynamoDB leaves unprocessed (throttling) are asked again."""

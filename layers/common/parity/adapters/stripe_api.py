@@ -27,26 +27,25 @@ class StripeApiClient:
         self._client = client
 
     def subscription(self, subscription_id: str) -> Mapping:
-        return _call(lambda: self._client.v1.subscriptions.retrieve(subscription_id).to_dict())
+        return _call(self._client.v1.subscriptions.retrieve, subscription_id).to_dict()
 
     def checkout_line_items(self, session_id: str) -> list[Mapping]:
-        items = _call(lambda: self._client.v1.checkout.sessions.line_items.list(session_id, params={"limit": 100}))
+        items = _call(self._client.v1.checkout.sessions.line_items.list, session_id, params={"limit": 100})
         return [item.to_dict() for item in items.data]
 
     def subscription_for_payment(self, payment_intent_id: str) -> str | None:
         payments = _call(
-            lambda: self._client.v1.invoice_payments.list(
-                params={"payment": {"type": "payment_intent", "payment_intent": payment_intent_id}, "limit": 1}
-            )
+            self._client.v1.invoice_payments.list,
+            params={"payment": {"type": "payment_intent", "payment_intent": payment_intent_id}, "limit": 1},
         )
         for payment in payments.data:
-            invoice = _call(lambda: self._client.v1.invoices.retrieve(payment.invoice).to_dict())
+            invoice = _call(self._client.v1.invoices.retrieve, payment.invoice).to_dict()
             details = (invoice.get("parent") or {}).get("subscription_details") or {}
             return details.get("subscription") or invoice.get("subscription")
         return None
 
 
-def _call(request: Callable[[], T]) -> T:
+def _call(request: Callable[..., T], *args: Any, **kwargs: Any) -> T:
     """Stripe's errors as StoreApiError: outages and throttling retry, refusals do not.
 
     stripe-python has already retried connection errors, 409, 429 and 5xx (`max_network_retries`).
@@ -54,7 +53,7 @@ def _call(request: Callable[[], T]) -> T:
     import stripe
 
     try:
-        return request()
+        return request(*args, **kwargs)
     except (stripe.APIConnectionError, stripe.RateLimitError) as error:
         raise StoreApiError(f"Stripe unreachable: {error.user_message or error}", retryable=True) from error
     except stripe.StripeError as error:

@@ -170,6 +170,7 @@ class PurchaseUpdate:
     payment_failed: bool = False
     revocation: Revocation | None = None
     claimant: str | None = None
+    app_account_token: str | None = None  # the store carried a user's token: a claim by that user
     customer_ref: str | None = None
     payment_refs: tuple[PaymentRef, ...] = field(default=())
 

@@ -27,7 +27,16 @@ from ..domain.ownership import Strategy, decide_claim
 from ..domain.purchases import apply_update
 from ..domain.users import UserState
 from ..observability import logger, metrics
-from ..ports import ChangePublisher, Clock, EventLog, PurchaseCommit, Repository, StripeApi, UserWrite
+from ..ports import (
+    ChangePublisher,
+    Clock,
+    EventLog,
+    PurchaseCommit,
+    PurchaseRead,
+    Repository,
+    StripeApi,
+    UserWrite,
+)
 from ..views import change_detail
 
 MAX_CONFLICT_RETRIES = 4
@@ -101,7 +110,7 @@ class EventProcessor:
             facts = self._with_stripe_truth(facts)
         elif self._stripe is not None and facts.checkout_session_id and facts.snapshot and not facts.snapshot.product_refs:
             # A one-time checkout: the event does not say what was bought, the session's line items do.
-            items = self._stripe_read(lambda: self._stripe.checkout_line_items(facts.checkout_session_id))
+            items = self._stripe_read(self._stripe.checkout_line_items, facts.checkout_session_id)
             facts = stripe.with_products(facts, stripe.line_item_refs(items))
         update = facts.update_for(found.purchase_id.split(":", 1)[1], found.period_end)
         return self.apply(update, source="stripe", owner_hint=next(iter(found.owner_ids), None))
@@ -116,14 +125,14 @@ class EventProcessor:
         if self._stripe is not None:
             for ref in facts.payment_lookup:
                 if ref.startswith("pi_"):
-                    subscription = self._stripe_read(lambda: self._stripe.subscription_for_payment(ref))
+                    subscription = self._stripe_read(self._stripe.subscription_for_payment, ref)
                     if subscription:
                         return PaymentRef(ref, f"stripe:{subscription}", None)
         raise UnknownPurchaseError(f"no purchase is known for payments {list(facts.payment_lookup)}")
 
     def _with_stripe_truth(self, facts: stripe.StripeFacts) -> stripe.StripeFacts:
         """Re-read the subscription so that out-of-order events converge on Stripe's current state."""
-        subscription = self._stripe_read(lambda: self._stripe.subscription(facts.subscription_id))
+        subscription = self._stripe_read(self._stripe.subscription, facts.subscription_id)
         if subscription is None:
             return facts
         snapshot, warnings = stripe.subscription_snapshot(subscription, self._clock.now())
@@ -133,11 +142,11 @@ class EventProcessor:
         return replace(facts, snapshot=snapshot, claimant=claimant)
 
     @staticmethod
-    def _stripe_read(request):
+    def _stripe_read(request, *args):
         """A Stripe API read; None when Stripe refuses it (the event's own facts stand), raised to retry
         the message when Stripe is unreachable."""
         try:
-            return request()
+            return request(*args)
         except StoreApiError as error:
             if error.retryable:
                 raise
@@ -169,29 +178,32 @@ class EventProcessor:
                 logger.info("version conflict, retrying", extra={"attempt": attempt})
         raise AssertionError("unreachable")
 
-    def _read(self, update: PurchaseUpdate, owner_hint: str | None) -> tuple[Purchase | None, str | None, dict]:
-        """The stored purchase, the user linked to the update's customer (if it may be needed), and
-        the users already loaded on the way."""
+    def _read(self, update: PurchaseUpdate, owner_hint: str | None) -> tuple[PurchaseRead, dict[str, UserState]]:
+        """The stored purchase with the users its links name (asked only when they may matter), and the
+        users already loaded on the way."""
         if owner_hint:
             owner = self._repo.load_user(owner_hint)
             copy = next((p for p in owner.purchases if p.purchase_id == update.purchase_id), None)
             if copy is not None:
-                return copy, None, {owner_hint: owner}
+                return PurchaseRead(copy), {owner_hint: owner}
         customer = update.customer_ref if update.claimant is None else None
-        current, linked = self._repo.read_purchase(update.purchase_id, customer_ref=customer)
-        return current, linked, {}
+        return self._repo.read_purchase(update.purchase_id, customer, update.app_account_token), {}
 
     def _apply_once(self, update: PurchaseUpdate, source: str, owner_hint: str | None) -> Outcome:
         now = self._clock.now()
-        current, linked, loaded = self._read(update, owner_hint)
+        read, loaded = self._read(update, owner_hint)
+        current = read.purchase
+        if update.claimant is None and read.token_user:
+            update = replace(update, claimant=read.token_user)  # the store carried the user's token
         try:
             purchase = apply_update_with_owner(current, update, self._strategy)
         except StaleEventError:
             if current is None or not update.payment_refs:
                 return self._finish_without_change(update.event_id, "stale", update.purchase_id)
             purchase = current  # nothing new about the purchase, but its payments are worth recording
-        if not purchase.owner_ids and linked:
-            purchase = replace(purchase, owner_ids=decide_claim(purchase, linked, self._strategy).owner_ids)
+        if not purchase.owner_ids and read.customer_user:
+            # No claim yet: the Stripe customer's linked user owns it.
+            purchase = replace(purchase, owner_ids=(read.customer_user,))
         if current is not None and purchase == current and not update.payment_refs:
             return self._finish_without_change(update.event_id, "stale", update.purchase_id)
 

@@ -47,6 +47,7 @@ class Outcome:
     status: str  # applied | stale | duplicate | ignored | customer_linked | unresolved
     purchase_id: str | None = None
     changes: tuple[EntitlementChange, ...] = ()
+    claim_refused: bool = False  # the update's claimant was refused by the strategy or a manual owner
 
 
 class EventProcessor:
@@ -196,16 +197,25 @@ class EventProcessor:
         if update.claimant is None and read.token_user:
             update = replace(update, claimant=read.token_user)  # the store carried the user's token
         try:
-            purchase = apply_update_with_owner(current, update, self._strategy)
+            purchase = apply_update(current, update)
         except StaleEventError:
             if current is None or not update.payment_refs:
                 return self._finish_without_change(update.event_id, "stale", update.purchase_id)
             purchase = current  # nothing new about the purchase, but its payments are worth recording
-        if not purchase.owner_ids and read.customer_user:
+        refused = False
+        if update.claimant:
+            decision = decide_claim(purchase, update.claimant, self._strategy)
+            refused = decision.refused
+            if refused:
+                logger.warning("claim refused", extra={"purchase_id": purchase.purchase_id, "strategy": self._strategy.value})
+                metrics.add_metric(name="ClaimsRefused", unit="Count", value=1)
+            purchase = replace(purchase, owner_ids=decision.owner_ids)
+        elif not purchase.owner_ids and read.customer_user:
             # No claim yet: the Stripe customer's linked user owns it.
             purchase = replace(purchase, owner_ids=(read.customer_user,))
         if current is not None and purchase == current and not update.payment_refs:
-            return self._finish_without_change(update.event_id, "stale", update.purchase_id)
+            outcome = self._finish_without_change(update.event_id, "stale", update.purchase_id)
+            return replace(outcome, claim_refused=refused)
 
         expected = current.version if current else 0
         purchase = replace(purchase, version=expected + 1)
@@ -232,7 +242,7 @@ class EventProcessor:
         metrics.add_metric(name="EventsApplied", unit="Count", value=1)
         if details:
             self._publisher.publish(details)
-        return Outcome("applied", purchase.purchase_id, tuple(changes))
+        return Outcome("applied", purchase.purchase_id, tuple(changes), claim_refused=refused)
 
     def _user_writes(
         self, current: Purchase | None, purchase: Purchase, now: datetime, loaded: dict[str, UserState]
@@ -261,16 +271,4 @@ class EventProcessor:
                 )
             )
         return tuple(writes), changes
-
-
-def apply_update_with_owner(current: Purchase | None, update: PurchaseUpdate, strategy: Strategy) -> Purchase:
-    """The domain update, then the claim it carries decided by the ownership strategy."""
-    purchase = apply_update(current, update)
-    if update.claimant:
-        decision = decide_claim(purchase, update.claimant, strategy)
-        if decision.refused:
-            logger.warning("claim refused", extra={"purchase_id": purchase.purchase_id, "strategy": strategy.value})
-            metrics.add_metric(name="ClaimsRefused", unit="Count", value=1)
-        purchase = replace(purchase, owner_ids=decision.owner_ids)
-    return purchase
 

@@ -64,6 +64,15 @@ class Settings:
     stripe_webhook_secret: Secret
     stripe_api_key: Secret
     stripe_api_base: str | None
+    # App Store (issue 3). Defaults keep Settings(...) built without them valid.
+    apple_bundle_id: str | None = None
+    apple_app_apple_id: int | None = None
+    apple_environment: str = "Production"
+    apple_root_certs: tuple[str, ...] = ()
+    apple_api_base: str | None = None
+    apple_key_id: str | None = None
+    apple_issuer_id: str | None = None
+    apple_private_key_file: str | None = None
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -83,6 +92,16 @@ class Settings:
             raise ConfigurationError("OFFLINE_GRACE_SECONDS must be a whole number of seconds") from None
         if grace < 0:
             raise ConfigurationError("OFFLINE_GRACE_SECONDS must not be negative")
+        # Xcode / LocalTesting data is unsigned: those environments cannot be configured at all.
+        apple_environment = {"production": "Production", "sandbox": "Sandbox"}.get(
+            (env.get("APPLE_ENVIRONMENT") or "Production").strip().lower()
+        )
+        if apple_environment is None:
+            raise ConfigurationError("APPLE_ENVIRONMENT must be Production or Sandbox")
+        try:
+            apple_app_apple_id = int(env["APPLE_APP_APPLE_ID"]) if env.get("APPLE_APP_APPLE_ID") else None
+        except ValueError:
+            raise ConfigurationError("APPLE_APP_APPLE_ID must be the app's numeric Apple id") from None
         return cls(
             table_name=env.get("TABLE_NAME", "parity"),
             events_queue_url=env.get("EVENTS_QUEUE_URL") or None,
@@ -93,4 +112,12 @@ class Settings:
             stripe_webhook_secret=secret("STRIPE_WEBHOOK_SECRET"),
             stripe_api_key=secret("STRIPE_API_KEY"),
             stripe_api_base=(env.get("STRIPE_API_BASE") or "").rstrip("/") or None,
+            apple_bundle_id=env.get("APPLE_BUNDLE_ID") or None,
+            apple_app_apple_id=apple_app_apple_id,
+            apple_environment=apple_environment,
+            apple_root_certs=tuple(p.strip() for p in env.get("APPLE_ROOT_CERTS", "").split(",") if p.strip()),
+            apple_api_base=(env.get("APPLE_API_BASE") or "").rstrip("/") or None,
+            apple_key_id=env.get("APPLE_KEY_ID") or None,
+            apple_issuer_id=env.get("APPLE_ISSUER_ID") or None,
+            apple_private_key_file=env.get("APPLE_PRIVATE_KEY_FILE") or None,
         )

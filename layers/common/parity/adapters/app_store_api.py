@@ -1,0 +1,343 @@
+"""The App Store Server API, read-only: subscription statuses, one transaction, transaction history.
+
+Standard library HTTP (urllib) and `cryptography` for the ES256 bearer token, so the functions that
+use it import no HTTP or JWT library. Every signed item in an answer (signedTransactionInfo,
+signedRenewalInfo, signedTransactions) is verified with `SignedDataVerifier` exactly like a
+notification, and returned decoded.
+
+Failures are `AppStoreApiError` (a `StoreApiError`): `retryable` for throttling (429), Apple's 5xx,
+timeouts and unreachable hosts, once the bounded retries here are spent; not retryable when Apple
+refuses the request (401: the credentials; 404: an unknown id; other 4xx) or answers with signed data
+that does not verify.
+"""
+
+from __future__ import annotations
+
+import base64
+import email.utils
+import http.client
+import json
+import random
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
+
+from ..domain.errors import StoreApiError
+from ..settings import ConfigurationError
+from ..webhooks.apple import RejectedSignedData, SignedDataVerifier
+
+PRODUCTION_BASE_URL = "https://api.storekit.itunes.apple.com"
+SANDBOX_BASE_URL = "https://api.storekit-sandbox.itunes.apple.com"
+AUDIENCE = "appstoreconnect-v1"
+TOKEN_LIFETIME = 30 * 60  # Apple refuses tokens that live longer than 60 minutes
+TOKEN_REFRESH_MARGIN = 5 * 60  # sign a new one this long before the current one expires
+MAX_RESPONSE_BYTES = 4 << 20
+
+
+class AppStoreApiError(StoreApiError):
+    """A failed App Store Server API call: HTTP `status` (None if no answer), Apple's `error_code`."""
+
+    def __init__(
+        self,
+        message: str,
+        retryable: bool,
+        status: int | None = None,
+        error_code: int | None = None,
+        retry_after: float | None = None,
+    ) -> None:
+        super().__init__(message, retryable)
+        self.status = status
+        self.error_code = error_code
+        self.retry_after = retry_after
+
+
+@dataclass(frozen=True)
+class SubscriptionStatus:
+    """One subscription of Get All Subscription Statuses, with its latest transaction and renewal info."""
+
+    subscription_group_identifier: str | None
+    status: int | None  # 1 active, 2 expired, 3 billing retry, 4 grace period, 5 revoked (raw if unknown)
+    original_transaction_id: str | None
+    transaction: Mapping[str, Any] | None
+    renewal_info: Mapping[str, Any] | None
+
+
+@dataclass(frozen=True)
+class HistoryPage:
+    transactions: tuple[Mapping[str, Any], ...]
+    revision: str | None
+    has_more: bool
+
+
+class BearerTokenSigner:
+    """The ES256 JWT Apple asks for, reused until shortly before it expires."""
+
+    def __init__(
+        self,
+        private_key_pem: bytes,
+        key_id: str,
+        issuer_id: str,
+        bundle_id: str,
+        clock: Callable[[], float] = time.time,
+        lifetime: int = TOKEN_LIFETIME,
+    ) -> None:
+        try:
+            key = serialization.load_pem_private_key(private_key_pem, password=None)
+        except (ValueError, TypeError) as error:
+            raise ConfigurationError(f"APPLE_PRIVATE_KEY_FILE is not a PEM private key: {error}") from None
+        if not isinstance(key, ec.EllipticCurvePrivateKey) or not isinstance(key.curve, ec.SECP256R1):
+            raise ConfigurationError("APPLE_PRIVATE_KEY_FILE must hold an App Store Connect (P-256, ES256) key")
+        if not 0 < lifetime <= 3600:
+            raise ValueError("an App Store Server API token lives at most 60 minutes")
+        self._key, self._key_id, self._issuer_id, self._bundle_id = key, key_id, issuer_id, bundle_id
+        self._clock, self._lifetime = clock, lifetime
+        self._token: str | None = None
+        self._expires = 0.0
+
+    def token(self) -> str:
+        now = self._clock()
+        if self._token is None or now >= self._expires - TOKEN_REFRESH_MARGIN:
+            issued = int(now)
+            self._token = self._sign(issued, issued + self._lifetime)
+            self._expires = issued + self._lifetime
+        return self._token
+
+    def discard(self) -> None:
+        """Forget the current token (Apple refused it); the next call signs a new one."""
+        self._token = None
+
+    def _sign(self, issued: int, expires: int) -> str:
+        header = {"alg": "ES256", "kid": self._key_id, "typ": "JWT"}
+        claims = {"iss": self._issuer_id, "iat": issued, "exp": expires, "aud": AUDIENCE, "bid": self._bundle_id}
+        signing_input = f"{_b64url_encode(_compact(header))}.{_b64url_encode(_compact(claims))}"
+        r, s = decode_dss_signature(self._key.sign(signing_input.encode("ascii"), ec.ECDSA(hashes.SHA256())))
+        return f"{signing_input}.{_b64url_encode(r.to_bytes(32, 'big') + s.to_bytes(32, 'big'))}"
+
+
+class AppStoreApiClient:
+    """Reads from the App Store Server API and verifies what it answers. Build once per container."""
+
+    def __init__(
+        self,
+        signer: BearerTokenSigner,
+        verifier: SignedDataVerifier,
+        base_url: str | None = None,
+        timeout: float = 5.0,
+        max_attempts: int = 3,
+        backoff: float = 0.5,
+        max_backoff: float = 4.0,
+        max_retry_after: float = 10.0,
+        sleep: Callable[[float], None] = time.sleep,
+        jitter: Callable[[], float] = random.random,
+    ) -> None:
+        default = PRODUCTION_BASE_URL if verifier.environment == "Production" else SANDBOX_BASE_URL
+        self._base = (base_url or default).rstrip("/")
+        self._signer, self._verifier = signer, verifier
+        self._timeout, self._max_attempts = timeout, max(1, max_attempts)
+        self._backoff, self._max_backoff, self._max_retry_after = backoff, max_backoff, max_retry_after
+        self._sleep, self._jitter = sleep, jitter
+        # The bearer token goes to Apple (or APPLE_API_BASE) only: no proxies from the environment, and
+        # no redirects (urllib would replay the Authorization header to wherever they point).
+        self._opener = urllib.request.build_opener(urllib.request.ProxyHandler({}), _NoRedirects())
+
+    @classmethod
+    def from_settings(cls, settings: Any, verifier: SignedDataVerifier, **kwargs: Any) -> AppStoreApiClient | None:
+        """The client for APPLE_KEY_ID / APPLE_ISSUER_ID / APPLE_PRIVATE_KEY_FILE, or None when none is set."""
+        names = {
+            "APPLE_KEY_ID": settings.apple_key_id,
+            "APPLE_ISSUER_ID": settings.apple_issuer_id,
+            "APPLE_PRIVATE_KEY_FILE": settings.apple_private_key_file,
+        }
+        if not any(names.values()):
+            return None
+        missing = [name for name, value in names.items() if not value]
+        if missing:
+            raise ConfigurationError(f"App Store Server API credentials incomplete: {', '.join(missing)} unset")
+        try:
+            pem = Path(settings.apple_private_key_file).read_bytes()
+        except OSError as error:
+            raise ConfigurationError(f"APPLE_PRIVATE_KEY_FILE cannot be read: {error}") from None
+        signer = BearerTokenSigner(pem, settings.apple_key_id, settings.apple_issuer_id, verifier.bundle_id)
+        return cls(signer, verifier, base_url=settings.apple_api_base, **kwargs)
+
+    # ----------------------------------------------------------------------- calls
+
+    def get_all_subscription_statuses(self, transaction_id: str) -> list[SubscriptionStatus]:
+        """Get All Subscription Statuses: every subscription of the customer who made `transaction_id`."""
+        body = self._get(f"/inApps/v1/subscriptions/{_segment(transaction_id)}")
+        statuses = []
+        for group in body.get("data") or ():
+            for item in group.get("lastTransactions") or ():
+                statuses.append(
+                    SubscriptionStatus(
+                        subscription_group_identifier=group.get("subscriptionGroupIdentifier"),
+                        status=item.get("status"),
+                        original_transaction_id=item.get("originalTransactionId"),
+                        transaction=self._verified(
+                            item.get("signedTransactionInfo"), self._verifier.verify_and_decode_signed_transaction
+                        ),
+                        renewal_info=self._verified(
+                            item.get("signedRenewalInfo"), self._verifier.verify_and_decode_renewal_info
+                        ),
+                    )
+                )
+        return statuses
+
+    def get_transaction_info(self, transaction_id: str) -> Mapping[str, Any]:
+        """Get Transaction Info: one transaction, verified and decoded."""
+        body = self._get(f"/inApps/v1/transactions/{_segment(transaction_id)}")
+        transaction = self._verified(
+            body.get("signedTransactionInfo"), self._verifier.verify_and_decode_signed_transaction
+        )
+        if transaction is None:
+            raise AppStoreApiError("App Store Server API answered without signedTransactionInfo", retryable=True)
+        return transaction
+
+    def get_transaction_history_page(
+        self, transaction_id: str, revision: str | None = None, **filters: str | Sequence[str]
+    ) -> HistoryPage:
+        """Get Transaction History (v2), one page of up to 20. `filters`: Apple's query parameters
+        (`sort`, `productId`, `productType`, `startDate`, `endDate`, `revoked`, ...), sent again with
+        every revision as Apple requires."""
+        query = {**filters, **({"revision": revision} if revision else {})}
+        body = self._get(f"/inApps/v2/history/{_segment(transaction_id)}", query)
+        transactions = tuple(
+            self._verified(signed, self._verifier.verify_and_decode_signed_transaction)
+            for signed in body.get("signedTransactions") or ()
+        )
+        return HistoryPage(transactions, body.get("revision"), bool(body.get("hasMore")))
+
+    def iter_transaction_history(
+        self, transaction_id: str, max_pages: int = 50, **filters: str | Sequence[str]
+    ) -> Iterator[Mapping[str, Any]]:
+        """Every transaction of the customer's history, page after page while Apple says `hasMore`."""
+        revision = None
+        for _ in range(max_pages):
+            page = self.get_transaction_history_page(transaction_id, revision, **filters)
+            yield from page.transactions
+            if not page.has_more or not page.revision:
+                return
+            revision = page.revision
+        raise AppStoreApiError(f"Transaction history longer than {max_pages} pages", retryable=False)
+
+    # ----------------------------------------------------------------------- plumbing
+
+    def _verified(self, signed: Any, verify: Callable[[str], Mapping[str, Any]]) -> Mapping[str, Any] | None:
+        if signed is None:
+            return None
+        try:
+            return verify(signed)
+        except RejectedSignedData as error:
+            raise AppStoreApiError(
+                f"App Store Server API answered with signed data that does not verify ({error.code})", retryable=False
+            ) from error
+
+    def _get(self, path: str, query: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        url = self._base + path + (f"?{urllib.parse.urlencode(query, doseq=True)}" if query else "")
+        for attempt in range(1, self._max_attempts + 1):
+            request = urllib.request.Request(
+                url,
+                headers={
+                    "Authorization": f"Bearer {self._signer.token()}",
+                    "Accept": "application/json",
+                    "User-Agent": "parity",
+                },
+            )
+            try:
+                with self._opener.open(request, timeout=self._timeout) as response:
+                    return _json_object(response.read(MAX_RESPONSE_BYTES))
+            except urllib.error.HTTPError as answer:
+                failure = self._refusal(answer)
+            except (OSError, http.client.HTTPException) as error:  # unreachable, reset, timed out
+                reason = getattr(error, "reason", error)
+                failure = AppStoreApiError(f"App Store Server API unreachable: {reason}", retryable=True)
+            if not failure.retryable:
+                raise failure
+            delay = self._delay(attempt, failure.retry_after)
+            if attempt == self._max_attempts or delay is None:
+                raise failure
+            self._sleep(delay)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _refusal(self, answer: urllib.error.HTTPError) -> AppStoreApiError:
+        status = answer.code
+        try:
+            detail = json.loads(answer.read(64 << 10) or b"{}")
+        except (ValueError, OSError):
+            detail = {}
+        finally:
+            answer.close()
+        detail = detail if isinstance(detail, dict) else {}
+        code, text = detail.get("errorCode"), detail.get("errorMessage") or answer.reason
+        if status == 401:
+            self._signer.discard()
+            return AppStoreApiError("App Store Server API rejected the credentials (401)", retryable=False, status=401)
+        retryable = status == 429 or status >= 500
+        return AppStoreApiError(
+            f"App Store Server API answered {status}" + (f" ({code}: {text})" if code else f" ({text})"),
+            retryable=retryable,
+            status=status,
+            error_code=code if isinstance(code, int) else None,
+            retry_after=_retry_after(answer.headers.get("Retry-After")) if retryable else None,
+        )
+
+    def _delay(self, attempt: int, retry_after: float | None) -> float | None:
+        """Seconds to wait before the next attempt; None when Apple asks for longer than we may wait."""
+        if retry_after is not None:
+            return retry_after if retry_after <= self._max_retry_after else None
+        ceiling = min(self._max_backoff, self._backoff * 2 ** (attempt - 1))
+        return ceiling / 2 + self._jitter() * ceiling / 2  # exponential, with half of it jittered
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+class _NoRedirects(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, req, fp, code, msg, headers, newurl):  # noqa: ANN001 - urllib's signature
+        return None  # urllib then raises the 3xx as an HTTPError: a refusal
+
+
+def _b64url_encode(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+
+def _segment(identifier: str) -> str:
+    return urllib.parse.quote(str(identifier), safe="")
+
+
+def _compact(document: Mapping[str, Any]) -> bytes:
+    return json.dumps(document, separators=(",", ":")).encode()
+
+
+def _json_object(body: bytes) -> dict[str, Any]:
+    try:
+        document = json.loads(body)
+    except ValueError:
+        document = None
+    if not isinstance(document, dict):
+        raise AppStoreApiError("App Store Server API answered with something that is not a JSON object", retryable=True)
+    return document
+
+
+def _retry_after(value: str | None) -> float | None:
+    """`Retry-After` in seconds, from delay-seconds or an HTTP date."""
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        moment = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, moment.timestamp() - time.time())

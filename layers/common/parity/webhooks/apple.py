@@ -1,0 +1,488 @@
+"""Verification of Apple's signed data: App Store Server Notifications V2 (`signedPayload`), the signed
+transaction and renewal info inside them or in App Store Server API answers, and StoreKit 2 signed
+transactions sent by apps.
+
+Every item is a compact JWS, verified as Apple's `app-store-server-library` (SignedDataVerifier) does:
+
+1. `alg` is ES256 and nothing else; `x5c` holds exactly leaf, intermediate and root (base64 DER).
+2. The root is one of the trusted roots (`APPLE_ROOT_CERTS`, else the bundled Apple Root CA G3, itself
+   refused unless its SHA-256 fingerprint is Apple's); the intermediate is issued by it, the leaf by the
+   intermediate; both are CA/end-entity as they should be; the intermediate carries Apple's OID
+   1.2.840.113635.100.6.2.1 and the leaf 1.2.840.113635.100.6.11.1.
+3. The signature is checked with the leaf's P-256 key.
+4. The validity periods of all three certificates must include the payload's `signedDate` (else
+   `receiptCreationDate`, else now). Apple's library makes the same choice when online checks are off:
+   a StoreKit 2 transaction signed months ago, or a notification Apple retries for days, stays
+   verifiable after the leaf that signed it expired. The date is read only once the signature is good.
+5. Bundle id, app Apple id (Production) and environment are compared with the configuration.
+
+There is no mode that skips a check: Apple's Xcode and LocalTesting environments (which its library
+trusts unsigned) are refused as configuration. Revocation (OCSP) is not checked, as in Apple's library
+with online checks off. Validating a chain (step 2) is cached by the certificates' fingerprints, so a
+known chain costs two hash lookups; the signature and the dates are checked every time.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import json
+import re
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from cryptography import x509
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
+from cryptography.hazmat.primitives.serialization import Encoding
+from cryptography.x509.oid import ExtensionOID
+
+from ..settings import ConfigurationError
+
+# Apple Root CA - G3, as published at https://www.apple.com/certificateauthority/
+APPLE_ROOT_CA_G3_SHA256 = (
+    "63:34:3A:BF:B8:9A:6A:03:EB:B5:7E:9B:3F:5F:A7:BE:7C:4F:5C:75:6F:30:17:B3:A8:C4:88:C3:65:3E:91:79"
+)
+BUNDLED_ROOT = Path(__file__).resolve().parents[1] / "certs" / "AppleRootCA-G3.cer"
+INTERMEDIATE_OID = x509.ObjectIdentifier("1.2.840.113635.100.6.2.1")  # Apple WWDR intermediate marker
+LEAF_OID = x509.ObjectIdentifier("1.2.840.113635.100.6.11.1")  # App Store receipt-signing marker
+ENVIRONMENTS = ("Production", "Sandbox")
+CHAIN_CACHE_SIZE = 32  # Apple signs with a handful of leaves at a time
+
+_B64URL = re.compile(r"[A-Za-z0-9_-]+")
+_STRONG_HASHES = (hashes.SHA256, hashes.SHA384, hashes.SHA512)
+# Critical extensions this verifier understands; any other critical one makes a certificate unusable
+# (RFC 5280 4.2), as OpenSSL's verification in Apple's library would say.
+_HANDLED_CRITICAL = {
+    ExtensionOID.BASIC_CONSTRAINTS,
+    ExtensionOID.KEY_USAGE,
+    ExtensionOID.EXTENDED_KEY_USAGE,
+    INTERMEDIATE_OID,
+    LEAF_OID,
+}
+
+
+class RejectedSignedData(ValueError):
+    """Apple signed data that does not verify; `code` and the message say why (both safe to return)."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+# --------------------------------------------------------------------------- trust anchors
+
+
+def fingerprint(der: bytes) -> str:
+    """SHA-256 fingerprint of a DER certificate, as `AB:CD:...` (the form Apple publishes)."""
+    return ":".join(f"{byte:02X}" for byte in hashlib.sha256(der).digest())
+
+
+def check_root_fingerprint(der: bytes, expected: str = APPLE_ROOT_CA_G3_SHA256) -> None:
+    """Refuse a root certificate (DER) whose SHA-256 fingerprint is not `expected`."""
+    if fingerprint(der) != expected.upper():
+        raise ConfigurationError(
+            f"the root certificate's SHA-256 fingerprint {fingerprint(der)} is not Apple Root CA G3's ({expected})"
+        )
+
+
+def load_certificates(data: bytes) -> list[x509.Certificate]:
+    """The certificates in a file's bytes: one DER certificate, or one or more PEM certificates."""
+    if b"-----BEGIN" in data:
+        return x509.load_pem_x509_certificates(data)
+    return [x509.load_der_x509_certificate(data)]
+
+
+def load_trust_anchors(paths: Sequence[str] = ()) -> tuple[x509.Certificate, ...]:
+    """The trusted roots: the files named in `APPLE_ROOT_CERTS`, else the bundled Apple Root CA G3.
+
+    Fails closed with a ConfigurationError when neither is usable.
+    """
+    if paths:
+        anchors: list[x509.Certificate] = []
+        for path in paths:
+            try:
+                anchors.extend(load_certificates(Path(path).read_bytes()))
+            except (OSError, ValueError) as error:
+                raise ConfigurationError(f"APPLE_ROOT_CERTS: {path!r} is not a readable certificate: {error}") from None
+        return tuple(anchors)
+    try:
+        der = BUNDLED_ROOT.read_bytes()
+    except OSError:
+        raise ConfigurationError(
+            "No trusted Apple root: APPLE_ROOT_CERTS is unset and the bundled Apple Root CA G3 "
+            f"({BUNDLED_ROOT}) is missing. Run scripts/fetch_apple_root.py or set APPLE_ROOT_CERTS."
+        ) from None
+    check_root_fingerprint(der)
+    return (x509.load_der_x509_certificate(der),)
+
+
+# --------------------------------------------------------------------------- results
+
+
+@dataclass(frozen=True)
+class VerifiedNotification:
+    """A verified notification: its decoded payload, and the signed items inside it, verified and decoded.
+
+    Field names and `to_document()` match `parity.domain.apple.VerifiedNotification` (the stored form
+    the normalizer reads), so this layer adds no type the domain has to know.
+    """
+
+    payload: Mapping[str, Any]
+    transaction: Mapping[str, Any] | None = None
+    renewal: Mapping[str, Any] | None = None
+    app_transaction: Mapping[str, Any] | None = None
+
+    @property
+    def notification_type(self) -> str | None:
+        return self.payload.get("notificationType")
+
+    @property
+    def subtype(self) -> str | None:
+        return self.payload.get("subtype")
+
+    @property
+    def notification_uuid(self) -> str | None:
+        return self.payload.get("notificationUUID")
+
+    def to_document(self) -> dict[str, Any]:
+        """`{"notification": ..., "transaction": ..., "renewal": ..., "app_transaction": ...}`."""
+        return {
+            "notification": dict(self.payload),
+            "transaction": dict(self.transaction) if self.transaction is not None else None,
+            "renewal": dict(self.renewal) if self.renewal is not None else None,
+            "app_transaction": dict(self.app_transaction) if self.app_transaction is not None else None,
+        }
+
+
+@dataclass(frozen=True)
+class _ValidChain:
+    leaf_key: ec.EllipticCurvePublicKey
+    not_before: float  # the three certificates are all valid between these (epoch seconds)
+    not_after: float
+
+
+# --------------------------------------------------------------------------- the verifier
+
+
+class SignedDataVerifier:
+    """Verifies and decodes Apple JWS for one app (bundle id, app Apple id) in one environment."""
+
+    def __init__(
+        self,
+        trust_anchors: Iterable[x509.Certificate],
+        bundle_id: str,
+        environment: str,
+        app_apple_id: int | None = None,
+        cache_size: int = CHAIN_CACHE_SIZE,
+    ) -> None:
+        if environment not in ENVIRONMENTS:
+            # Xcode / LocalTesting data is unsigned; accepting it would let anyone mint purchases.
+            raise ConfigurationError(f"APPLE_ENVIRONMENT must be Production or Sandbox, not {environment!r}")
+        if not bundle_id:
+            raise ConfigurationError("APPLE_BUNDLE_ID is required to verify App Store data")
+        if environment == "Production" and app_apple_id is None:
+            raise ConfigurationError("APPLE_APP_APPLE_ID is required when APPLE_ENVIRONMENT is Production")
+        self._anchors = {hashlib.sha256(_der(cert)).digest(): cert for cert in trust_anchors}
+        if not self._anchors:
+            raise ConfigurationError("No trusted Apple root certificate is configured")
+        self.bundle_id = bundle_id
+        self.environment = environment
+        self.app_apple_id = app_apple_id
+        self._cache: OrderedDict[bytes, _ValidChain] = OrderedDict()
+        self._cache_size = cache_size
+        self._lock = threading.Lock()
+        self.chain_validations = 0  # full chain validations done (cache misses); for tests and the bench
+
+    @classmethod
+    def from_settings(cls, settings: Any) -> SignedDataVerifier:
+        """Built from `parity.settings.Settings` (APPLE_* names); raises ConfigurationError when unusable."""
+        return cls(
+            load_trust_anchors(settings.apple_root_certs),
+            bundle_id=settings.apple_bundle_id or "",
+            environment=settings.apple_environment,
+            app_apple_id=settings.apple_app_apple_id,
+        )
+
+    # ----------------------------------------------------------------------- public surface
+
+    def verify_and_decode_notification_body(self, body: bytes) -> VerifiedNotification:
+        """A webhook request body, `{"signedPayload": "<JWS>"}`, verified and decoded."""
+        try:
+            document = json.loads(body)
+        except (UnicodeDecodeError, json.JSONDecodeError):
+            raise RejectedSignedData("malformed_body", "The body is not valid JSON.") from None
+        if not isinstance(document, dict) or not isinstance(document.get("signedPayload"), str):
+            raise RejectedSignedData("malformed_body", 'The body is not {"signedPayload": "<JWS>"}.')
+        return self.verify_and_decode_notification(document["signedPayload"])
+
+    def verify_and_decode_notification(self, signed_payload: str) -> VerifiedNotification:
+        """An App Store Server Notification V2 `signedPayload`, with its signed items, verified and decoded."""
+        payload = self._verify_jws(signed_payload)
+        data = payload.get("data")
+        summary = payload.get("summary")
+        token = payload.get("externalPurchaseToken")
+        app_data = payload.get("appData")
+        # Where the app and environment are named depends on the notification type (as in Apple's library).
+        if isinstance(data, dict):
+            source, environment = data, data.get("environment")
+        elif isinstance(summary, dict):
+            source, environment = summary, summary.get("environment")
+        elif isinstance(token, dict):
+            source = token
+            environment = (
+                "Sandbox" if str(token.get("externalPurchaseId") or "").startswith("SANDBOX") else "Production"
+            )
+        elif isinstance(app_data, dict):
+            source, environment = app_data, app_data.get("environment")
+        else:
+            source, environment = {}, None
+        self._check_app(source.get("bundleId"), source.get("appAppleId"), environment)
+
+        nested = data if isinstance(data, dict) else {}
+        nested_app = app_data if isinstance(app_data, dict) else {}
+        return VerifiedNotification(
+            payload=payload,
+            transaction=self._optional(nested, "signedTransactionInfo", self.verify_and_decode_signed_transaction),
+            renewal=self._optional(nested, "signedRenewalInfo", self.verify_and_decode_renewal_info),
+            app_transaction=self._optional(
+                nested_app, "signedAppTransactionInfo", self.verify_and_decode_app_transaction
+            ),
+        )
+
+    def verify_and_decode_signed_transaction(self, signed_transaction: str) -> Mapping[str, Any]:
+        """A JWS transaction (notification, API answer, or StoreKit 2 `jwsRepresentation`), decoded."""
+        transaction = self._verify_jws(signed_transaction)
+        if transaction.get("bundleId") != self.bundle_id:
+            raise RejectedSignedData("wrong_bundle_id", "The transaction is for another app.")
+        self._check_environment(transaction.get("environment"))
+        return transaction
+
+    def verify_and_decode_renewal_info(self, signed_renewal_info: str) -> Mapping[str, Any]:
+        """A JWS renewal info, decoded. It names no bundle id: only its environment can be compared."""
+        renewal_info = self._verify_jws(signed_renewal_info)
+        self._check_environment(renewal_info.get("environment"))
+        return renewal_info
+
+    def verify_and_decode_app_transaction(self, signed_app_transaction: str) -> Mapping[str, Any]:
+        """A JWS app transaction (its environment is `receiptType`), decoded."""
+        app_transaction = self._verify_jws(signed_app_transaction)
+        self._check_app(
+            app_transaction.get("bundleId"), app_transaction.get("appAppleId"), app_transaction.get("receiptType")
+        )
+        return app_transaction
+
+    # ----------------------------------------------------------------------- checks
+
+    def _optional(self, container: Mapping, key: str, verify) -> Mapping[str, Any] | None:
+        value = container.get(key)
+        if value is None:
+            return None
+        return verify(value)
+
+    def _check_app(self, bundle_id: Any, app_apple_id: Any, environment: Any) -> None:
+        if bundle_id != self.bundle_id:
+            raise RejectedSignedData("wrong_bundle_id", "The signed data is for another app.")
+        # Sandbox data may carry no app Apple id (the app need not be published yet).
+        if self.environment == "Production" and app_apple_id != self.app_apple_id:
+            raise RejectedSignedData("wrong_app_apple_id", "The signed data is for another app.")
+        self._check_environment(environment)
+
+    def _check_environment(self, environment: Any) -> None:
+        if environment != self.environment:
+            raise RejectedSignedData(
+                "wrong_environment", f"The signed data is not from the {self.environment} environment."
+            )
+
+    def _verify_jws(self, token: Any) -> dict[str, Any]:
+        if not isinstance(token, str):
+            raise RejectedSignedData("malformed_jws", "The signed data is not a compact JWS.")
+        parts = token.split(".")
+        if len(parts) != 3:
+            raise RejectedSignedData("malformed_jws", "The signed data is not a compact JWS.")
+        header = _json_segment(parts[0])
+        if header.get("alg") != "ES256":
+            raise RejectedSignedData("unsupported_algorithm", "Only ES256 signed data is accepted.")
+        if "crit" in header:
+            raise RejectedSignedData(
+                "malformed_jws", "The JWS header has critical parameters this verifier does not know."
+            )
+        x5c = header.get("x5c")
+        if not x5c:
+            raise RejectedSignedData("missing_certificate_chain", "The JWS header has no x5c certificate chain.")
+        if not isinstance(x5c, list) or len(x5c) != 3 or not all(isinstance(item, str) for item in x5c):
+            raise RejectedSignedData(
+                "invalid_certificate_chain", "The x5c chain must hold leaf, intermediate and root."
+            )
+        try:
+            ders = [base64.b64decode(item, validate=True) for item in x5c]
+        except (binascii.Error, ValueError):
+            raise RejectedSignedData("invalid_certificate_chain", "The x5c chain is not base64 DER.") from None
+
+        chain = self._valid_chain(ders)
+
+        signature = _b64url(parts[2])
+        if len(signature) != 64:
+            raise RejectedSignedData("invalid_signature", "The ES256 signature does not have the right length.")
+        der_signature = encode_dss_signature(
+            int.from_bytes(signature[:32], "big"), int.from_bytes(signature[32:], "big")
+        )
+        try:
+            chain.leaf_key.verify(der_signature, f"{parts[0]}.{parts[1]}".encode("ascii"), ec.ECDSA(hashes.SHA256()))
+        except InvalidSignature:
+            raise RejectedSignedData("invalid_signature", "The signature does not match the signed data.") from None
+
+        payload = _json_segment(parts[1])
+        at = _effective_time(payload)
+        if not chain.not_before <= at <= chain.not_after:
+            raise RejectedSignedData(
+                "certificate_not_valid", "A certificate of the chain was not valid when the data was signed."
+            )
+        return payload
+
+    # ----------------------------------------------------------------------- the chain, cached
+
+    def _valid_chain(self, ders: list[bytes]) -> _ValidChain:
+        key = b"".join(hashlib.sha256(der).digest() for der in ders)
+        with self._lock:
+            cached = self._cache.get(key)
+            if cached is not None:
+                self._cache.move_to_end(key)
+                return cached
+        chain = self._validate_chain(ders)  # raises; only good chains are cached
+        with self._lock:
+            self.chain_validations += 1
+            self._cache[key] = chain
+            while len(self._cache) > self._cache_size:
+                self._cache.popitem(last=False)
+        return chain
+
+    def _validate_chain(self, ders: list[bytes]) -> _ValidChain:
+        try:
+            leaf, intermediate, root = (x509.load_der_x509_certificate(der) for der in ders)
+        except ValueError:
+            raise RejectedSignedData("invalid_certificate_chain", "An x5c certificate cannot be parsed.") from None
+        anchor = self._anchors.get(hashlib.sha256(ders[2]).digest())
+        if anchor is None:
+            raise RejectedSignedData("untrusted_root", "The certificate chain does not end at a trusted root.")
+        for issuer, subject in ((anchor, intermediate), (intermediate, leaf)):
+            if not isinstance(subject.signature_hash_algorithm, _STRONG_HASHES):
+                raise RejectedSignedData(
+                    "invalid_certificate_chain", "A certificate is signed with a weak or unknown hash."
+                )
+            try:
+                subject.verify_directly_issued_by(issuer)
+            except (ValueError, TypeError, InvalidSignature):
+                raise RejectedSignedData(
+                    "invalid_certificate_chain", "The certificate chain is not signed link by link."
+                ) from None
+        for cert, is_ca in ((anchor, True), (intermediate, True), (leaf, False)):
+            _check_role(cert, is_ca)
+        _check_path_length(anchor)
+        if not _has_extension(intermediate, INTERMEDIATE_OID):
+            raise RejectedSignedData(
+                "missing_apple_extension", "The intermediate certificate is not Apple's WWDR intermediate."
+            )
+        if not _has_extension(leaf, LEAF_OID):
+            raise RejectedSignedData(
+                "missing_apple_extension", "The leaf certificate is not an App Store signing certificate."
+            )
+        leaf_key = leaf.public_key()
+        if not isinstance(leaf_key, ec.EllipticCurvePublicKey) or not isinstance(leaf_key.curve, ec.SECP256R1):
+            raise RejectedSignedData(
+                "invalid_certificate_chain", "The leaf certificate's key is not a P-256 key (ES256)."
+            )
+        certs = (leaf, intermediate, anchor)
+        return _ValidChain(
+            leaf_key=leaf_key,
+            not_before=max(cert.not_valid_before_utc.timestamp() for cert in certs),
+            not_after=min(cert.not_valid_after_utc.timestamp() for cert in certs),
+        )
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _der(cert: x509.Certificate) -> bytes:
+    return cert.public_bytes(Encoding.DER)
+
+
+def _b64url(segment: str) -> bytes:
+    if not _B64URL.fullmatch(segment):
+        raise RejectedSignedData("malformed_jws", "The signed data is not a compact JWS (base64url segments).")
+    try:
+        return base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4))
+    except (binascii.Error, ValueError):
+        raise RejectedSignedData("malformed_jws", "The signed data is not base64url.") from None
+
+
+def _json_segment(segment: str) -> dict[str, Any]:
+    try:
+        value = json.loads(_b64url(segment))
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        raise RejectedSignedData("malformed_jws", "A JWS segment is not JSON.") from None
+    if not isinstance(value, dict):
+        raise RejectedSignedData("malformed_jws", "A JWS segment is not a JSON object.")
+    return value
+
+
+def _effective_time(payload: Mapping[str, Any]) -> float:
+    """The moment the certificates must have been valid at: when Apple signed the data (ms → s)."""
+    for name in ("signedDate", "receiptCreationDate"):
+        value = payload.get(name)
+        if value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise RejectedSignedData("malformed_jws", f"{name} is not a number of milliseconds.")
+        return value / 1000
+    return time.time()
+
+
+def _has_extension(cert: x509.Certificate, oid: x509.ObjectIdentifier) -> bool:
+    try:
+        cert.extensions.get_extension_for_oid(oid)
+    except x509.ExtensionNotFound:
+        return False
+    return True
+
+
+def _check_role(cert: x509.Certificate, is_ca: bool) -> None:
+    """A CA must say so and may sign certificates; the leaf must not be a CA and may sign data."""
+    extensions = cert.extensions
+    for extension in extensions:
+        if extension.critical and extension.oid not in _HANDLED_CRITICAL:
+            raise RejectedSignedData(
+                "invalid_certificate_chain", "A certificate has a critical extension this verifier does not know."
+            )
+    try:
+        constraints = extensions.get_extension_for_class(x509.BasicConstraints).value
+        ca = constraints.ca
+    except x509.ExtensionNotFound:
+        ca = False
+    if ca != is_ca:
+        raise RejectedSignedData(
+            "invalid_certificate_chain", "A certificate's CA flag does not fit its place in the chain."
+        )
+    try:
+        usage = extensions.get_extension_for_class(x509.KeyUsage).value
+    except x509.ExtensionNotFound:
+        return
+    if (is_ca and not usage.key_cert_sign) or (not is_ca and not usage.digital_signature):
+        raise RejectedSignedData(
+            "invalid_certificate_chain", "A certificate's key usage does not fit its place in the chain."
+        )
+
+
+def _check_path_length(anchor: x509.Certificate) -> None:
+    # One CA (the intermediate) sits below the root, so a root path length of 0 forbids this chain.
+    constraints = anchor.extensions.get_extension_for_class(x509.BasicConstraints).value
+    if constraints.path_length is not None and constraints.path_length < 1:
+        raise RejectedSignedData("invalid_certificate_chain", "The root does not allow an intermediate CA below it.")

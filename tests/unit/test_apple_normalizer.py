@@ -826,20 +826,6 @@ def test_the_stored_document_form_normalizes_the_same():
     assert normalize(document) == normalize(VerifiedNotification.from_document(document)) == normalize(notification)
 
 
-def test_the_verifiers_result_shape_is_accepted():
-    # The webhook's verifier returns an object with `payload`, `transaction` and `renewal_info`.
-    notification = _case("DID_FAIL_TO_RENEW", "GRACE_PERIOD", renewal=ap.renewal(retrying=True, grace_expires=at(46)),
-                         signed=at(30))
-
-    class FromVerifier:
-        payload = notification.payload
-        transaction = notification.transaction
-        renewal_info = notification.renewal
-        app_transaction = None
-
-    assert normalize(FromVerifier()) == normalize(notification)
-
-
 # --------------------------------------------------------------------------- the receipts path
 
 

@@ -37,15 +37,16 @@ How Apple's facts become Parity's:
 
 from __future__ import annotations
 
+import base64
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any
 
 from .model import PurchaseUpdate, Revocation, Snapshot, State, Store, purchase_id
+from .purchases import EPOCH
 from .timeutil import from_epoch_ms, to_epoch_ms
-
-EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
 # --------------------------------------------------------------------------- Apple's vocabulary
 
@@ -162,18 +163,60 @@ class VerifiedNotification:
     payload: Mapping[str, Any]
     transaction: Mapping[str, Any] | None = None
     renewal: Mapping[str, Any] | None = None
+    app_transaction: Mapping[str, Any] | None = None
+
+    @property
+    def notification_type(self) -> str | None:
+        return self.payload.get("notificationType")
+
+    @property
+    def subtype(self) -> str | None:
+        return self.payload.get("subtype")
+
+    @property
+    def notification_uuid(self) -> str | None:
+        return self.payload.get("notificationUUID")
 
     @classmethod
     def from_document(cls, document: Mapping[str, Any]) -> VerifiedNotification:
         """`{"notification": {...}, "transaction": {...} | null, "renewal": {...} | null}` (the stored form)."""
-        return cls(document.get("notification") or {}, document.get("transaction"), document.get("renewal"))
+        return cls(
+            document.get("notification") or {},
+            document.get("transaction"),
+            document.get("renewal"),
+            document.get("app_transaction"),
+        )
+
+    @classmethod
+    def from_verified_body(cls, body: bytes) -> VerifiedNotification:
+        """A webhook body `{"signedPayload": ...}` that was verified when it was stored, decoded again.
+
+        Only for bodies read back from the event log, which holds verified events only: the signatures
+        are not checked here (that is `parity.webhooks.apple.SignedDataVerifier`'s job, at the door).
+        """
+        payload = _jws_payload(json.loads(body)["signedPayload"])
+        data = payload.get("data") if isinstance(payload.get("data"), Mapping) else {}
+        app_data = payload.get("appData") if isinstance(payload.get("appData"), Mapping) else {}
+        return cls(
+            payload,
+            _jws_payload(data["signedTransactionInfo"]) if data.get("signedTransactionInfo") else None,
+            _jws_payload(data["signedRenewalInfo"]) if data.get("signedRenewalInfo") else None,
+            _jws_payload(app_data["signedAppTransactionInfo"]) if app_data.get("signedAppTransactionInfo") else None,
+        )
 
     def to_document(self) -> dict[str, Any]:
         return {
             "notification": dict(self.payload),
             "transaction": dict(self.transaction) if self.transaction is not None else None,
             "renewal": dict(self.renewal) if self.renewal is not None else None,
+            "app_transaction": dict(self.app_transaction) if self.app_transaction is not None else None,
         }
+
+
+def _jws_payload(jws: str) -> dict[str, Any]:
+    """The decoded payload (middle segment) of a compact JWS; no signature check."""
+    segment = jws.split(".")[1]
+    return json.loads(base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4)))
 
 
 @dataclass(frozen=True)
@@ -260,11 +303,10 @@ class AppleFacts:
 # --------------------------------------------------------------------------- entry points
 
 
-def normalize(notification: VerifiedNotification | Mapping[str, Any] | Any) -> AppleFacts:
+def normalize(notification: VerifiedNotification | Mapping[str, Any]) -> AppleFacts:
     """A verified notification → facts. Never raises on unknown or malformed values: they are warnings.
 
-    Accepts a `VerifiedNotification`, its stored document form, or any object with `payload`,
-    `transaction` and `renewal` (or `renewal_info`, as the webhook's verifier names it) attributes.
+    Accepts a `VerifiedNotification` or its document form (`to_document`).
     """
     notification = _as_verified(notification)
     payload = notification.payload if isinstance(notification.payload, Mapping) else {}
@@ -582,17 +624,10 @@ def _raw_state(event_type: str, subtype: str | None) -> str:
 # --------------------------------------------------------------------------- tolerant readers
 
 
-def _as_verified(notification: Any) -> VerifiedNotification:
+def _as_verified(notification: VerifiedNotification | Mapping[str, Any]) -> VerifiedNotification:
     if isinstance(notification, VerifiedNotification):
         return notification
-    if isinstance(notification, Mapping):
-        return VerifiedNotification.from_document(notification)
-    renewal = getattr(notification, "renewal", None)
-    if renewal is None:
-        renewal = getattr(notification, "renewal_info", None)
-    return VerifiedNotification(
-        getattr(notification, "payload", None) or {}, getattr(notification, "transaction", None), renewal
-    )
+    return VerifiedNotification.from_document(notification)
 
 
 def _text(value: Any) -> str | None:

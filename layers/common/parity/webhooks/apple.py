@@ -45,6 +45,7 @@ from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509.oid import ExtensionOID
 
+from ..domain.apple import VerifiedNotification
 from ..settings import ConfigurationError
 
 # Apple Root CA - G3, as published at https://www.apple.com/certificateauthority/
@@ -126,41 +127,6 @@ def load_trust_anchors(paths: Sequence[str] = ()) -> tuple[x509.Certificate, ...
 
 
 # --------------------------------------------------------------------------- results
-
-
-@dataclass(frozen=True)
-class VerifiedNotification:
-    """A verified notification: its decoded payload, and the signed items inside it, verified and decoded.
-
-    Field names and `to_document()` match `parity.domain.apple.VerifiedNotification` (the stored form
-    the normalizer reads), so this layer adds no type the domain has to know.
-    """
-
-    payload: Mapping[str, Any]
-    transaction: Mapping[str, Any] | None = None
-    renewal: Mapping[str, Any] | None = None
-    app_transaction: Mapping[str, Any] | None = None
-
-    @property
-    def notification_type(self) -> str | None:
-        return self.payload.get("notificationType")
-
-    @property
-    def subtype(self) -> str | None:
-        return self.payload.get("subtype")
-
-    @property
-    def notification_uuid(self) -> str | None:
-        return self.payload.get("notificationUUID")
-
-    def to_document(self) -> dict[str, Any]:
-        """`{"notification": ..., "transaction": ..., "renewal": ..., "app_transaction": ...}`."""
-        return {
-            "notification": dict(self.payload),
-            "transaction": dict(self.transaction) if self.transaction is not None else None,
-            "renewal": dict(self.renewal) if self.renewal is not None else None,
-            "app_transaction": dict(self.app_transaction) if self.app_transaction is not None else None,
-        }
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,7 @@ from parity import bootstrap
 from parity.http import HttpError, error_response, header, raw_body, response
 from parity.observability import logger, metrics
 from parity.settings import Settings
-from parity.webhooks.stripe import RejectedWebhook
+from parity.webhooks import RejectedWebhook
 
 settings = Settings.from_env()
 ingest = bootstrap.stripe_ingest(settings)

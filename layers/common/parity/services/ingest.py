@@ -8,7 +8,8 @@ from dataclasses import dataclass
 from ..domain import stripe
 from ..ports import Clock, EventLog, Queue, StoredEvent
 from ..settings import Secret
-from ..webhooks.stripe import RejectedWebhook, parse_event, verify_signature
+from ..webhooks import RejectedWebhook
+from ..webhooks.stripe import parse_event, verify_signature
 
 
 @dataclass(frozen=True)

@@ -47,6 +47,7 @@ from cryptography.x509.oid import ExtensionOID
 
 from ..domain.apple import VerifiedNotification
 from ..settings import ConfigurationError
+from . import RejectedWebhook
 
 # Apple Root CA - G3, as published at https://www.apple.com/certificateauthority/
 APPLE_ROOT_CA_G3_SHA256 = (
@@ -71,12 +72,8 @@ _HANDLED_CRITICAL = {
 }
 
 
-class RejectedSignedData(ValueError):
+class RejectedSignedData(RejectedWebhook):
     """Apple signed data that does not verify; `code` and the message say why (both safe to return)."""
-
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
 
 
 # --------------------------------------------------------------------------- trust anchors

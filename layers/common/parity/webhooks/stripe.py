@@ -14,15 +14,9 @@ import json
 import time
 from collections.abc import Mapping
 
+from . import RejectedWebhook
+
 DEFAULT_TOLERANCE_SECONDS = 300
-
-
-class RejectedWebhook(ValueError):
-    """The request is not a verifiable Stripe event; `code` and the message say why (safe to return)."""
-
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
 
 
 def compute_signature(secret: str, timestamp: int, body: bytes) -> str:

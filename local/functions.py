@@ -24,6 +24,7 @@ ROOT = Path(__file__).resolve().parent.parent
 # Function URL functions and the local path each is served on: one line per webhook.
 FUNCTION_URL_PATHS = {
     "StripeWebhookFunction": "/webhooks/stripe",
+    "AppleWebhookFunction": "/webhooks/apple",
 }
 
 # Auth kinds of a route: the API's JWT authorizer, IAM (locally `Bearer $ADMIN_TOKEN`), or none.

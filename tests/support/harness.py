@@ -177,6 +177,11 @@ class Stack:
         request = function_url_event(body, all_headers, method=method, base64_encoded=base64_encoded)
         return Response.of(self.webhook.lambda_handler(request, LambdaContext("parity-stripe-webhook")))
 
+    def post_apple(self, body: bytes, method: str = "POST") -> Response:
+        """POST an App Store Server Notification body to the Apple webhook's function URL."""
+        request = function_url_event(body, {"content-type": "application/json"}, method=method)
+        return Response.of(self.function("apple_webhook").lambda_handler(request, LambdaContext("parity-apple-webhook")))
+
     def deliver(self, *events: Mapping) -> list[Response]:
         responses = [self.post_stripe(event) for event in events]
         assert all(r.status == 200 for r in responses), [r.body for r in responses]

@@ -598,11 +598,11 @@ def test_apple_settings_are_parsed_from_the_environment():
         Settings.from_env({"APPLE_APP_APPLE_ID": "com.example"})
 
 
-# --------------------------------------------------------------------------- scripts/fetch_apple_root.py
+# --------------------------------------------------------------------------- layers/common/fetch_apple_root.py
 
 
 def test_the_fetch_script_pins_the_same_fingerprint_and_refuses_another_root(tmp_path):
-    script = runpy.run_path(str(ROOT / "scripts" / "fetch_apple_root.py"))
+    script = runpy.run_path(str(ROOT / "layers" / "common" / "fetch_apple_root.py"))
     assert script["APPLE_ROOT_CA_G3_SHA256"] == APPLE_ROOT_CA_G3_SHA256
     dest = tmp_path / "certs" / "AppleRootCA-G3.cer"
     with pytest.raises(SystemExit, match="fingerprint"):
@@ -611,6 +611,6 @@ def test_the_fetch_script_pins_the_same_fingerprint_and_refuses_another_root(tmp
 
 
 def test_the_fetch_script_can_take_the_root_from_an_apple_jws(tmp_path):
-    script = runpy.run_path(str(ROOT / "scripts" / "fetch_apple_root.py"))
+    script = runpy.run_path(str(ROOT / "layers" / "common" / "fetch_apple_root.py"))
     token = signer.signed_transaction()
     assert script["root_from_jws"](token) == fx.default_chain().root_der()

@@ -18,13 +18,37 @@ def repository(settings: Settings):
     return DynamoRepository(settings.table_name)
 
 
-def stripe_ingest(settings: Settings):
+def event_intake(settings: Settings):
     from .adapters.sqs import SqsQueue
-    from .services.ingest import StripeIngest
+    from .services.ingest import EventIntake
 
     if not settings.events_queue_url:
         raise ValueError("EVENTS_QUEUE_URL is not set")
-    return StripeIngest(repository(settings), SqsQueue(settings.events_queue_url), settings.stripe_webhook_secret, SystemClock())
+    return EventIntake(repository(settings), SqsQueue(settings.events_queue_url), SystemClock())
+
+
+def stripe_ingest(settings: Settings):
+    from .services.ingest import StripeIngest
+
+    return StripeIngest(event_intake(settings), settings.stripe_webhook_secret, SystemClock())
+
+
+def apple_verifier(settings: Settings):
+    """The App Store verifier, or why there is none (configuration missing: Apple data is refused)."""
+    from .settings import ConfigurationError
+    from .webhooks.apple import SignedDataVerifier
+
+    try:
+        return SignedDataVerifier.from_settings(settings), ""
+    except ConfigurationError as error:
+        return None, str(error)
+
+
+def apple_ingest(settings: Settings):
+    from .services.ingest import AppleIngest
+
+    verifier, why_not = apple_verifier(settings)
+    return AppleIngest(event_intake(settings), verifier, why_not)
 
 
 def event_processor(settings: Settings):

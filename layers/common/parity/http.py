@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 from urllib.parse import unquote
 
@@ -60,6 +60,33 @@ def path_parameter(event: Mapping, name: str) -> str:
     if not value:
         raise HttpError(400, "missing_path_parameter", f"The path parameter {name!r} is missing.")
     return unquote(value)
+
+
+def answer_webhook(event: Mapping, store: str, ingest: Callable[[bytes], Any]) -> dict:
+    """A store webhook's answer: 200 once `ingest(body)` stored the event; the contract's errors else.
+
+    Unverifiable data is a 400 (the store will not make it verifiable by retrying); a store Parity is
+    not configured for is a 503 (the store retries, and it may be configured by then).
+    """
+    from .observability import logger, metrics
+    from .webhooks import RejectedWebhook
+
+    try:
+        if ((event.get("requestContext") or {}).get("http") or {}).get("method", "POST") != "POST":
+            raise HttpError(405, "method_not_allowed", "Webhooks are delivered with POST.")
+        result = ingest(raw_body(event))
+    except RejectedWebhook as rejected:
+        logger.warning("webhook rejected", extra={"store": store, "code": rejected.code})
+        metrics.add_metric(name="WebhooksRejected", unit="Count", value=1)
+        return error_response(HttpError(503 if rejected.code == "not_configured" else 400, rejected.code, str(rejected)))
+    except HttpError as error:
+        return error_response(error)
+    logger.info(
+        "webhook event stored",
+        extra={"store": store, "event_id": result.event_id, "event_type": result.event_type, "duplicate": result.duplicate},
+    )
+    metrics.add_metric(name="EventsDuplicateDelivery" if result.duplicate else "EventsIngested", unit="Count", value=1)
+    return response(200, {"received": True, "eventId": result.event_id, "duplicate": result.duplicate})
 
 
 def jwt_subject(event: Mapping) -> str | None:

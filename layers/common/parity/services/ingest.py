@@ -5,11 +5,17 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
+from typing import TYPE_CHECKING
+
 from ..domain import stripe
+from ..observability import logger
 from ..ports import Clock, EventLog, Queue, StoredEvent
 from ..settings import Secret
 from ..webhooks import RejectedWebhook
 from ..webhooks.stripe import parse_event, verify_signature
+
+if TYPE_CHECKING:
+    from ..webhooks.apple import SignedDataVerifier
 
 
 @dataclass(frozen=True)
@@ -32,12 +38,32 @@ def queue_message(source: str, event_id: str, body: bytes) -> str:
     return message
 
 
-class StripeIngest:
-    """Verified Stripe events into the event log and the store-events queue."""
+class EventIntake:
+    """Verified store events into the event log and the store-events queue (one write, one send)."""
 
-    def __init__(self, event_log: EventLog, queue: Queue, webhook_secret: Secret, clock: Clock) -> None:
+    def __init__(self, event_log: EventLog, queue: Queue, clock: Clock) -> None:
         self._log = event_log
         self._queue = queue
+        self._clock = clock
+
+    def record(self, source: str, event_id: str, event_type: str, routing_key: str, body: bytes) -> Ingested:
+        appended = self._log.append(
+            StoredEvent(source, event_id, event_type, routing_key, received_at=self._clock.now(), body=body)
+        )
+        # A duplicate that was stored but never processed (a crash before the send) is sent again:
+        # the FIFO dedup id and the processor's processed-once guard make that harmless.
+        if not appended.processed:
+            self._queue.send(
+                queue_message(source, event_id, body), group=routing_key, dedup_id=f"{source}:{event_id}"
+            )
+        return Ingested(event_id, event_type, duplicate=not appended.stored)
+
+
+class StripeIngest:
+    """Stripe webhooks: `Stripe-Signature` checked on the raw body, then recorded."""
+
+    def __init__(self, intake: EventIntake, webhook_secret: Secret, clock: Clock) -> None:
+        self._intake = intake
         self._secret = webhook_secret
         self._clock = clock
 
@@ -52,20 +78,32 @@ class StripeIngest:
             routing_key = stripe.normalize(event).routing_key
         except (AttributeError, KeyError, TypeError, ValueError):
             routing_key = event["id"]  # the processor reports what it cannot read
-        appended = self._log.append(
-            StoredEvent(
-                source="stripe",
-                event_id=event["id"],
-                event_type=event["type"],
-                routing_key=routing_key,
-                received_at=self._clock.now(),
-                body=body,
-            )
-        )
-        # A duplicate that was stored but never processed (a crash before the send) is sent again:
-        # the FIFO dedup id and the processor's processed-once guard make that harmless.
-        if not appended.processed:
-            self._queue.send(
-                queue_message("stripe", event["id"], body), group=routing_key, dedup_id=f"stripe:{event['id']}"
-            )
-        return Ingested(event["id"], event["type"], duplicate=not appended.stored)
+        return self._intake.record("stripe", event["id"], event["type"], routing_key, body)
+
+
+class AppleIngest:
+    """App Store Server Notifications V2: the JWS and the signed items inside verified, then recorded.
+
+    The idempotency key is `notificationUUID` (Apple reuses it on retries); events of one purchase
+    (`originalTransactionId`) share a message group. TEST notifications are acknowledged, not stored.
+    """
+
+    def __init__(self, intake: EventIntake, verifier: SignedDataVerifier | None, not_configured: str = "") -> None:
+        self._intake = intake
+        self._verifier = verifier
+        self._not_configured = not_configured
+
+    def ingest(self, body: bytes) -> Ingested:
+        """Raises RejectedWebhook for anything unverifiable; then nothing is stored or queued."""
+        if self._verifier is None:
+            raise RejectedWebhook("not_configured", f"App Store notifications are not configured: {self._not_configured}")
+        notification = self._verifier.verify_and_decode_notification_body(body)
+        uuid = notification.notification_uuid
+        if not isinstance(uuid, str) or not uuid:
+            raise RejectedWebhook("malformed_body", "The notification has no notificationUUID.")
+        event_type = ":".join(filter(None, (notification.notification_type, notification.subtype))) or "unknown"
+        if notification.notification_type == "TEST":
+            logger.info("App Store TEST notification received", extra={"notification_uuid": uuid})
+            return Ingested(uuid, event_type, duplicate=False)
+        original = (notification.transaction or notification.renewal or {}).get("originalTransactionId")
+        return self._intake.record("app_store", uuid, event_type, str(original or uuid), body)

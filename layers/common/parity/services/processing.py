@@ -13,7 +13,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime
 
-from ..domain import stripe
+from ..domain import apple, stripe
+from ..domain.apple import VerifiedNotification
 from ..domain.entitlements import Catalog, EntitlementChange, diff_entitlements, entitlements_with_history
 from ..domain.errors import (
     DuplicateEventError,
@@ -75,23 +76,35 @@ class EventProcessor:
         `final_attempt`: an event whose purchase still cannot be identified is recorded as unresolved
         instead of being retried once more.
         """
-        source = message["source"]
-        if source != "stripe":
+        source, event_id = message["source"], message["eventId"]
+        if source not in ("stripe", "app_store"):
             raise ValueError(f"no processor for source {source!r}")
         body = message.get("body")
         if body is None:  # too large to travel in the message: the event log holds it
-            body = self._log.get_event_body(source, message["eventId"])
+            body = self._log.get_event_body(source, event_id)
             if body is None:
-                raise ValueError(f"event {message['eventId']!r} is not in the event log")
-        event = json.loads(body)
+                raise ValueError(f"event {event_id!r} is not in the event log")
         try:
-            return self.process_stripe(event)
+            if source == "app_store":
+                return self.process_app_store(VerifiedNotification.from_verified_body(body))
+            return self.process_stripe(json.loads(body))
         except UnknownPurchaseError:
             if not final_attempt:
                 raise
-            logger.warning("event concerns no known purchase; recorded as unresolved", extra={"event_id": event["id"]})
-            self._log.mark_processed(source, event["id"], "unresolved")
+            logger.warning("event concerns no known purchase; recorded as unresolved", extra={"event_id": event_id})
+            self._log.mark_processed(source, event_id, "unresolved")
             return Outcome("unresolved")
+
+    def process_app_store(self, notification: VerifiedNotification) -> Outcome:
+        """A notification verified at the door. Its appAccountToken, when Parity issued it, is a claim."""
+        facts = apple.normalize(notification)
+        logger.append_keys(store="app_store", event_id=facts.event_id, event_type=facts.event_type)
+        for warning in facts.warnings:
+            logger.warning(warning)
+        if not facts.concerns_purchase:
+            return self._finish_without_change("app_store", facts.event_id, "ignored")
+        update = replace(facts.update_for(None), app_account_token=facts.claim_token)
+        return self.apply(update, source="app_store")
 
     def process_stripe(self, event: Mapping) -> Outcome:
         facts = stripe.normalize(event)
@@ -105,7 +118,7 @@ class EventProcessor:
                 return Outcome("duplicate")
             return Outcome("customer_linked")
         if not facts.concerns_purchase:
-            return self._finish_without_change(facts.event_id, "ignored")
+            return self._finish_without_change("stripe", facts.event_id, "ignored")
         found = self._resolve_stripe_purchase(facts)
         if self._stripe is not None and facts.subscription_id:
             facts = self._with_stripe_truth(facts)
@@ -154,11 +167,11 @@ class EventProcessor:
             logger.warning("Stripe refused a read; the event's own facts are used", extra={"reason": str(error)})
             return None
 
-    def _finish_without_change(self, event_id: str, status: str, purchase_id: str | None = None) -> Outcome:
-        if not self._log.mark_processed("stripe", event_id, status):
+    def _finish_without_change(self, source: str, event_id: str, status: str, purchase_id: str | None = None) -> Outcome:
+        if not self._log.mark_processed(source, event_id, status):
             status = "duplicate"
             # Applied before (a retry finds nothing new): if that attempt died before publishing, publish now.
-            recorded = self._log.recorded_changes("stripe", event_id)
+            recorded = self._log.recorded_changes(source, event_id)
             if recorded:
                 self._publisher.publish(recorded)
         metrics.add_metric(name=f"Events{status.title()}", unit="Count", value=1)
@@ -200,7 +213,7 @@ class EventProcessor:
             purchase = apply_update(current, update)
         except StaleEventError:
             if current is None or not update.payment_refs:
-                return self._finish_without_change(update.event_id, "stale", update.purchase_id)
+                return self._finish_without_change(source, update.event_id, "stale", update.purchase_id)
             purchase = current  # nothing new about the purchase, but its payments are worth recording
         refused = False
         if update.claimant:
@@ -214,7 +227,7 @@ class EventProcessor:
             # No claim yet: the Stripe customer's linked user owns it.
             purchase = replace(purchase, owner_ids=(read.customer_user,))
         if current is not None and purchase == current and not update.payment_refs:
-            outcome = self._finish_without_change(update.event_id, "stale", update.purchase_id)
+            outcome = self._finish_without_change(source, update.event_id, "stale", update.purchase_id)
             return replace(outcome, claim_refused=refused)
 
         expected = current.version if current else 0

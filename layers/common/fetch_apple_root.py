@@ -1,8 +1,11 @@
 #!/usr/bin/env python3
 """Install Apple Root CA - G3 where the layer looks for it (`parity/certs/AppleRootCA-G3.cer`).
 
-    python3 scripts/fetch_apple_root.py                   # download from Apple's certificate authority page
-    python3 scripts/fetch_apple_root.py --from-jws FILE   # offline: take x5c[2] of any Apple-signed JWS
+    python3 layers/common/fetch_apple_root.py                   # download from Apple's certificate authority page
+    python3 layers/common/fetch_apple_root.py --from-jws FILE   # offline: take x5c[2] of any Apple-signed JWS
+
+The layer build (`layers/common/Makefile`) runs it with `--keep-existing`, so a root installed by hand
+(offline) is kept after its fingerprint is checked again.
 
 Either way the certificate is written only if its SHA-256 fingerprint is the one Apple publishes, so
 the source does not matter: a file with that fingerprint is Apple's root, byte for byte. Standard
@@ -26,7 +29,7 @@ URL = "https://www.apple.com/certificateauthority/AppleRootCA-G3.cer"
 APPLE_ROOT_CA_G3_SHA256 = (
     "63:34:3A:BF:B8:9A:6A:03:EB:B5:7E:9B:3F:5F:A7:BE:7C:4F:5C:75:6F:30:17:B3:A8:C4:88:C3:65:3E:91:79"
 )
-DEFAULT_DEST = Path(__file__).resolve().parents[1] / "layers" / "common" / "parity" / "certs" / "AppleRootCA-G3.cer"
+DEFAULT_DEST = Path(__file__).resolve().parent / "parity" / "certs" / "AppleRootCA-G3.cer"
 
 
 def fingerprint(der: bytes) -> str:
@@ -61,8 +64,12 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--from-jws", type=Path, help="a file holding an Apple-signed JWS (offline source)")
     parser.add_argument("--dest", type=Path, default=DEFAULT_DEST)
+    parser.add_argument("--keep-existing", action="store_true", help="keep a root already at --dest (checked)")
     args = parser.parse_args(argv)
-    der = root_from_jws(args.from_jws.read_text()) if args.from_jws else download()
+    if args.keep_existing and args.dest.exists():
+        der = args.dest.read_bytes()
+    else:
+        der = root_from_jws(args.from_jws.read_text()) if args.from_jws else download()
     install(der, args.dest)
     print(f"Apple Root CA G3 ({fingerprint(der)}) written to {args.dest}")
 

@@ -1,0 +1,15 @@
+"""App Store Server Notifications V2 (function URL): verify the JWS and its chain, store, enqueue, answer 200."""
+
+from parity import bootstrap
+from parity.http import answer_webhook
+from parity.observability import logger, metrics
+from parity.settings import Settings
+
+settings = Settings.from_env()
+ingest = bootstrap.apple_ingest(settings)
+
+
+@logger.inject_lambda_context
+@metrics.log_metrics
+def lambda_handler(event, context):
+    return answer_webhook(event, "app_store", ingest.ingest)

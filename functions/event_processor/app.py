@@ -2,12 +2,15 @@
 
 import json
 import os
+from functools import cache
 
 from aws_lambda_powertools.utilities.batch import SqsFifoPartialProcessor, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from parity import bootstrap
+from parity.http import HttpError
 from parity.observability import logger, metrics
+from parity.services.receipts import RETRY_SOURCE
 from parity.settings import Settings
 
 settings = Settings.from_env()
@@ -20,11 +23,31 @@ MAX_RECEIVE_COUNT = int(os.environ.get("MAX_RECEIVE_COUNT", "5"))
 processor = SqsFifoPartialProcessor(skip_group_on_error=True)
 
 
+@cache
+def receipts():
+    """Built on the first queued receipt only: it imports the store verifiers and API clients."""
+    return bootstrap.receipt_service(settings)
+
+
 def record_handler(record: SQSRecord) -> str:
+    message = json.loads(record.body)
+    if message["source"] == RETRY_SOURCE:
+        return retry_receipt(message)
     final = int(record.attributes.approximate_receive_count or 1) >= MAX_RECEIVE_COUNT
-    outcome = service.process_message(json.loads(record.body), final_attempt=final)
+    outcome = service.process_message(message, final_attempt=final)
     logger.info("event processed", extra={"status": outcome.status, "purchase_id": outcome.purchase_id, "changes": len(outcome.changes)})
     return outcome.status
+
+
+def retry_receipt(message: dict) -> str:
+    """A receipt the store could not confirm in time: validated and claimed now (or retried again)."""
+    try:
+        answer = receipts().retry(message)
+    except HttpError as refused:  # the store answered after all, and said no: nothing to retry
+        logger.warning("queued receipt refused", extra={"code": refused.code, "status": refused.status})
+        return refused.code
+    logger.info("queued receipt claimed", extra={"status": answer.status})
+    return "claimed"
 
 
 @logger.inject_lambda_context

@@ -35,6 +35,7 @@ ROOT = Path(__file__).resolve().parents[2]
 FUNCTIONS = ROOT / "functions"
 REGION = "us-east-1"
 ENTITLEMENTS_ROUTE = "/v1/users/{userId}/entitlements"
+RECEIPTS_ROUTE = "/v1/users/{userId}/receipts"
 
 TEST_CATALOG = {
     "products": {
@@ -245,6 +246,12 @@ class Stack:
         claims_sub = user_id if sub is ... else sub
         request = http_api_event("GET", ENTITLEMENTS_ROUTE, {"userId": user_id}, claims_sub)
         return Response.of(self.entitlements.lambda_handler(request, LambdaContext("parity-entitlements")))
+
+    def submit_receipt(self, user_id: str, body: Mapping | bytes, sub: str | None | object = ...) -> Response:
+        """POST /v1/users/{userId}/receipts with a JWT whose `sub` is `user_id` (or `sub`)."""
+        request = http_api_event("POST", RECEIPTS_ROUTE, {"userId": user_id}, user_id if sub is ... else sub)
+        request["body"] = (body if isinstance(body, bytes) else json.dumps(body).encode()).decode()
+        return Response.of(self.function("receipts").lambda_handler(request, LambdaContext("parity-receipts")))
 
     # -- looking inside -----------------------------------------------------------------------------
 

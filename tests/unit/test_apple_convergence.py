@@ -328,7 +328,7 @@ def test_the_lifecycle_of_the_issue_converges_backwards_and_doubled():
     assert expected["state"] is State.EXPIRED
     assert observable(fold(notifications[::-1])) == expected
     assert observable(fold(notifications[::-1] + notifications)) == expected
-    assert observable(fold([n for pair in zip(notifications, notifications[::-1]) for n in pair])) == expected
+    assert observable(fold([n for pair in zip(notifications, notifications[::-1], strict=True) for n in pair])) == expected
 
 
 def test_a_refund_of_the_current_period_with_a_late_did_renew_and_a_later_renewal():

@@ -79,3 +79,27 @@ def entitlement_reader(settings: Settings):
     from .services.entitlements import EntitlementReader
 
     return EntitlementReader(repository(settings), settings.catalog, settings.offline_grace, SystemClock())
+
+
+def receipt_service(settings: Settings):
+    from .adapters.sqs import SqsQueue
+    from .services.receipts import ReceiptService
+
+    verifier, why_not = apple_verifier(settings)
+    apple_api = None
+    if verifier is not None:
+        from .adapters.app_store_api import AppStoreApiClient
+
+        # Short on the synchronous path: API Gateway gives up after 29 s; the queue retries the rest.
+        apple_api = AppStoreApiClient.from_settings(settings, verifier, timeout=3, max_attempts=2, max_retry_after=2)
+    repo = repository(settings)
+    return ReceiptService(
+        processor=event_processor(settings),
+        reader=entitlement_reader(settings),
+        event_log=repo,
+        queue=SqsQueue(settings.events_queue_url),
+        clock=SystemClock(),
+        apple_verifier=verifier,
+        apple_api=apple_api,
+        apple_unavailable=why_not,
+    )

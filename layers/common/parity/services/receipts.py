@@ -1,0 +1,144 @@
+"""Receipt validation and claim: an app presents a purchase, the store confirms it, the user claims it.
+
+The answer is read after the claim is written (read-your-writes): when the call returns, the
+entitlement is readable. A store that cannot be reached gives 202 pending and a background retry,
+never a false grant; a receipt that does not verify gives 400 and changes nothing.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any
+
+from ..domain import apple
+from ..domain.errors import StoreApiError
+from ..domain.model import PurchaseUpdate
+from ..http import HttpError
+from ..observability import logger, metrics
+from ..ports import Clock, EventLog, Queue, StoredEvent
+from ..receipts import AppStoreReceipt, parse_receipt
+from ..webhooks import RejectedWebhook
+
+if TYPE_CHECKING:
+    from ..adapters.app_store_api import AppStoreApiClient
+    from ..webhooks.apple import SignedDataVerifier
+    from .entitlements import EntitlementReader
+    from .processing import EventProcessor
+
+RETRY_SOURCE = "receipt"  # queue messages that retry a claim the store could not confirm in time
+AUTO_RENEWABLE = "Auto-Renewable Subscription"
+
+
+@dataclass(frozen=True)
+class ReceiptAnswer:
+    status: int
+    body: dict
+
+
+class ReceiptService:
+    def __init__(
+        self,
+        processor: EventProcessor,
+        reader: EntitlementReader,
+        event_log: EventLog,
+        queue: Queue,
+        clock: Clock,
+        apple_verifier: SignedDataVerifier | None = None,
+        apple_api: AppStoreApiClient | None = None,
+        apple_unavailable: str = "",
+    ) -> None:
+        self._processor = processor
+        self._reader = reader
+        self._log = event_log
+        self._queue = queue
+        self._clock = clock
+        self._verifier = apple_verifier
+        self._api = apple_api
+        self._apple_unavailable = apple_unavailable
+
+    def submit(self, user_id: str, body: bytes, queued: bool = False) -> ReceiptAnswer:
+        """The receipts route: raises HttpError for every refusal (400, 409, 422, 503).
+
+        `queued`: a retry from the queue; an unreachable store then raises StoreApiError (the message is
+        retried, then dead-lettered) instead of queueing yet another retry.
+        """
+        receipt = parse_receipt(body)
+        if isinstance(receipt, AppStoreReceipt):
+            return self._app_store(user_id, receipt, body, queued)
+        raise HttpError(501, "store_not_supported", f"Receipts from {receipt.store} are not validated yet.")
+
+    def retry(self, message: dict) -> ReceiptAnswer:
+        """A claim queued because the store was unreachable (see `_pending`)."""
+        return self.submit(message["userId"], message["body"].encode("utf-8"), queued=True)
+
+    # -- App Store ----------------------------------------------------------------------------------
+
+    def _app_store(self, user_id: str, receipt: AppStoreReceipt, body: bytes, queued: bool) -> ReceiptAnswer:
+        if self._verifier is None:
+            raise HttpError(503, "not_configured", f"App Store receipts are not configured: {self._apple_unavailable}")
+        transaction = None
+        if receipt.signed_transaction:
+            try:
+                transaction = self._verifier.verify_and_decode_signed_transaction(receipt.signed_transaction)
+            except RejectedWebhook as rejected:
+                raise HttpError(400, rejected.code, str(rejected)) from None
+        renewal, status = None, None
+        if self._api is not None:
+            try:
+                transaction, renewal, status = self._apple_truth(receipt.transaction_id, transaction)
+            except StoreApiError as error:
+                if error.retryable and not queued:
+                    return self._pending(user_id, body, error)
+                if error.retryable:
+                    raise
+                raise HttpError(400, "unverifiable_receipt", f"The App Store refused the lookup: {error}") from None
+        elif transaction is None:
+            raise HttpError(
+                503,
+                "not_configured",
+                "A transactionId is looked up with the App Store Server API, whose credentials are not configured "
+                "(APPLE_KEY_ID, APPLE_ISSUER_ID, APPLE_PRIVATE_KEY_FILE).",
+            )
+        facts = apple.normalize_transaction(transaction, renewal, status)
+        for warning in facts.warnings:
+            logger.warning(warning)
+        if not facts.concerns_purchase:
+            raise HttpError(400, "unverifiable_receipt", "The transaction names no purchase.")
+        update = facts.update_for(user_id)
+        # One receipt event per user and store answer: another user's claim of it is judged on its own.
+        return self._claim(user_id, replace(update, event_id=f"{update.event_id}:{user_id}"), body)
+
+    def _apple_truth(self, transaction_id: str | None, transaction: Any) -> tuple[Any, Any, int | None]:
+        """The transaction as Apple knows it now, with the renewal info and status of its subscription."""
+        if transaction is None:
+            transaction = self._api.get_transaction_info(transaction_id)
+        if transaction.get("type") != AUTO_RENEWABLE:
+            return transaction, None, None
+        for status in self._api.get_all_subscription_statuses(transaction["transactionId"]):
+            if status.original_transaction_id == transaction.get("originalTransactionId") and status.transaction:
+                return status.transaction, status.renewal_info, status.status
+        return transaction, None, None
+
+    # -- shared -------------------------------------------------------------------------------------
+
+    def _claim(self, user_id: str, update: PurchaseUpdate, body: bytes) -> ReceiptAnswer:
+        source = update.store.value
+        self._log.append(StoredEvent(source, update.event_id, "receipt", update.store_key, self._clock.now(), body))
+        outcome = self._processor.apply(update, source=source)
+        if outcome.claim_refused:
+            raise HttpError(409, "purchase_owned_by_another_user", "This purchase is already used by another user.")
+        metrics.add_metric(name="ReceiptsClaimed", unit="Count", value=1)
+        return ReceiptAnswer(200, self._reader.read(user_id))
+
+    def _pending(self, user_id: str, body: bytes, error: StoreApiError) -> ReceiptAnswer:
+        logger.warning("store unreachable; receipt queued for a retry", extra={"reason": str(error)})
+        metrics.add_metric(name="ReceiptsPending", unit="Count", value=1)
+        now = self._clock.now()
+        event_id = f"{user_id}:{int(now.timestamp() * 1000)}"
+        message = json.dumps({"source": RETRY_SOURCE, "eventId": event_id, "userId": user_id, "body": body.decode()})
+        self._queue.send(message, group=f"receipt:{user_id}", dedup_id=f"receipt:{event_id}")
+        return ReceiptAnswer(
+            202,
+            {"status": "pending", "message": "The store could not be reached; the receipt will be validated shortly."},
+        )

@@ -1,0 +1,199 @@
+"""POST /v1/users/{userId}/receipts, app_store branch: verify, ask Apple, claim, answer (read-your-writes)."""
+
+from __future__ import annotations
+
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from tests.support import apple as fx
+from tests.support.app_store_api import app_store_api_server
+from tests.support.harness import TEST_CATALOG, running_stack
+
+DAY = fx.DAY_MS
+MONTHLY = "com.example.pro.monthly"
+KEY_ID, ISSUER_ID = "KEY1234567", "57246542-96fe-1a63-e053-0824d011072a"
+
+
+@pytest.fixture
+def signer() -> fx.AppleSigner:
+    return fx.AppleSigner(environment="Sandbox")
+
+
+def apple_env(tmp_path, signer, **extra) -> dict:
+    return {
+        "APPLE_BUNDLE_ID": signer.bundle_id,
+        "APPLE_ENVIRONMENT": "Sandbox",
+        "APPLE_ROOT_CERTS": str(signer.chain.write_root(tmp_path)),
+        **extra,
+    }
+
+
+@pytest.fixture
+def catalog() -> dict:
+    return {"products": {**TEST_CATALOG["products"], MONTHLY: ["pro"]}}
+
+
+@pytest.fixture
+def stack(tmp_path, signer, catalog):
+    with running_stack(catalog=catalog, catalog_dir=tmp_path, env=apple_env(tmp_path, signer)) as fresh:
+        yield fresh
+
+
+def subscription(signer, original: str, **fields) -> dict:
+    now = fx.now_ms()
+    return signer.transaction(
+        originalTransactionId=original, transactionId=original, expiresDate=now + 30 * DAY, signedDate=now, **fields
+    )
+
+
+def test_a_signed_transaction_is_verified_claimed_and_readable_at_once(stack, signer):
+    jws = signer.sign(subscription(signer, "4000000000000001", appAccountToken=None))
+
+    response = stack.submit_receipt("u_r1", {"store": "app_store", "signedTransaction": jws})
+
+    assert response.status == 200
+    pro = response.body["entitlements"]["pro"]
+    assert (pro["active"], pro["purchaseId"]) == (True, "app_store:4000000000000001")
+    assert stack.read("u_r1").body["entitlements"]["pro"]["active"] is True
+
+
+def test_a_forged_transaction_is_a_400_and_changes_nothing(stack, signer):
+    forged = signer.with_(chain=fx.make_chain()).sign(subscription(signer, "4000000000000002"))
+
+    response = stack.submit_receipt("u_r2", {"store": "app_store", "signedTransaction": forged})
+
+    assert response.status == 400
+    assert stack.purchase_item("app_store:4000000000000002") is None
+
+
+def test_a_transaction_of_another_app_is_a_400(stack, signer):
+    other = signer.with_(bundle_id="com.example.other")
+
+    response = stack.submit_receipt(
+        "u_r3", {"store": "app_store", "signedTransaction": other.sign(subscription(other, "4000000000000003"))}
+    )
+
+    assert (response.status, response.body["error"]["code"]) == (400, "wrong_bundle_id")
+
+
+@pytest.mark.parametrize(
+    ("body", "status"),
+    [(b"not json", 400), ({"store": "app_store"}, 422), ({"store": "nope", "transactionId": "1"}, 422)],
+)
+def test_bad_bodies_are_refused_in_the_contract_shape(stack, body, status):
+    response = stack.submit_receipt("u_r4", body)
+
+    assert response.status == status
+    assert set(response.body["error"]) == {"code", "message"}
+
+
+def test_a_user_may_submit_only_for_themselves(stack, signer):
+    jws = signer.sign(subscription(signer, "4000000000000005"))
+
+    response = stack.submit_receipt("u_victim", {"store": "app_store", "signedTransaction": jws}, sub="u_attacker")
+
+    assert response.status == 403
+    assert stack.purchase_item("app_store:4000000000000005") is None
+
+
+def test_a_transaction_id_needs_the_api_credentials(stack):
+    response = stack.submit_receipt("u_r6", {"store": "app_store", "transactionId": "4000000000000006"})
+
+    assert (response.status, response.body["error"]["code"]) == (503, "not_configured")
+
+
+def test_under_first_a_second_claimant_gets_409(tmp_path, signer, catalog):
+    env = apple_env(tmp_path, signer, ENTITLEMENT_STRATEGY="FIRST")
+    with running_stack(catalog=catalog, catalog_dir=tmp_path, env=env) as stack:
+        jws = signer.sign(subscription(signer, "4000000000000007"))
+        assert stack.submit_receipt("u_first", {"store": "app_store", "signedTransaction": jws}).status == 200
+
+        second = stack.submit_receipt("u_second", {"store": "app_store", "signedTransaction": jws})
+
+        assert (second.status, second.body["error"]["code"]) == (409, "purchase_owned_by_another_user")
+        assert stack.read("u_second").body["entitlements"] == {}
+        assert stack.read("u_first").body["entitlements"]["pro"]["active"] is True
+
+
+# -- with the App Store Server API ---------------------------------------------------------------------
+
+
+@pytest.fixture
+def api_key():
+    return ec.generate_private_key(ec.SECP256R1())
+
+
+@pytest.fixture
+def api(api_key, signer):
+    with app_store_api_server(
+        api_key.public_key(), KEY_ID, ISSUER_ID, environment="Sandbox", app_apple_id=None
+    ) as state:
+        yield state
+
+
+@pytest.fixture
+def api_stack(tmp_path, signer, catalog, api, api_key):
+    key_file = tmp_path / "AuthKey.p8"
+    key_file.write_bytes(
+        api_key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
+    env = apple_env(
+        tmp_path,
+        signer,
+        APPLE_API_BASE=api.base_url,
+        APPLE_KEY_ID=KEY_ID,
+        APPLE_ISSUER_ID=ISSUER_ID,
+        APPLE_PRIVATE_KEY_FILE=str(key_file),
+    )
+    with running_stack(catalog=catalog, catalog_dir=tmp_path, env=env) as fresh:
+        yield fresh
+
+
+def test_a_transaction_id_is_looked_up_with_apple_and_claimed(api_stack, api, signer):
+    original = "4000000000000008"
+    tx = subscription(signer, original)
+    api.transactions[original] = signer.sign(tx)
+    api.add_subscription(original, signer.sign(tx), signer.signed_renewal_info(originalTransactionId=original))
+
+    response = api_stack.submit_receipt("u_api", {"store": "app_store", "transactionId": original})
+
+    assert response.status == 200, response.body
+    assert response.body["entitlements"]["pro"]["active"] is True
+    assert f"/inApps/v1/subscriptions/{original}" in api.paths()
+
+
+def test_apple_unreachable_gives_202_pending_and_the_queued_retry_claims_later(api_stack, api, signer):
+    original = "4000000000000009"
+    tx = subscription(signer, original)
+    api.transactions[original] = signer.sign(tx)
+    api.add_subscription(original, signer.sign(tx), signer.signed_renewal_info(originalTransactionId=original))
+    api.script(503, {"errorCode": 5000000, "errorMessage": "An unknown error occurred."}, times=2)
+
+    # WHEN Apple answers 503 to the synchronous lookup
+    response = api_stack.submit_receipt("u_pending", {"store": "app_store", "transactionId": original})
+
+    # THEN the app is told to wait, nothing is granted yet, and a retry is queued
+    assert response.status == 202
+    assert response.body["status"] == "pending"
+    assert api_stack.read("u_pending").body["entitlements"] == {}
+    assert api_stack.queue_depth() == 1
+
+    # WHEN the processor takes the queued retry and Apple is back
+    drained = api_stack.drain()
+
+    # THEN the claim is made
+    assert drained.failed == []
+    assert api_stack.read("u_pending").body["entitlements"]["pro"]["active"] is True
+
+
+def test_a_queued_retry_while_apple_is_still_down_fails_for_sqs_to_retry_and_queues_nothing_new(api_stack, api, signer):
+    original = "4000000000000010"
+    api.script(503, {"errorCode": 5000000, "errorMessage": "An unknown error occurred."}, times=10)
+    assert api_stack.submit_receipt("u_down", {"store": "app_store", "transactionId": original}).status == 202
+
+    drained = api_stack.drain()
+
+    assert len(drained.failed) == 1
+    assert api_stack.queue_depth() == 1  # only the failed message itself, waiting for its retry: no second copy
+    assert api_stack.read("u_down").body["entitlements"] == {}

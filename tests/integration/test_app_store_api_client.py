@@ -353,6 +353,20 @@ def test_the_client_is_built_from_settings(api, api_key, verifier, tmp_path):
         )
 
 
+def test_on_aws_the_key_is_the_pem_text_of_the_apple_private_key_secret(api, api_key, verifier):
+    api.transactions["2001"] = signer.signed_transaction(transactionId="2001")
+    env = {
+        "APPLE_KEY_ID": KEY_ID,
+        "APPLE_ISSUER_ID": ISSUER_ID,
+        "APPLE_PRIVATE_KEY": pem(api_key).decode(),  # the secret's value (read from the environment here)
+        "APPLE_API_BASE": api.base_url,
+    }
+
+    client = AppStoreApiClient.from_settings(Settings.from_env(env), verifier)
+
+    assert client.get_transaction_info("2001")["transactionId"] == "2001"
+
+
 @pytest.mark.parametrize(
     "key_pem",
     [b"not a key", pem(ec.generate_private_key(ec.SECP384R1()))],

@@ -73,6 +73,7 @@ class Settings:
     apple_key_id: str | None = None
     apple_issuer_id: str | None = None
     apple_private_key_file: str | None = None
+    apple_private_key: Secret = field(default_factory=lambda: Secret("APPLE_PRIVATE_KEY"))  # PEM, on AWS
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -120,4 +121,5 @@ class Settings:
             apple_key_id=env.get("APPLE_KEY_ID") or None,
             apple_issuer_id=env.get("APPLE_ISSUER_ID") or None,
             apple_private_key_file=env.get("APPLE_PRIVATE_KEY_FILE") or None,
+            apple_private_key=secret("APPLE_PRIVATE_KEY"),
         )

@@ -151,19 +151,24 @@ class AppStoreApiClient:
 
     @classmethod
     def from_settings(cls, settings: Any, verifier: SignedDataVerifier, **kwargs: Any) -> AppStoreApiClient | None:
-        """The client for APPLE_KEY_ID / APPLE_ISSUER_ID / APPLE_PRIVATE_KEY_FILE, or None when none is set."""
+        """The client for APPLE_KEY_ID / APPLE_ISSUER_ID and the `.p8` key, or None when none is set.
+
+        The key is the file APPLE_PRIVATE_KEY_FILE names, or (on AWS) the PEM text of the APPLE_PRIVATE_KEY
+        secret.
+        """
+        if not (settings.apple_key_id or settings.apple_issuer_id or settings.apple_private_key_file):
+            return None
+        key_text = None if settings.apple_private_key_file else settings.apple_private_key.get()
         names = {
             "APPLE_KEY_ID": settings.apple_key_id,
             "APPLE_ISSUER_ID": settings.apple_issuer_id,
-            "APPLE_PRIVATE_KEY_FILE": settings.apple_private_key_file,
+            "APPLE_PRIVATE_KEY_FILE (or the APPLE_PRIVATE_KEY secret)": settings.apple_private_key_file or key_text,
         }
-        if not any(names.values()):
-            return None
         missing = [name for name, value in names.items() if not value]
         if missing:
             raise ConfigurationError(f"App Store Server API credentials incomplete: {', '.join(missing)} unset")
         try:
-            pem = Path(settings.apple_private_key_file).read_bytes()
+            pem = key_text.encode() if key_text else Path(settings.apple_private_key_file).read_bytes()
         except OSError as error:
             raise ConfigurationError(f"APPLE_PRIVATE_KEY_FILE cannot be read: {error}") from None
         signer = BearerTokenSigner(pem, settings.apple_key_id, settings.apple_issuer_id, verifier.bundle_id)

@@ -14,18 +14,18 @@ every answer back (timeouts). Every request is recorded with the verdict on its 
 from __future__ import annotations
 
 import json
-import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
 import jwt
 
 from tests.support import apple
+from tests.support.http_stub import serve
 
 AUDIENCE = "appstoreconnect-v1"
 TRANSACTION_NOT_FOUND = {"errorCode": 4040010, "errorMessage": "Transaction id not found."}
@@ -163,16 +163,6 @@ def _handler(state: AppStoreApiState) -> type[BaseHTTPRequestHandler]:
 @contextmanager
 def app_store_api_server(public_key: Any, key_id: str, issuer_id: str, **kwargs: Any) -> Iterator[AppStoreApiState]:
     state = AppStoreApiState(public_key=public_key, key_id=key_id, issuer_id=issuer_id, **kwargs)
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(state))
-    server.daemon_threads = True
-    state.base_url = f"http://127.0.0.1:{server.server_address[1]}"
-    thread = threading.Thread(
-        target=server.serve_forever, kwargs={"poll_interval": 0.05}, name="app-store-api-stub", daemon=True
-    )
-    thread.start()
-    try:
+    with serve(_handler(state), "app-store-api-stub") as base_url:
+        state.base_url = base_url
         yield state
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)

@@ -8,12 +8,13 @@ Serves `GET /v1/subscriptions/{id}`, `GET /v1/invoices/{id}` and `GET /v1/invoic
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from urllib.parse import parse_qs, urlsplit
+
+from tests.support.http_stub import serve
 
 
 @dataclass
@@ -92,15 +93,6 @@ def _handler(state: StripeApiState) -> type[BaseHTTPRequestHandler]:
 @contextmanager
 def stripe_api_server() -> Iterator[StripeApiState]:
     state = StripeApiState()
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(state))
-    state.base_url = f"http://127.0.0.1:{server.server_address[1]}"
-    thread = threading.Thread(
-        target=server.serve_forever, kwargs={"poll_interval": 0.05}, name="stripe-api-stub", daemon=True
-    )
-    thread.start()
-    try:
+    with serve(_handler(state), "stripe-api-stub") as base_url:
+        state.base_url = base_url
         yield state
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)

@@ -1,7 +1,8 @@
 """End-to-end tier: the local stack (`python -m local`) as a subprocess, driven over HTTP only.
 
 One stack serves the whole session, configured as a deployment would be (no demo defaults): a
-catalog file, the Stripe test secret, and an identity provider of our own (an RSA key whose JWKS a
+catalog file, the Stripe test secret, an App Store app (Sandbox) whose trusted root is one generated
+at test time (`tests.support.apple`), and an identity provider of our own (an RSA key whose JWKS a
 tiny in-thread HTTP server publishes). Every test works on its own user, subscription and payment
 ids, so tests never see each other's state. Local-only routes tell when an event was processed
 (`/_local/events/...`) and what changes were published (`/_local/changes`).
@@ -32,13 +33,22 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from jwt.algorithms import ECAlgorithm, RSAAlgorithm
 
+from tests.support import apple
 from tests.support import stripe as fixtures
 
 ROOT = Path(__file__).resolve().parents[2]
 ISSUER = "https://auth.e2e.parity.test/"
 AUDIENCE = "parity-e2e-app"
 OFFLINE_GRACE_SECONDS = 3600
-CATALOG = {"products": {"price_pro_monthly": ["pro"], "prod_pro": ["pro"], "price_lifetime": ["pro", "lifetime"]}}
+APPLE_MONTHLY = "com.example.pro.monthly"
+CATALOG = {
+    "products": {
+        "price_pro_monthly": ["pro"],
+        "prod_pro": ["pro"],
+        "price_lifetime": ["pro", "lifetime"],
+        APPLE_MONTHLY: ["pro"],
+    }
+}
 STARTUP_TIMEOUT = 60
 PROCESSING_TIMEOUT = 15
 
@@ -168,12 +178,12 @@ class Parity:
             "POST", "/webhooks/stripe", body, {"Stripe-Signature": header, "Content-Type": "application/json"}
         )
 
-    def stored_event(self, event_id: str) -> Reply:
-        return self.request("GET", f"/_local/events/stripe/{event_id}")
+    def stored_event(self, event_id: str, source: str = "stripe") -> Reply:
+        return self.request("GET", f"/_local/events/{source}/{event_id}")
 
-    def wait_processed(self, event_id: str) -> dict:
+    def wait_processed(self, event_id: str, source: str = "stripe") -> dict:
         def processed():
-            reply = self.stored_event(event_id)
+            reply = self.stored_event(event_id, source)
             return reply.json if reply.status == 200 and reply.json.get("processedAt") else None
 
         return wait_until(processed)
@@ -183,6 +193,24 @@ class Parity:
         reply = self.post_stripe(event)
         assert reply.status == 200, (reply.status, reply.raw)
         return self.wait_processed(event["id"])
+
+    # -- App Store
+
+    def post_apple(self, body: bytes) -> Reply:
+        """What Apple POSTs: `{"signedPayload": "<JWS>"}` (or any raw body)."""
+        return self.request("POST", "/webhooks/apple", body, {"Content-Type": "application/json"})
+
+    def deliver_apple(self, notification: dict, signer: apple.AppleSigner) -> dict:
+        """Signs a decoded notification, posts it, expects 200, waits until processed; its outcome."""
+        reply = self.post_apple(json.dumps({"signedPayload": signer.sign(notification)}).encode())
+        assert reply.status == 200, (reply.status, reply.raw)
+        return self.wait_processed(notification["notificationUUID"], "app_store")
+
+    def submit_receipt(self, user_id: str, body: bytes | dict, token: str | None = "own") -> Reply:
+        token = self.idp.token(user_id) if token == "own" else token
+        raw = json.dumps(body).encode() if isinstance(body, dict) else body
+        headers = {"Content-Type": "application/json", **({"Authorization": f"Bearer {token}"} if token else {})}
+        return self.request("POST", f"/v1/users/{user_id}/receipts", raw, headers)
 
     def changes(self, user_id: str) -> list[dict]:
         """The published entitlement.changed details for this user, oldest first."""
@@ -217,7 +245,13 @@ def idp():
 
 
 @pytest.fixture(scope="session")
-def parity(tmp_path_factory, idp) -> Parity:
+def apple_signer() -> apple.AppleSigner:
+    """Apple as the stack trusts it: a generated chain (its root is APPLE_ROOT_CERTS), Sandbox."""
+    return apple.AppleSigner(environment="Sandbox")
+
+
+@pytest.fixture(scope="session")
+def parity(tmp_path_factory, idp, apple_signer) -> Parity:
     """`python -m local` on a free port; SIGTERM at the end must stop it cleanly (exit 0)."""
     workdir = tmp_path_factory.mktemp("stack")
     catalog = workdir / "catalog.json"
@@ -239,6 +273,9 @@ def parity(tmp_path_factory, idp) -> Parity:
         AUTH_AUDIENCE=f"some-other-app,{AUDIENCE}",
         OFFLINE_GRACE_SECONDS=str(OFFLINE_GRACE_SECONDS),
         ADMIN_TOKEN="e2e-admin-token",
+        APPLE_BUNDLE_ID=apple_signer.bundle_id,
+        APPLE_ENVIRONMENT="Sandbox",
+        APPLE_ROOT_CERTS=str(apple_signer.chain.write_root(workdir)),
     )
     log_path = workdir / "stack.log"
     with open(log_path, "wb") as log:

@@ -10,7 +10,7 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from parity import bootstrap
 from parity.http import HttpError
 from parity.observability import logger, metrics
-from parity.services.receipts import RETRY_SOURCE
+from parity.services.ingest import RECEIPT_RETRY
 from parity.settings import Settings
 
 settings = Settings.from_env()
@@ -31,7 +31,7 @@ def receipts():
 
 def record_handler(record: SQSRecord) -> str:
     message = json.loads(record.body)
-    if message["source"] == RETRY_SOURCE:
+    if message["source"] == RECEIPT_RETRY:
         return retry_receipt(message)
     final = int(record.attributes.approximate_receive_count or 1) >= MAX_RECEIVE_COUNT
     outcome = service.process_message(message, final_attempt=final)

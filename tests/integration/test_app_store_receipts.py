@@ -116,6 +116,27 @@ def test_under_first_a_second_claimant_gets_409(tmp_path, signer, catalog):
         assert stack.read("u_first").body["entitlements"]["pro"]["active"] is True
 
 
+def test_under_last_the_latest_claimant_takes_it_even_with_a_receipt_submitted_before(stack, signer):
+    jws = signer.sign(subscription(signer, "4000000000000011"))
+    receipt = {"store": "app_store", "signedTransaction": jws}
+
+    for user in ("u_a", "u_b", "u_a"):
+        assert stack.submit_receipt(user, receipt).status == 200
+
+    assert stack.read("u_a").body["entitlements"]["pro"]["active"] is True
+    assert stack.read("u_b").body["entitlements"]["pro"]["active"] is False
+
+
+def test_resubmitting_the_same_receipt_publishes_no_change_again(stack, signer):
+    receipt = {"store": "app_store", "signedTransaction": signer.sign(subscription(signer, "4000000000000012"))}
+    assert stack.submit_receipt("u_again", receipt).status == 200
+    assert [c["entitlement"] for c in stack.changes()] == ["pro"]  # drained: published since the last call
+
+    assert stack.submit_receipt("u_again", receipt).status == 200
+
+    assert stack.changes() == []
+
+
 # -- with the App Store Server API ---------------------------------------------------------------------
 
 

@@ -24,6 +24,8 @@ class Ingested:
     duplicate: bool
 
 
+RECEIPT_RETRY = "receipt"  # the `source` of queue messages retrying a receipt the store could not confirm
+
 # SQS refuses messages over the queue's size limit (256 KiB by default before 2025, at most 1 MiB), and a
 # body up to the accepted 1 MiB grows when escaped into JSON: such an event travels without its body,
 # which the processor then reads from the event log.

@@ -18,6 +18,7 @@ from ..http import HttpError
 from ..observability import logger, metrics
 from ..ports import Clock, EventLog, Queue, StoredEvent
 from ..receipts import AppStoreReceipt, parse_receipt
+from .ingest import RECEIPT_RETRY
 from ..webhooks import RejectedWebhook
 
 if TYPE_CHECKING:
@@ -26,7 +27,6 @@ if TYPE_CHECKING:
     from .entitlements import EntitlementReader
     from .processing import EventProcessor
 
-RETRY_SOURCE = "receipt"  # queue messages that retry a claim the store could not confirm in time
 AUTO_RENEWABLE = "Auto-Renewable Subscription"
 
 
@@ -106,8 +106,10 @@ class ReceiptService:
         if not facts.concerns_purchase:
             raise HttpError(400, "unverifiable_receipt", "The transaction names no purchase.")
         update = facts.update_for(user_id)
-        # One receipt event per user and store answer: another user's claim of it is judged on its own.
-        return self._claim(user_id, replace(update, event_id=f"{update.event_id}:{user_id}"), body)
+        # Every submission is a claim of its own (the audit trail keeps each; under LAST a repeated one
+        # takes the purchase back), so its event id is unique to it.
+        submitted = int(self._clock.now().timestamp() * 1000)
+        return self._claim(user_id, replace(update, event_id=f"{update.event_id}:{user_id}:{submitted}"), body)
 
     def _apple_truth(self, transaction_id: str | None, transaction: Any) -> tuple[Any, Any, int | None]:
         """The transaction as Apple knows it now, with the renewal info and status of its subscription."""
@@ -136,7 +138,7 @@ class ReceiptService:
         metrics.add_metric(name="ReceiptsPending", unit="Count", value=1)
         now = self._clock.now()
         event_id = f"{user_id}:{int(now.timestamp() * 1000)}"
-        message = json.dumps({"source": RETRY_SOURCE, "eventId": event_id, "userId": user_id, "body": body.decode()})
+        message = json.dumps({"source": RECEIPT_RETRY, "eventId": event_id, "userId": user_id, "body": body.decode()})
         self._queue.send(message, group=f"receipt:{user_id}", dedup_id=f"receipt:{event_id}")
         return ReceiptAnswer(
             202,

@@ -585,8 +585,8 @@ def count_calls() -> list[CallRow]:
             receipt_user,
             body,
             200,
-            "the append is refused as a duplicate; processed as a duplicate, which re-publishes the first "
-            "claim's changes (same changeId); Query: entitlements read back",
+            "PutItem: a claim event of its own; GetItem: the purchase, unchanged; UpdateItem: marked "
+            "processed, nothing published; Query: entitlements read back",
         )
         forged = forger.signed_transaction(originalTransactionId="4000000000000002", signedDate=now)
         receipt_row(

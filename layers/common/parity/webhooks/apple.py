@@ -42,7 +42,6 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
-from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509.oid import ExtensionOID
 
 from ..domain.apple import VerifiedNotification
@@ -154,7 +153,8 @@ class SignedDataVerifier:
             raise ConfigurationError("APPLE_BUNDLE_ID is required to verify App Store data")
         if environment == "Production" and app_apple_id is None:
             raise ConfigurationError("APPLE_APP_APPLE_ID is required when APPLE_ENVIRONMENT is Production")
-        self._anchors = {hashlib.sha256(_der(cert)).digest(): cert for cert in trust_anchors}
+        # The SHA-256 of the DER encoding, as the x5c cache keys are (no serialization module needed).
+        self._anchors = {cert.fingerprint(hashes.SHA256()): cert for cert in trust_anchors}
         if not self._anchors:
             raise ConfigurationError("No trusted Apple root certificate is configured")
         self.bundle_id = bundle_id
@@ -372,10 +372,6 @@ class SignedDataVerifier:
 
 
 # --------------------------------------------------------------------------- helpers
-
-
-def _der(cert: x509.Certificate) -> bytes:
-    return cert.public_bytes(Encoding.DER)
 
 
 def _b64url(segment: str) -> bytes:

@@ -840,7 +840,7 @@ def test_a_verified_transaction_alone_is_a_snapshot_as_of_its_signed_date():
     assert (facts.event_type, facts.occurred_at) == (apple.RECEIPT, moment(at(0) + 2000))
     assert (facts.snapshot.store_state, facts.snapshot.as_of) == (State.ACTIVE, moment(at(0) + 2000))
     assert facts.event_id == f"receipt:{T1}:{at(0) + 2000}" and facts.app_account_token == ap.TOKEN
-    assert facts.snapshot.will_renew is False and facts.will_renew is None  # unknown without renewal info
+    assert facts.snapshot.will_renew is None and facts.will_renew is None  # unknown without renewal info: kept
 
 
 def test_a_transaction_with_renewal_info_from_the_api_gives_the_whole_state():

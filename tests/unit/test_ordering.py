@@ -390,3 +390,14 @@ def test_a_new_purchase_from_a_snapshot_starts_from_pending_defaults():
     assert created.purchase_id == "stripe:sub_1"
     assert (created.store_state, created.expires_at, created.will_renew) == (State.TRIALING, day(14), True)
     assert created.owner_ids == () and created.revocations == ()
+
+
+def test_a_snapshot_that_does_not_say_whether_it_renews_keeps_the_stored_intent():
+    # GIVEN a purchase known to renew
+    current = purchase(State.ACTIVE, day(30), event_time=day(0), will_renew=True)
+
+    # WHEN a newer snapshot leaves renewal unsaid (an App Store receipt without renewal info)
+    after = apply_update(current, snapshot_update(State.ACTIVE, day(30), day(1), will_renew=None))
+
+    # THEN the purchase still renews
+    assert after.will_renew is True

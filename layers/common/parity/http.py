@@ -62,6 +62,13 @@ def path_parameter(event: Mapping, name: str) -> str:
     return unquote(value)
 
 
+def webhook_status(rejected) -> int:
+    """400 unless the rejection says otherwise (401/403 for push authentication); 503 not configured."""
+    if rejected.code == "not_configured":
+        return 503
+    return getattr(rejected, "status", 400)
+
+
 def answer_webhook(event: Mapping, store: str, ingest: Callable[[bytes], Any]) -> dict:
     """A store webhook's answer: 200 once `ingest(body)` stored the event; the contract's errors else.
 
@@ -78,7 +85,7 @@ def answer_webhook(event: Mapping, store: str, ingest: Callable[[bytes], Any]) -
     except RejectedWebhook as rejected:
         logger.warning("webhook rejected", extra={"store": store, "code": rejected.code})
         metrics.add_metric(name="WebhooksRejected", unit="Count", value=1)
-        return error_response(HttpError(503 if rejected.code == "not_configured" else 400, rejected.code, str(rejected)))
+        return error_response(HttpError(webhook_status(rejected), rejected.code, str(rejected)))
     except HttpError as error:
         return error_response(error)
     logger.info(

@@ -456,7 +456,12 @@ def _facts(
             expires_at=period_end,
             as_of=as_of,
             grace_ends_at=grace_end,
-            will_renew=bool(will_renew) and kind == AUTO_RENEWABLE and state is not State.EXPIRED,
+            # A lone transaction (a receipt without renewal info) does not say whether it renews.
+            will_renew=(
+                None
+                if will_renew is None and renewal is None and state is not State.EXPIRED
+                else bool(will_renew) and kind == AUTO_RENEWABLE and state is not State.EXPIRED
+            ),
             product_id=product,
             product_refs=(product,) if product else (),
             raw_state=raw_state,

@@ -134,7 +134,7 @@ class Snapshot:
     expires_at: datetime | None
     as_of: datetime
     grace_ends_at: datetime | None = None
-    will_renew: bool = False
+    will_renew: bool | None = False  # None: the store did not say (the stored value stands)
     product_id: str | None = None
     product_refs: tuple[str, ...] = ()
     raw_state: str | None = None

@@ -121,7 +121,7 @@ def _apply_description(purchase: Purchase, snapshot: Snapshot) -> Purchase:
     """What a snapshot says besides the state: renewal intent, products, raw status, environment."""
     return replace(
         purchase,
-        will_renew=snapshot.will_renew,
+        will_renew=purchase.will_renew if snapshot.will_renew is None else snapshot.will_renew,
         product_id=snapshot.product_id or purchase.product_id,
         product_refs=snapshot.product_refs or purchase.product_refs,
         raw_state=snapshot.raw_state,

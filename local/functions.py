@@ -25,6 +25,7 @@ ROOT = Path(__file__).resolve().parent.parent
 FUNCTION_URL_PATHS = {
     "StripeWebhookFunction": "/webhooks/stripe",
     "AppleWebhookFunction": "/webhooks/apple",
+    "GoogleWebhookFunction": "/webhooks/google",
 }
 
 # Auth kinds of a route: the API's JWT authorizer, IAM (locally `Bearer $ADMIN_TOKEN`), or none.

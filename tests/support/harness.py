@@ -183,6 +183,12 @@ class Stack:
         request = function_url_event(body, {"content-type": "application/json"}, method=method)
         return Response.of(self.function("apple_webhook").lambda_handler(request, LambdaContext("parity-apple-webhook")))
 
+    def post_google(self, body: bytes, authorization: str | None) -> Response:
+        """POST a Pub/Sub push to the Google webhook's function URL (with its OIDC bearer token)."""
+        headers = {"authorization": authorization} if authorization else {}
+        request = function_url_event(body, headers)
+        return Response.of(self.function("google_webhook").lambda_handler(request, LambdaContext("parity-google-webhook")))
+
     def deliver(self, *events: Mapping) -> list[Response]:
         responses = [self.post_stripe(event) for event in events]
         assert all(r.status == 200 for r in responses), [r.body for r in responses]

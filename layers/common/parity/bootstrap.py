@@ -103,3 +103,16 @@ def receipt_service(settings: Settings):
         apple_api=apple_api,
         apple_unavailable=why_not,
     )
+
+
+def google_ingest(settings: Settings):
+    """Google Play RTDN pushes; without the push settings they are refused (503), never trusted."""
+    from .services.ingest import GoogleIngest
+    from .settings import ConfigurationError
+    from .webhooks.google import PubSubPushVerifier
+
+    try:
+        verifier, why_not = PubSubPushVerifier.from_settings(settings), ""
+    except ConfigurationError as error:
+        verifier, why_not = None, str(error)
+    return GoogleIngest(event_intake(settings), verifier, settings.google_package_name, why_not)

@@ -74,6 +74,13 @@ class Settings:
     apple_issuer_id: str | None = None
     apple_private_key_file: str | None = None
     apple_private_key: Secret = field(default_factory=lambda: Secret("APPLE_PRIVATE_KEY"))  # PEM, on AWS
+    # Google Play (issue 4).
+    google_package_name: str | None = None
+    google_pubsub_audience: str | None = None
+    google_pubsub_service_account: str | None = None
+    google_oidc_certs_url: str | None = None  # None: Google's (https://www.googleapis.com/oauth2/v1/certs)
+    google_api_base: str | None = None
+    google_service_account_file: str | None = None
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -122,4 +129,10 @@ class Settings:
             apple_issuer_id=env.get("APPLE_ISSUER_ID") or None,
             apple_private_key_file=env.get("APPLE_PRIVATE_KEY_FILE") or None,
             apple_private_key=secret("APPLE_PRIVATE_KEY"),
+            google_package_name=env.get("GOOGLE_PACKAGE_NAME") or None,
+            google_pubsub_audience=env.get("GOOGLE_PUBSUB_AUDIENCE") or None,
+            google_pubsub_service_account=env.get("GOOGLE_PUBSUB_SERVICE_ACCOUNT") or None,
+            google_oidc_certs_url=(env.get("GOOGLE_OIDC_CERTS_URL") or "").rstrip("/") or None,
+            google_api_base=(env.get("GOOGLE_API_BASE") or "").rstrip("/") or None,
+            google_service_account_file=env.get("GOOGLE_SERVICE_ACCOUNT_FILE") or None,
         )

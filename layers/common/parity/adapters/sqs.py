@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -20,5 +21,11 @@ class SqsQueue:
     def send(self, body: str, group: str, dedup_id: str) -> None:
         """FIFO send; SQS drops a second send with the same dedup id within five minutes."""
         self._client.send_message(
-            QueueUrl=self._url, MessageBody=body, MessageGroupId=group[:128], MessageDeduplicationId=dedup_id[:128]
+            QueueUrl=self._url, MessageBody=body, MessageGroupId=fifo_id(group), MessageDeduplicationId=fifo_id(dedup_id)
         )
+
+
+def fifo_id(key: str) -> str:
+    """A FIFO group or dedup id (at most 128 characters): the key itself, or its SHA-256 when longer
+    (Play purchase tokens are), so that distinct keys never share an id."""
+    return key if len(key) <= 128 else hashlib.sha256(key.encode()).hexdigest()

@@ -108,3 +108,47 @@ class AppleIngest:
             return Ingested(uuid, event_type, duplicate=False)
         original = (notification.transaction or notification.renewal or {}).get("originalTransactionId")
         return self._intake.record("app_store", uuid, event_type, str(original or uuid), body)
+
+
+if TYPE_CHECKING:
+    from ..webhooks.google import PubSubPushVerifier
+
+
+class GoogleIngest:
+    """Google Play Real-Time Developer Notifications, pushed by Cloud Pub/Sub: the push's OIDC token
+    verified first (nothing is parsed before), then the envelope decoded, the package checked, recorded.
+
+    The idempotency key is the Pub/Sub `messageId`; events of one purchase (its purchase token) share a
+    message group; the stored body is the whole push envelope (`webhooks.google.parse_push` reads it).
+    `testNotification` is acknowledged and logged, not stored.
+    """
+
+    def __init__(
+        self,
+        intake: EventIntake,
+        verifier: PubSubPushVerifier | None,
+        package_name: str | None,
+        not_configured: str = "",
+    ) -> None:
+        self._intake = intake
+        self._verifier = verifier
+        self._package_name = package_name
+        self._not_configured = not_configured
+
+    def ingest(self, body: bytes, authorization: str | None) -> Ingested:
+        """Raises RejectedWebhook (a RejectedPush carrying its status) for anything unverifiable; then
+        nothing is stored or queued."""
+        from ..webhooks.google import parse_push
+
+        if self._verifier is None or not self._package_name:
+            why = self._not_configured or "GOOGLE_PACKAGE_NAME is not set"
+            raise RejectedWebhook("not_configured", f"Google Play notifications are not configured: {why}")
+        self._verifier.verify(authorization)
+        push = parse_push(body, self._package_name)
+        if push.is_test:
+            logger.info(
+                "Google Play test notification received",
+                extra={"message_id": push.message_id, "package_name": push.package_name},
+            )
+            return Ingested(push.message_id, push.event_type, duplicate=False)
+        return self._intake.record("play_store", push.message_id, push.event_type, push.routing_key, body)

@@ -18,8 +18,8 @@ from ..http import HttpError
 from ..observability import logger, metrics
 from ..ports import Clock, EventLog, Queue, StoredEvent
 from ..receipts import AppStoreReceipt, parse_receipt
-from .ingest import RECEIPT_RETRY
 from ..webhooks import RejectedWebhook
+from .ingest import RECEIPT_RETRY
 
 if TYPE_CHECKING:
     from ..adapters.app_store_api import AppStoreApiClient

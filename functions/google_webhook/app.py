@@ -1,0 +1,16 @@
+"""Google Play Real-Time Developer Notifications (Pub/Sub push, function URL): verify the push's OIDC
+token, store, enqueue, answer 200."""
+
+from parity import bootstrap
+from parity.http import answer_webhook, header
+from parity.observability import logger, metrics
+from parity.settings import Settings
+
+settings = Settings.from_env()
+ingest = bootstrap.google_ingest(settings)  # at module level: the signing certs cache outlives invocations
+
+
+@logger.inject_lambda_context
+@metrics.log_metrics
+def lambda_handler(event, context):
+    return answer_webhook(event, "play_store", lambda body: ingest.ingest(body, header(event, "authorization")))

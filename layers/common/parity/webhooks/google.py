@@ -1,0 +1,457 @@
+"""Google Play Real-Time Developer Notifications, delivered by a Cloud Pub/Sub push subscription.
+
+Authentication (`PubSubPushVerifier`): the push carries `Authorization: Bearer <OIDC JWT>` that Google
+signs for the subscription's service account. It is verified as google-auth's
+`google.oauth2.id_token.verify_token` does — `google.auth.jwt.decode` against the certificates at
+`GOOGLE_OIDC_CERTS_URL` (Google's v1 format, `{"<kid>": "<PEM certificate>"}`) — plus the checks
+Pub/Sub's documentation asks for:
+
+1. `alg` is RS256 (Google's only one; `none`, HS256 and anything else are refused before any key is
+   looked at) and `kid` names a published certificate; the RS256 signature verifies with it.
+2. `iat` / `exp` (google-auth's checks, `CLOCK_SKEW_SECONDS` of tolerance).
+3. `iss` is `accounts.google.com` or `https://accounts.google.com`; `aud` is `GOOGLE_PUBSUB_AUDIENCE`.
+4. `email` is `GOOGLE_PUBSUB_SERVICE_ACCOUNT` and `email_verified` is true (else 403: a genuine Google
+   token, but not from the sender this endpoint trusts).
+
+The certificates are cached (`CertsCache`) for the `Cache-Control: max-age` Google sends (minus `Age`),
+refetched early, at most once a minute, when a token names a key id the cached set lacks (rotation), and
+kept in use while a refetch fails (up to a day past their max-age). When none can be had the push is
+answered 503 `certs_unavailable` (our outage, not the sender's fault; Pub/Sub retries). The fetch uses
+urllib3 (already loaded by boto3), not `requests`; any google-auth `transport.Request` can be passed.
+
+Parsing (`parse_push`): the push envelope `{"message": {"data": <base64 JSON>, "messageId", ...},
+"subscription"}` → `PubSubPush`, whose `notification` is the decoded DeveloperNotification and whose
+`message_id` is the idempotency key. Parsing uses the standard library only, so code that reads stored
+pushes does not import google-auth (the verifier imports it when it is built).
+
+Every refusal is a `RejectedPush`: a `RejectedWebhook` carrying the HTTP status to answer with.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import re
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Any
+
+from . import RejectedWebhook
+
+if TYPE_CHECKING:
+    from ..settings import Settings
+
+GOOGLE_CERTS_URL = "https://www.googleapis.com/oauth2/v1/certs"
+GOOGLE_ISSUERS = ("accounts.google.com", "https://accounts.google.com")
+ALGORITHM = "RS256"
+CLOCK_SKEW_SECONDS = 10  # tolerated on `iat` and `exp` (google-auth's own default is 0)
+MAX_TOKEN_CHARS = 8192  # Google's tokens are ~1 KB; anything far larger is refused unread
+
+CERTS_DEFAULT_TTL = 300  # when the certs answer has no usable max-age
+CERTS_MAX_TTL = 24 * 3600
+CERTS_MIN_REFRESH_INTERVAL = 60  # an unknown kid triggers at most one refetch per interval
+CERTS_RETRY_AFTER_FAILURE = 10  # while serving stale certs, the next fetch attempt waits this long
+CERTS_MAX_STALE = 24 * 3600  # how long past their max-age certs stay in use while the endpoint fails
+CERTS_FETCH_TIMEOUT = 5.0
+
+KINDS = ("subscriptionNotification", "oneTimeProductNotification", "voidedPurchaseNotification", "testNotification")
+TEST = "testNotification"
+
+
+class RejectedPush(RejectedWebhook):
+    """A refused Pub/Sub push; `status` is the HTTP answer (400 body, 401 token, 403 sender, 503 ours)."""
+
+    def __init__(self, code: str, message: str, status: int) -> None:
+        super().__init__(code, message)
+        self.status = status
+
+
+def _invalid(message: str) -> RejectedPush:
+    return RejectedPush("invalid_token", message, 401)
+
+
+def _malformed(message: str) -> RejectedPush:
+    return RejectedPush("malformed_body", message, 400)
+
+
+# --------------------------------------------------------------------------- certificates
+
+
+@dataclass(frozen=True)
+class FetchedCerts:
+    certs: Mapping[str, str]  # kid → PEM certificate
+    ttl: float  # seconds the answer may be used for
+
+
+class CertsUnavailable(Exception):
+    """The certificates could not be fetched or read."""
+
+
+def max_age(headers: Mapping[str, str] | None) -> float | None:
+    """Freshness lifetime of an answer: `Cache-Control: max-age` minus `Age`; 0 for no-cache/no-store."""
+    headers = {str(k).lower(): str(v) for k, v in (headers or {}).items()}
+    directives = [d.strip().lower() for d in headers.get("cache-control", "").split(",")]
+    if "no-store" in directives or "no-cache" in directives:
+        return 0.0
+    for directive in directives:
+        name, _, value = directive.partition("=")
+        if name.strip() == "max-age":
+            try:
+                lifetime = float(int(value.strip().strip('"')))
+            except ValueError:
+                return None
+            try:
+                age = float(int(headers.get("age", "0")))
+            except ValueError:
+                age = 0.0
+            return max(0.0, lifetime - max(0.0, age))
+    return None
+
+
+class _Urllib3Request:
+    """The slice of google-auth's `transport.Request` protocol used here, on one urllib3 pool."""
+
+    def __init__(self) -> None:
+        import urllib3
+
+        self._http = urllib3.PoolManager(num_pools=2, maxsize=2)
+        self._urllib3 = urllib3
+
+    def __call__(self, url: str, method: str = "GET", body=None, headers=None, timeout=None, **kwargs):
+        return self._http.request(
+            method,
+            url,
+            body=body,
+            headers=headers,
+            timeout=self._urllib3.Timeout(total=timeout or CERTS_FETCH_TIMEOUT),
+            retries=self._urllib3.Retry(total=1, connect=1, read=0, redirect=2, status=0),
+            preload_content=True,
+        )
+
+
+def fetch_certs(request: Callable[..., Any], url: str, timeout: float = CERTS_FETCH_TIMEOUT) -> FetchedCerts:
+    """GET Google's v1 certs document with a google-auth style `request`; raises CertsUnavailable."""
+    try:
+        answer = request(url, method="GET", timeout=timeout)
+        status, data, headers = answer.status, answer.data, answer.headers
+    except Exception as error:  # any transport failure is the same outage to the caller
+        raise CertsUnavailable(f"fetching {url} failed: {type(error).__name__}") from error
+    if status != 200:
+        raise CertsUnavailable(f"{url} answered HTTP {status}")
+    try:
+        document = json.loads(data)
+    except (UnicodeDecodeError, ValueError):
+        raise CertsUnavailable(f"{url} did not answer JSON") from None
+    if not (
+        isinstance(document, dict)
+        and document
+        and all(isinstance(k, str) and isinstance(v, str) and "BEGIN CERTIFICATE" in v for k, v in document.items())
+    ):
+        raise CertsUnavailable(f'{url} did not answer Google\'s v1 format {{"<kid>": "<PEM certificate>"}}')
+    lifetime = max_age(headers)
+    ttl = CERTS_DEFAULT_TTL if lifetime is None else min(lifetime, CERTS_MAX_TTL)
+    return FetchedCerts(dict(document), ttl)
+
+
+class CertsCache:
+    """Google's signing certificates, fetched when needed and reused while fresh (thread-safe)."""
+
+    def __init__(
+        self,
+        url: str = GOOGLE_CERTS_URL,
+        request: Callable[..., Any] | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        min_refresh_interval: float = CERTS_MIN_REFRESH_INTERVAL,
+        retry_after_failure: float = CERTS_RETRY_AFTER_FAILURE,
+    ) -> None:
+        self.url = normalize_url(url)
+        self._request = request
+        self._clock = clock
+        self._min_refresh = min_refresh_interval
+        self._retry_after_failure = retry_after_failure
+        self._lock = threading.Lock()
+        self._certs: Mapping[str, str] | None = None
+        self._fresh_until = 0.0
+        self._next_attempt = 0.0
+        self.fetches = 0  # attempts, for tests and logs
+
+    def certs(self, kid: str | None = None) -> Mapping[str, str]:
+        """The current certificates; refetched when stale, or early when `kid` is not among them."""
+        with self._lock:
+            now = self._clock()
+            if self._certs is None:
+                return self._refresh(now)
+            if (kid is None or kid in self._certs) and now < self._fresh_until:
+                return self._certs
+            # Stale, or a kid the set lacks (a rotation not seen yet, or a forged kid): refetch, but not
+            # twice within the minimum interval (nor right after a failure), whatever tokens arrive.
+            if now < self._next_attempt:
+                return self._certs
+            return self._refresh(now)
+
+    def _refresh(self, now: float) -> Mapping[str, str]:
+        if self._request is None:
+            self._request = _Urllib3Request()
+        self.fetches += 1
+        try:
+            fetched = fetch_certs(self._request, self.url)
+        except CertsUnavailable:
+            if self._certs is None or now > self._fresh_until + CERTS_MAX_STALE:
+                self._certs = None  # too old to trust without Google's word
+                raise
+            self._next_attempt = now + self._retry_after_failure  # keep the known keys meanwhile
+            return self._certs
+        self._certs = fetched.certs
+        self._fresh_until = now + fetched.ttl
+        self._next_attempt = now + min(self._min_refresh, fetched.ttl)
+        return self._certs
+
+
+def normalize_url(url: str | None) -> str:
+    """The certs URL as configured, with or without a trailing slash; Google's when unset."""
+    return (url or "").strip().rstrip("/") or GOOGLE_CERTS_URL
+
+
+# --------------------------------------------------------------------------- the token
+
+
+def bearer_token(authorization: str | None) -> str:
+    """The token of `Authorization: Bearer <token>` (scheme case-insensitive); else `missing_token`."""
+    if not authorization or not authorization.strip():
+        raise RejectedPush("missing_token", "The Authorization header with a Bearer token is missing.", 401)
+    scheme, _, token = authorization.strip().partition(" ")
+    token = token.strip()
+    if scheme.lower() != "bearer" or not token:
+        raise RejectedPush("missing_token", "The Authorization header does not carry a Bearer token.", 401)
+    return token
+
+
+class PubSubPushVerifier:
+    """Verifies the OIDC token of a Pub/Sub push for one audience and one service account."""
+
+    def __init__(
+        self,
+        audience: str,
+        service_account: str,
+        certs_url: str | None = None,
+        *,
+        request: Callable[..., Any] | None = None,
+        certs: CertsCache | None = None,
+        clock_skew: int = CLOCK_SKEW_SECONDS,
+    ) -> None:
+        from google.auth import exceptions as google_exceptions
+        from google.auth import jwt as google_jwt  # ~50 ms once boto3 is loaded: paid at init only
+
+        if not audience or not service_account:
+            raise ValueError("a Pub/Sub push verifier needs the audience and the service account email")
+        self.audience = audience
+        self.service_account = service_account
+        self._certs = certs or CertsCache(normalize_url(certs_url), request)
+        self._clock_skew = clock_skew
+        self._jwt = google_jwt
+        self._errors = (google_exceptions.GoogleAuthError, ValueError, TypeError, KeyError)
+
+    @classmethod
+    def from_settings(cls, settings: Settings, **kwargs: Any) -> PubSubPushVerifier:
+        """Raises ConfigurationError (naming the variable) when the audience or the account is unset."""
+        from ..settings import ConfigurationError
+
+        missing = [
+            name
+            for name, value in (
+                ("GOOGLE_PUBSUB_AUDIENCE", settings.google_pubsub_audience),
+                ("GOOGLE_PUBSUB_SERVICE_ACCOUNT", settings.google_pubsub_service_account),
+            )
+            if not value
+        ]
+        if missing:
+            raise ConfigurationError(f"{' and '.join(missing)} {'is' if len(missing) == 1 else 'are'} not set")
+        return cls(
+            settings.google_pubsub_audience,
+            settings.google_pubsub_service_account,
+            settings.google_oidc_certs_url,
+            **kwargs,
+        )
+
+    @property
+    def certs_cache(self) -> CertsCache:
+        return self._certs
+
+    def verify(self, authorization: str | None) -> dict[str, Any]:
+        """The verified claims of the push's token; raises RejectedPush (401 / 403 / 503) otherwise."""
+        token = bearer_token(authorization)
+        if len(token) > MAX_TOKEN_CHARS:
+            raise _invalid("The token is too long to be a Google OIDC token.")
+        try:
+            header = self._jwt.decode_header(token)
+        except self._errors:
+            raise _invalid("The token is not a JWT.") from None
+        if header.get("alg") != ALGORITHM:
+            raise _invalid(f"The token is not signed with {ALGORITHM}.")
+        kid = header.get("kid")
+        if kid is not None and not isinstance(kid, str):
+            raise _invalid("The token's key id is not a string.")
+        try:
+            certs = self._certs.certs(kid)
+        except CertsUnavailable as error:
+            message = f"Google's signing certificates are unavailable: {error}"
+            raise RejectedPush("certs_unavailable", message, 503) from None
+        if kid is not None and kid not in certs:
+            raise _invalid("The token is signed by a key Google does not publish.")
+        try:
+            # google-auth's verification (as verify_token does it): signature, then iat and exp.
+            claims = self._jwt.decode(token, certs=certs, audience=None, clock_skew_in_seconds=self._clock_skew)
+        except self._errors as error:
+            raise _invalid(_describe(error)) from None
+        if claims.get("iss") not in GOOGLE_ISSUERS:
+            raise _invalid("The token is not issued by accounts.google.com.")
+        if claims.get("aud") != self.audience:
+            raise _invalid("The token's audience is not this endpoint's (GOOGLE_PUBSUB_AUDIENCE).")
+        email = claims.get("email")
+        if not isinstance(email, str) or email.lower() != self.service_account.lower():
+            raise RejectedPush("forbidden_sender", "The token is not from the configured Pub/Sub service account.", 403)
+        if not (claims.get("email_verified") is True or claims.get("email_verified") == "true"):
+            raise RejectedPush("forbidden_sender", "The token's email is not verified.", 403)
+        return dict(claims)
+
+
+def _describe(error: Exception) -> str:
+    """A safe sentence for google-auth's reason (its messages echo token contents)."""
+    text = str(error)
+    if "expired" in text:
+        return "The token has expired."
+    if "too early" in text:
+        return "The token is issued in the future."
+    if "signature" in text:
+        return "The token's signature does not verify."
+    if "claim" in text:
+        return "The token lacks a required claim (iat, exp)."
+    return "The token is not a valid Google OIDC token."
+
+
+# --------------------------------------------------------------------------- the envelope
+
+_BASE64 = re.compile(r"[A-Za-z0-9+/_-]*={0,2}")
+
+
+def _b64decode(text: str) -> bytes:
+    """Standard or URL-safe base64, padded or not (proto3 JSON accepts both); ValueError otherwise."""
+    if not _BASE64.fullmatch(text) or (re.search(r"[+/]", text) and re.search(r"[-_]", text)):
+        raise ValueError("not base64")
+    core = text.rstrip("=")
+    if len(core) % 4 == 1:
+        raise ValueError("not base64")
+    return base64.b64decode(core.replace("-", "+").replace("_", "/") + "=" * (-len(core) % 4), validate=True)
+
+
+@dataclass(frozen=True)
+class PubSubPush:
+    """One decoded push: the Pub/Sub message id (the idempotency key) and the DeveloperNotification."""
+
+    message_id: str
+    publish_time: str | None
+    notification: dict
+
+    @property
+    def kind(self) -> str:
+        """The DeveloperNotification's kind: one of `KINDS`."""
+        return next(k for k in KINDS if self.notification.get(k) is not None)
+
+    @property
+    def detail(self) -> dict:
+        """The kind's own object (`notificationType`, `purchaseToken`, ...)."""
+        return self.notification[self.kind]
+
+    @property
+    def is_test(self) -> bool:
+        return self.kind == TEST
+
+    @property
+    def package_name(self) -> str:
+        return self.notification["packageName"]
+
+    @property
+    def event_time_millis(self) -> int:
+        return int(self.notification["eventTimeMillis"])
+
+    @property
+    def event_time(self) -> datetime:
+        return datetime.fromtimestamp(self.event_time_millis / 1000, tz=timezone.utc)
+
+    @property
+    def notification_type(self) -> int | None:
+        """The kind's `notificationType` (subscription 1–20 and later, one-time 1–2); None for voided/test."""
+        return self.detail.get("notificationType")
+
+    @property
+    def event_type(self) -> str:
+        """`<kind>:<notificationType>` (`subscriptionNotification:4`), or the kind alone when it has none."""
+        kind, number = self.kind, self.notification_type
+        return kind if number is None else f"{kind}:{number}"
+
+    @property
+    def purchase_token(self) -> str | None:
+        return None if self.is_test else self.detail["purchaseToken"]
+
+    @property
+    def routing_key(self) -> str:
+        """Events of one purchase share this key (their queue message group): the purchase token."""
+        return self.purchase_token or self.message_id
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _check_notification(notification: Any) -> None:
+    if not isinstance(notification, dict):
+        raise _malformed("message.data is not a JSON object.")
+    if not isinstance(notification.get("packageName"), str) or not notification["packageName"]:
+        raise _malformed("The notification has no packageName.")
+    millis = notification.get("eventTimeMillis")
+    if not (_is_int(millis) or (isinstance(millis, str) and millis.isascii() and millis.isdigit())):
+        raise _malformed("The notification has no eventTimeMillis.")
+    kinds = [k for k in KINDS if notification.get(k) is not None]
+    if len(kinds) != 1:
+        raise _malformed(f"The notification must carry exactly one of {', '.join(KINDS)}.")
+    detail = notification[kinds[0]]
+    if not isinstance(detail, dict):
+        raise _malformed(f"{kinds[0]} is not an object.")
+    if kinds[0] == TEST:
+        return
+    token = detail.get("purchaseToken")
+    if not isinstance(token, str) or not token:
+        raise _malformed(f"{kinds[0]} has no purchaseToken.")
+    if kinds[0] != "voidedPurchaseNotification" and not _is_int(detail.get("notificationType")):
+        raise _malformed(f"{kinds[0]} has no numeric notificationType.")
+
+
+def parse_push(body: bytes, package_name: str | None = None) -> PubSubPush:
+    """The push envelope → PubSubPush; `malformed_body` (400), or `wrong_package` (400) when
+    `package_name` is given and the notification is for another app."""
+    try:
+        envelope = json.loads(body)
+    except (UnicodeDecodeError, ValueError):
+        raise _malformed("The body is not valid JSON.") from None
+    message = envelope.get("message") if isinstance(envelope, dict) else None
+    if not isinstance(message, dict):
+        raise _malformed("The body is not a Pub/Sub push (no message).")
+    message_id = message.get("messageId") or message.get("message_id")
+    if not isinstance(message_id, str) or not message_id:
+        raise _malformed("The Pub/Sub message has no messageId.")
+    data = message.get("data")
+    if not isinstance(data, str) or not data:
+        raise _malformed("The Pub/Sub message has no data.")
+    try:
+        notification = json.loads(_b64decode(data))
+    except (binascii.Error, ValueError, UnicodeDecodeError):
+        raise _malformed("message.data is not base64-encoded JSON.") from None
+    _check_notification(notification)
+    if package_name is not None and notification["packageName"] != package_name:
+        raise RejectedPush("wrong_package", "The notification is for another package than GOOGLE_PACKAGE_NAME.", 400)
+    publish_time = message.get("publishTime") or message.get("publish_time")
+    return PubSubPush(message_id, publish_time if isinstance(publish_time, str) else None, notification)

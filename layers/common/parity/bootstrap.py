@@ -64,6 +64,11 @@ def event_processor(settings: Settings):
         from .adapters.stripe_api import StripeApiClient
 
         stripe_api = StripeApiClient(api_key, settings.stripe_api_base)
+    play_api = None
+    if settings.google_service_account_file:
+        from .adapters.play_api import PlayDeveloperApi
+
+        play_api = PlayDeveloperApi.from_settings(settings)
     return EventProcessor(
         repository=repo,
         event_log=repo,
@@ -72,6 +77,8 @@ def event_processor(settings: Settings):
         strategy=settings.strategy,
         clock=SystemClock(),
         stripe_api=stripe_api,
+        play_api=play_api,
+        play_package=settings.google_package_name,
     )
 
 

@@ -80,8 +80,9 @@ class EventLog(Protocol):
 
 
 class Repository(Protocol):
-    def find_payment(self, refs: Sequence[str]) -> PaymentRef | None:
-        """The purchase an earlier event recorded for any of these payment refs (first match wins)."""
+    def find_payment(self, refs: Sequence[str], source: str = "stripe") -> PaymentRef | None:
+        """The purchase an earlier event recorded for any of these payment refs (first match wins):
+        Stripe invoices, payment intents and charges; Play purchase tokens of one chain."""
 
     def read_purchase(
         self, purchase_id: str, customer_ref: str | None = None, app_account_token: str | None = None
@@ -111,6 +112,18 @@ class ChangePublisher(Protocol):
 
 class Clock(Protocol):
     def now(self) -> datetime: ...
+
+
+class PlayApi(Protocol):
+    """The Play Developer API calls Parity makes (`parity.adapters.play_api.PlayDeveloperApi`)."""
+
+    def get_subscription_v2(self, package_name: str, token: str) -> dict: ...
+
+    def acknowledge_subscription(self, package_name: str, subscription_id: str, token: str) -> None: ...
+
+    def get_product(self, package_name: str, product_id: str, token: str) -> dict: ...
+
+    def acknowledge_product(self, package_name: str, product_id: str, token: str) -> None: ...
 
 
 class StripeApi(Protocol):

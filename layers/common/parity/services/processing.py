@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime
 
-from ..domain import apple, stripe
+from ..domain import apple, google, stripe
 from ..domain.apple import VerifiedNotification
 from ..domain.entitlements import Catalog, EntitlementChange, diff_entitlements, entitlements_with_history
 from ..domain.errors import (
@@ -32,6 +32,7 @@ from ..ports import (
     ChangePublisher,
     Clock,
     EventLog,
+    PlayApi,
     PurchaseCommit,
     PurchaseRead,
     Repository,
@@ -39,6 +40,7 @@ from ..ports import (
     UserWrite,
 )
 from ..views import change_detail
+from ..webhooks.google import parse_push
 
 MAX_CONFLICT_RETRIES = 4
 
@@ -61,6 +63,8 @@ class EventProcessor:
         strategy: Strategy,
         clock: Clock,
         stripe_api: StripeApi | None = None,
+        play_api: PlayApi | None = None,
+        play_package: str | None = None,
     ) -> None:
         self._repo = repository
         self._log = event_log
@@ -69,6 +73,8 @@ class EventProcessor:
         self._strategy = strategy
         self._clock = clock
         self._stripe = stripe_api
+        self._play = play_api
+        self._play_package = play_package
 
     def process_message(self, message: Mapping, final_attempt: bool = False) -> Outcome:
         """One queue message (`{"source", "eventId", "body"}`) → its effect.
@@ -77,7 +83,7 @@ class EventProcessor:
         instead of being retried once more.
         """
         source, event_id = message["source"], message["eventId"]
-        if source not in ("stripe", "app_store"):
+        if source not in ("stripe", "app_store", "play_store"):
             raise ValueError(f"no processor for source {source!r}")
         body = message.get("body")
         if body is None:  # too large to travel in the message: the event log holds it
@@ -87,6 +93,8 @@ class EventProcessor:
         try:
             if source == "app_store":
                 return self.process_app_store(VerifiedNotification.from_verified_body(body))
+            if source == "play_store":
+                return self.process_play_store(event_id, parse_push(body).notification)
             return self.process_stripe(json.loads(body))
         except UnknownPurchaseError:
             if not final_attempt:
@@ -105,6 +113,59 @@ class EventProcessor:
             return self._finish_without_change("app_store", facts.event_id, "ignored")
         update = replace(facts.update_for(None), app_account_token=facts.claim_token)
         return self.apply(update, source="app_store")
+
+    def process_play_store(self, event_id: str, notification: Mapping) -> Outcome:
+        """An RTDN push (authenticated at the door). The notification is a trigger: the state is the
+        purchase as the Play Developer API says now. A purchase awaiting acknowledgement is acknowledged
+        after it is applied, on every delivery until Google says it is (Google refunds unacknowledged
+        purchases after three days), so a failed acknowledgement retries with the message."""
+        note = google.parse_notification(notification)
+        logger.append_keys(store="play_store", event_id=event_id, event_type=note.type_name or note.kind)
+        for warning in note.warnings:
+            logger.warning(warning)
+        if not note.concerns_purchase:
+            return self._finish_without_change("play_store", event_id, "ignored")
+        now, token = self._clock.now(), note.purchase_token
+        if note.fetch is not None and self._play is None:
+            raise StoreApiError("the Play Developer API is not configured (GOOGLE_SERVICE_ACCOUNT_FILE)", retryable=True)
+        if note.fetch == google.SUBSCRIPTIONS_V2:
+            resource = self._play.get_subscription_v2(self._play_package, token)
+        elif note.fetch == google.PRODUCTS:
+            resource = self._play.get_product(self._play_package, note.product_id, token)
+        else:
+            resource = None
+        if note.kind == google.SUBSCRIPTION:
+            facts = google.subscription_facts(token, resource, now, event_id, note.notification_type, event_time=note.event_time)
+        elif note.kind == google.ONE_TIME_PRODUCT:
+            facts = google.product_facts(
+                token, note.product_id, resource, now, event_id, note.notification_type, event_time=note.event_time
+            )
+        else:
+            facts = google.voided_facts(notification, note.event_time or now, event_id, resource, fetched_at=now)
+        for warning in facts.warnings:
+            logger.warning(warning)
+        outcome = self.apply_play(facts)
+        if facts.needs_acknowledgement:
+            self._acknowledge(facts, note)
+        return outcome
+
+    def apply_play(self, facts: google.GoogleFacts, claimant: str | None = None) -> Outcome:
+        """Play facts on the shared path. A token joins its chain's purchase (upgrades, downgrades and
+        resubscriptions replace the token: one lifecycle, keyed by the first token Parity saw); the
+        tokens are recorded as payment refs so that every later notification lands there too."""
+        tokens = [t for t in (facts.purchase_token, facts.linked_purchase_token) if t]
+        found = self._repo.find_payment(tokens, source="play_store")
+        store_key = found.purchase_id.split(":", 1)[1] if found else (facts.linked_purchase_token or facts.purchase_token)
+        update = facts.update_for(claimant, store_key=store_key)
+        update = replace(update, payment_refs=tuple(PaymentRef(t, update.purchase_id, None) for t in tokens))
+        return self.apply(update, source="play_store", owner_hint=next(iter(found.owner_ids), None) if found else None)
+
+    def _acknowledge(self, facts: google.GoogleFacts, note: google.PlayNotification) -> None:
+        if facts.kind == google.ONE_TIME_PRODUCT:
+            self._play.acknowledge_product(self._play_package, note.product_id or facts.product_id, facts.purchase_token)
+        else:
+            self._play.acknowledge_subscription(self._play_package, facts.acknowledge_product_id, facts.purchase_token)
+        metrics.add_metric(name="PurchasesAcknowledged", unit="Count", value=1)
 
     def process_stripe(self, event: Mapping) -> Outcome:
         facts = stripe.normalize(event)

@@ -1,0 +1,108 @@
+"""Google Play through the real handlers: push → store → queue → fetch from the Play Developer API →
+purchase, entitlements, acknowledgement."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.support import google as push
+from tests.support.harness import TEST_CATALOG, running_stack
+from tests.support.play_api import PACKAGE, generate_key, play_api_server
+
+
+@pytest.fixture
+def certs():
+    with push.certs_server() as state:
+        yield state
+
+
+@pytest.fixture
+def play():
+    with play_api_server(generate_key()) as state:
+        yield state
+
+
+@pytest.fixture
+def stack(tmp_path, certs, play):
+    env = {
+        "GOOGLE_PACKAGE_NAME": PACKAGE,
+        "GOOGLE_PUBSUB_AUDIENCE": push.AUDIENCE,
+        "GOOGLE_PUBSUB_SERVICE_ACCOUNT": push.SERVICE_ACCOUNT,
+        "GOOGLE_OIDC_CERTS_URL": certs.url,
+        "GOOGLE_API_BASE": play.base_url,
+        "GOOGLE_SERVICE_ACCOUNT_FILE": str(play.write_service_account(tmp_path / "service-account.json")),
+    }
+    catalog = {"products": {**TEST_CATALOG["products"], "pro_monthly": ["pro"], "lifetime": ["pro", "lifetime"]}}
+    with running_stack(catalog=catalog, catalog_dir=tmp_path, env=env) as fresh:
+        yield fresh
+
+
+def notify(stack, notification: dict) -> None:
+    response = stack.post_google(push.push_body(notification), push.bearer(push.mint_token()))
+    assert response.status == 200, response.body
+
+
+def acknowledgements(play) -> list[tuple[str, str]]:
+    return [call for call in play.calls() if call[1].endswith(":acknowledge")]
+
+
+def test_a_purchase_with_the_users_token_is_theirs_and_acknowledged_once(stack, play):
+    account = stack.read("u_play").body["appAccountToken"]
+    token = push.purchase_token()
+    play.add_subscription(token, externalAccountIdentifiers={"obfuscatedExternalAccountId": account})
+
+    notify(stack, push.subscription_notification(token, 4))  # SUBSCRIPTION_PURCHASED
+    notify(stack, push.subscription_notification(token, 4))  # Pub/Sub redelivers (a new message id)
+    assert stack.drain().failed == []
+
+    pro = stack.read("u_play").body["entitlements"]["pro"]
+    assert (pro["active"], pro["store"], pro["purchaseId"]) == (True, "play_store", f"play_store:{token}")
+    assert len(acknowledgements(play)) == 1
+
+
+def test_an_upgrade_replaces_the_token_in_one_lifecycle(stack, play):
+    account = stack.read("u_upgrade").body["appAccountToken"]
+    old, new = push.purchase_token(), push.purchase_token()
+    identifiers = {"obfuscatedExternalAccountId": account}
+    play.add_subscription(old, externalAccountIdentifiers=identifiers, acknowledgementState="ACKNOWLEDGEMENT_STATE_ACKNOWLEDGED")
+    notify(stack, push.subscription_notification(old, 4))
+    assert stack.drain().failed == []
+
+    play.add_subscription(
+        new, product_id="pro_monthly", linkedPurchaseToken=old, externalAccountIdentifiers=identifiers,
+        acknowledgementState="ACKNOWLEDGEMENT_STATE_ACKNOWLEDGED",
+    )
+    notify(stack, push.subscription_notification(new, 4))
+    assert stack.drain().failed == []
+
+    purchases = stack.read("u_upgrade").body["purchases"]
+    assert [p["purchaseId"] for p in purchases] == [f"play_store:{old}"]
+
+
+def test_a_voided_subscription_is_revoked(stack, play):
+    account = stack.read("u_void").body["appAccountToken"]
+    token = push.purchase_token()
+    bought = play.add_subscription(
+        token, externalAccountIdentifiers={"obfuscatedExternalAccountId": account},
+        acknowledgementState="ACKNOWLEDGEMENT_STATE_ACKNOWLEDGED",
+    )
+    notify(stack, push.subscription_notification(token, 4))
+    assert stack.drain().failed == []
+
+    notify(stack, push.voided_purchase_notification(token, order_id=bought["latestOrderId"]))
+    assert stack.drain().failed == []
+
+    pro = stack.read("u_void").body["entitlements"]["pro"]
+    assert (pro["active"], pro["state"]) == (False, "revoked")
+
+
+def test_google_unreachable_fails_the_record_for_a_retry(stack, play):
+    token = push.purchase_token()
+    play.add_subscription(token)
+    play.script(503, push_error := {"error": {"code": 503, "message": "Backend Error", "status": "UNAVAILABLE"}}, times=20)
+
+    notify(stack, push.subscription_notification(token, 4))
+    drained = stack.drain()
+
+    assert len(drained.failed) == 1 and push_error
+    assert stack.purchase_item(f"play_store:{token}") is None

@@ -478,3 +478,17 @@ def test_a_missing_service_account_file_is_a_configuration_error(tmp_path):
 def test_a_private_key_that_is_not_rsa_pem_is_a_configuration_error(api):
     with pytest.raises(ConfigurationError, match="PEM"):
         PlayDeveloperApi({**api.service_account_info(), "private_key": "nope"})
+
+
+def test_on_aws_the_service_account_is_the_json_text_of_the_google_service_account_secret(api):
+    api.add_subscription("token-from-secret")
+    settings = Settings.from_env(
+        {
+            "GOOGLE_SERVICE_ACCOUNT": json.dumps(api.service_account_info()),  # the secret's value
+            "GOOGLE_API_BASE": api.base_url,
+        }
+    )
+
+    client = PlayDeveloperApi.from_settings(settings)
+
+    assert client.get_subscription_v2(PACKAGE, "token-from-secret")["subscriptionState"] == "SUBSCRIPTION_STATE_ACTIVE"

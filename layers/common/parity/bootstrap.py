@@ -64,11 +64,7 @@ def event_processor(settings: Settings):
         from .adapters.stripe_api import StripeApiClient
 
         stripe_api = StripeApiClient(api_key, settings.stripe_api_base)
-    play_api = None
-    if settings.google_service_account_file:
-        from .adapters.play_api import PlayDeveloperApi
-
-        play_api = PlayDeveloperApi.from_settings(settings)
+    play_api = play_developer_api(settings, timeout=3, max_attempts=2)  # within the 10 s function timeout
     return EventProcessor(
         repository=repo,
         event_log=repo,
@@ -80,6 +76,15 @@ def event_processor(settings: Settings):
         play_api=play_api,
         play_package=settings.google_package_name,
     )
+
+
+def play_developer_api(settings: Settings, **options):
+    """The Play Developer API client when a service account is configured (Google imports stay lazy)."""
+    if not (settings.google_service_account_file or settings.google_service_account.get()):
+        return None
+    from .adapters.play_api import PlayDeveloperApi
+
+    return PlayDeveloperApi.from_settings(settings, **options)
 
 
 def entitlement_reader(settings: Settings):

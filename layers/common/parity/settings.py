@@ -74,6 +74,7 @@ class Settings:
     apple_issuer_id: str | None = None
     apple_private_key_file: str | None = None
     apple_private_key: Secret = field(default_factory=lambda: Secret("APPLE_PRIVATE_KEY"))  # PEM, on AWS
+    google_service_account: Secret = field(default_factory=lambda: Secret("GOOGLE_SERVICE_ACCOUNT"))  # JSON, on AWS
     # Google Play (issue 4).
     google_package_name: str | None = None
     google_pubsub_audience: str | None = None
@@ -129,6 +130,7 @@ class Settings:
             apple_issuer_id=env.get("APPLE_ISSUER_ID") or None,
             apple_private_key_file=env.get("APPLE_PRIVATE_KEY_FILE") or None,
             apple_private_key=secret("APPLE_PRIVATE_KEY"),
+            google_service_account=secret("GOOGLE_SERVICE_ACCOUNT"),
             google_package_name=env.get("GOOGLE_PACKAGE_NAME") or None,
             google_pubsub_audience=env.get("GOOGLE_PUBSUB_AUDIENCE") or None,
             google_pubsub_service_account=env.get("GOOGLE_PUBSUB_SERVICE_ACCOUNT") or None,

@@ -104,12 +104,18 @@ class PlayDeveloperApi:
 
     @classmethod
     def from_settings(cls, settings: Any, **kwargs: Any) -> PlayDeveloperApi | None:
-        """The client for GOOGLE_SERVICE_ACCOUNT_FILE and GOOGLE_API_BASE, or None when no service
-        account is configured."""
-        if not settings.google_service_account_file:
-            return None
+        """The client for GOOGLE_SERVICE_ACCOUNT_FILE (or, on AWS, the GOOGLE_SERVICE_ACCOUNT secret: the
+        key file's JSON text) and GOOGLE_API_BASE; None when no service account is configured."""
         kwargs.setdefault("base_url", settings.google_api_base)
-        return cls.from_service_account_file(settings.google_service_account_file, **kwargs)
+        if settings.google_service_account_file:
+            return cls.from_service_account_file(settings.google_service_account_file, **kwargs)
+        text = settings.google_service_account.get()
+        if not text:
+            return None
+        try:
+            return cls(json.loads(text), **kwargs)
+        except ValueError as error:
+            raise ConfigurationError(f"the GOOGLE_SERVICE_ACCOUNT secret is not the key file's JSON: {error}") from None
 
     @property
     def service_account_email(self) -> str:

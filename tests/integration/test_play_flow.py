@@ -106,3 +106,59 @@ def test_google_unreachable_fails_the_record_for_a_retry(stack, play):
 
     assert len(drained.failed) == 1 and push_error
     assert stack.purchase_item(f"play_store:{token}") is None
+
+
+# -- POST /v1/users/{userId}/receipts, play_store -------------------------------------------------------
+
+
+def play_receipt(token: str, product_id: str = "pro_monthly", package: str = PACKAGE) -> dict:
+    return {"store": "play_store", "packageName": package, "productId": product_id, "purchaseToken": token}
+
+
+def test_a_play_receipt_is_fetched_claimed_acknowledged_and_readable_at_once(stack, play):
+    token = push.purchase_token()
+    play.add_subscription(token)
+
+    response = stack.submit_receipt("u_play_receipt", play_receipt(token))
+
+    assert response.status == 200, response.body
+    assert response.body["entitlements"]["pro"]["active"] is True
+    assert len(acknowledgements(play)) == 1
+    # a second submission finds it acknowledged: no second call
+    assert stack.submit_receipt("u_play_receipt", play_receipt(token)).status == 200
+    assert len(acknowledgements(play)) == 1
+
+
+def test_a_one_time_product_receipt_is_a_lifetime_entitlement(stack, play):
+    token = push.purchase_token()
+    play.add_product(token, product_id="lifetime")
+
+    response = stack.submit_receipt("u_play_lifetime", play_receipt(token, product_id="lifetime"))
+
+    assert response.status == 200, response.body
+    lifetime = response.body["entitlements"]["lifetime"]
+    assert (lifetime["active"], lifetime["expiresAt"]) == (True, None)
+
+
+def test_a_receipt_for_another_package_is_a_400(stack, play):
+    response = stack.submit_receipt("u_play_other", play_receipt(push.purchase_token(), package="com.example.other"))
+
+    assert (response.status, response.body["error"]["code"]) == (400, "wrong_package")
+
+
+def test_a_token_google_does_not_know_is_a_400(stack, play):
+    response = stack.submit_receipt("u_play_unknown", play_receipt(push.purchase_token()))
+
+    assert (response.status, response.body["error"]["code"]) == (400, "unverifiable_receipt")
+
+
+def test_google_unreachable_gives_202_pending_and_the_retry_claims_later(stack, play):
+    token = push.purchase_token()
+    play.add_subscription(token)
+    play.script(503, {"error": {"code": 503, "message": "Backend Error", "status": "UNAVAILABLE"}}, times=2)
+
+    response = stack.submit_receipt("u_play_pending", play_receipt(token))
+
+    assert (response.status, response.body["status"]) == (202, "pending")
+    assert stack.drain().failed == []
+    assert stack.read("u_play_pending").body["entitlements"]["pro"]["active"] is True

@@ -114,6 +114,8 @@ def receipt_service(settings: Settings):
         apple_verifier=verifier,
         apple_api=apple_api,
         apple_unavailable=why_not,
+        play_api=play_developer_api(settings, timeout=3, max_attempts=2),
+        play_package=settings.google_package_name,
     )
 
 

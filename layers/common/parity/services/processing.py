@@ -146,7 +146,7 @@ class EventProcessor:
             logger.warning(warning)
         outcome = self.apply_play(facts)
         if facts.needs_acknowledgement:
-            self._acknowledge(facts, note)
+            self.acknowledge_play(facts, note.product_id)
         return outcome
 
     def apply_play(self, facts: google.GoogleFacts, claimant: str | None = None) -> Outcome:
@@ -160,9 +160,11 @@ class EventProcessor:
         update = replace(update, payment_refs=tuple(PaymentRef(t, update.purchase_id, None) for t in tokens))
         return self.apply(update, source="play_store", owner_hint=next(iter(found.owner_ids), None) if found else None)
 
-    def _acknowledge(self, facts: google.GoogleFacts, note: google.PlayNotification) -> None:
+    def acknowledge_play(self, facts: google.GoogleFacts, product_id: str | None = None) -> None:
+        """Acknowledge a Play purchase Google says is pending (it refunds unacknowledged ones after 3
+        days). A failure raises, so the message (or the receipt) is retried until Google accepts."""
         if facts.kind == google.ONE_TIME_PRODUCT:
-            self._play.acknowledge_product(self._play_package, note.product_id or facts.product_id, facts.purchase_token)
+            self._play.acknowledge_product(self._play_package, product_id or facts.product_id, facts.purchase_token)
         else:
             self._play.acknowledge_subscription(self._play_package, facts.acknowledge_product_id, facts.purchase_token)
         metrics.add_metric(name="PurchasesAcknowledged", unit="Count", value=1)

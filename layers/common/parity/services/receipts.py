@@ -7,22 +7,24 @@ never a false grant; a receipt that does not verify gives 400 and changes nothin
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
-from ..domain import apple
+from ..domain import apple, google
 from ..domain.errors import StoreApiError
 from ..domain.model import PurchaseUpdate
 from ..http import HttpError
 from ..observability import logger, metrics
 from ..ports import Clock, EventLog, Queue, StoredEvent
-from ..receipts import AppStoreReceipt, parse_receipt
+from ..receipts import AppStoreReceipt, PlayStoreReceipt, parse_receipt
 from ..webhooks import RejectedWebhook
 from .ingest import RECEIPT_RETRY
 
 if TYPE_CHECKING:
     from ..adapters.app_store_api import AppStoreApiClient
+    from ..ports import PlayApi
     from ..webhooks.apple import SignedDataVerifier
     from .entitlements import EntitlementReader
     from .processing import EventProcessor
@@ -47,6 +49,8 @@ class ReceiptService:
         apple_verifier: SignedDataVerifier | None = None,
         apple_api: AppStoreApiClient | None = None,
         apple_unavailable: str = "",
+        play_api: PlayApi | None = None,
+        play_package: str | None = None,
     ) -> None:
         self._processor = processor
         self._reader = reader
@@ -56,6 +60,8 @@ class ReceiptService:
         self._verifier = apple_verifier
         self._api = apple_api
         self._apple_unavailable = apple_unavailable
+        self._play = play_api
+        self._play_package = play_package
 
     def submit(self, user_id: str, body: bytes, queued: bool = False) -> ReceiptAnswer:
         """The receipts route: raises HttpError for every refusal (400, 409, 422, 503).
@@ -66,6 +72,8 @@ class ReceiptService:
         receipt = parse_receipt(body)
         if isinstance(receipt, AppStoreReceipt):
             return self._app_store(user_id, receipt, body, queued)
+        if isinstance(receipt, PlayStoreReceipt):
+            return self._play_store(user_id, receipt, body, queued)
         raise HttpError(501, "store_not_supported", f"Receipts from {receipt.store} are not validated yet.")
 
     def retry(self, message: dict) -> ReceiptAnswer:
@@ -121,6 +129,53 @@ class ReceiptService:
             if status.original_transaction_id == transaction.get("originalTransactionId") and status.transaction:
                 return status.transaction, status.renewal_info, status.status
         return transaction, None, None
+
+    # -- Google Play --------------------------------------------------------------------------------
+
+    def _play_store(self, user_id: str, receipt: PlayStoreReceipt, body: bytes, queued: bool) -> ReceiptAnswer:
+        if self._play is None:
+            raise HttpError(
+                503,
+                "not_configured",
+                "Play receipts are checked with the Play Developer API, whose service account is not configured "
+                "(GOOGLE_SERVICE_ACCOUNT_FILE).",
+            )
+        if receipt.package_name != self._play_package:
+            raise HttpError(400, "wrong_package", f"The purchase is for another app ({receipt.package_name}).")
+        now = self._clock.now()
+        token = receipt.purchase_token
+        event_id = f"receipt:{hashlib.sha256(token.encode()).hexdigest()[:32]}:{user_id}:{int(now.timestamp() * 1000)}"
+        try:
+            facts = self._play_truth(receipt, now, event_id)
+        except StoreApiError as error:
+            if error.retryable and not queued:
+                return self._pending(user_id, body, error)
+            if error.retryable:
+                raise
+            raise HttpError(400, "unverifiable_receipt", f"Google Play refused the lookup: {error}") from None
+        for warning in facts.warnings:
+            logger.warning(warning)
+        self._log.append(StoredEvent("play_store", event_id, "receipt", token, now, body))
+        outcome = self._processor.apply_play(facts, claimant=user_id)
+        if outcome.claim_refused:
+            raise HttpError(409, "purchase_owned_by_another_user", "This purchase is already used by another user.")
+        if facts.needs_acknowledgement:
+            self._processor.acknowledge_play(facts, receipt.product_id)
+        metrics.add_metric(name="ReceiptsClaimed", unit="Count", value=1)
+        return ReceiptAnswer(200, self._reader.read(user_id))
+
+    def _play_truth(self, receipt: PlayStoreReceipt, now, event_id: str) -> google.GoogleFacts:
+        """The purchase as Google says now: a subscription, else (Google does not know the token as one)
+        a one-time product."""
+        package, token = receipt.package_name, receipt.purchase_token
+        try:
+            resource = self._play.get_subscription_v2(package, token)
+        except StoreApiError as error:
+            if error.retryable:
+                raise
+            resource = self._play.get_product(package, receipt.product_id, token)
+            return google.product_facts(token, receipt.product_id, resource, now, event_id)
+        return google.subscription_facts(token, resource, now, event_id)
 
     # -- shared -------------------------------------------------------------------------------------
 

@@ -30,13 +30,18 @@ def receipts():
 
 
 def record_handler(record: SQSRecord) -> str:
-    message = json.loads(record.body)
-    if message["source"] == RECEIPT_RETRY:
-        return retry_receipt(message)
-    final = int(record.attributes.approximate_receive_count or 1) >= MAX_RECEIVE_COUNT
-    outcome = service.process_message(message, final_attempt=final)
-    logger.info("event processed", extra={"status": outcome.status, "purchase_id": outcome.purchase_id, "changes": len(outcome.changes)})
-    return outcome.status
+    try:
+        message = json.loads(record.body)
+        if message["source"] == RECEIPT_RETRY:
+            return retry_receipt(message)
+        final = int(record.attributes.approximate_receive_count or 1) >= MAX_RECEIVE_COUNT
+        outcome = service.process_message(message, final_attempt=final)
+        logger.info("event processed", extra={"status": outcome.status, "purchase_id": outcome.purchase_id, "changes": len(outcome.changes)})
+        return outcome.status
+    finally:
+        # The service labels the logger with the record's event; those keys must not label the next
+        # record's lines (a receipt retry appends none) nor the next invocation's.
+        logger.remove_keys(["store", "event_id", "event_type"])
 
 
 def retry_receipt(message: dict) -> str:

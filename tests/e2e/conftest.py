@@ -2,8 +2,12 @@
 
 One stack serves the whole session, configured as a deployment would be (no demo defaults): a
 catalog file, the Stripe test secret, an App Store app (Sandbox) whose trusted root is one generated
-at test time (`tests.support.apple`), and an identity provider of our own (an RSA key whose JWKS a
-tiny in-thread HTTP server publishes). Every test works on its own user, subscription and payment
+at test time (`tests.support.apple`), a Google Play app whose Pub/Sub push tokens are checked against
+a local certs endpoint (`tests.support.google`) and whose purchases are read from a local Play
+Developer API with its token endpoint (`tests.support.play_api`, the service-account key file written
+to the session's tmp), and an identity provider of our own (an RSA key whose JWKS a tiny in-thread
+HTTP server publishes). The Google fakes run in this process, so tests script what Google says and
+read back what Parity asked. Every test works on its own user, subscription and payment
 ids, so tests never see each other's state. Local-only routes tell when an event was processed
 (`/_local/events/...`) and what changes were published (`/_local/changes`).
 """
@@ -21,7 +25,7 @@ import time
 import urllib.error
 import urllib.request
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -34,19 +38,28 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from jwt.algorithms import ECAlgorithm, RSAAlgorithm
 
 from tests.support import apple
+from tests.support import google as push
 from tests.support import stripe as fixtures
+from tests.support.play_api import PlayApiState, generate_key, play_api_server
 
 ROOT = Path(__file__).resolve().parents[2]
 ISSUER = "https://auth.e2e.parity.test/"
 AUDIENCE = "parity-e2e-app"
 OFFLINE_GRACE_SECONDS = 3600
 APPLE_MONTHLY = "com.example.pro.monthly"
+PLAY_PACKAGE = push.PACKAGE
+PLAY_MONTHLY = "pro_monthly"
+PLAY_YEARLY = "pro_yearly"
+PLAY_LIFETIME = "pro_lifetime"
 CATALOG = {
     "products": {
         "price_pro_monthly": ["pro"],
         "prod_pro": ["pro"],
         "price_lifetime": ["pro", "lifetime"],
         APPLE_MONTHLY: ["pro"],
+        PLAY_MONTHLY: ["pro"],
+        PLAY_YEARLY: ["pro"],
+        PLAY_LIFETIME: ["pro", "lifetime"],
     }
 }
 STARTUP_TIMEOUT = 60
@@ -206,6 +219,23 @@ class Parity:
         assert reply.status == 200, (reply.status, reply.raw)
         return self.wait_processed(notification["notificationUUID"], "app_store")
 
+    # -- Google Play
+
+    def post_google(self, body: bytes, authorization: str | None = "mint") -> Reply:
+        """What Pub/Sub POSTs: the push envelope, with a freshly minted OIDC token unless told otherwise
+        (None: no Authorization header at all)."""
+        authorization = push.bearer(push.mint_token()) if authorization == "mint" else authorization
+        headers = {"Content-Type": "application/json", **({"Authorization": authorization} if authorization else {})}
+        return self.request("POST", "/webhooks/google", body, headers)
+
+    def deliver_google(self, notification: dict, message_id: str | None = None) -> dict:
+        """Pushes a DeveloperNotification (a new Pub/Sub messageId unless given), expects 200, waits
+        until the processor is done with it; its outcome."""
+        message_id = message_id or push.new_message_id()
+        reply = self.post_google(push.push_body(notification, message_id=message_id))
+        assert reply.status == 200, (reply.status, reply.raw)
+        return self.wait_processed(message_id, "play_store")
+
     def submit_receipt(self, user_id: str, body: bytes | dict, token: str | None = "own") -> Reply:
         token = self.idp.token(user_id) if token == "own" else token
         raw = json.dumps(body).encode() if isinstance(body, dict) else body
@@ -251,7 +281,21 @@ def apple_signer() -> apple.AppleSigner:
 
 
 @pytest.fixture(scope="session")
-def parity(tmp_path_factory, idp, apple_signer) -> Parity:
+def google_certs() -> Iterator[push.CertsServerState]:
+    """Google's OIDC certs endpoint, publishing the key `push.mint_token()` signs Pub/Sub tokens with."""
+    with push.certs_server() as state:
+        yield state
+
+
+@pytest.fixture(scope="session")
+def play_api() -> Iterator[PlayApiState]:
+    """The Play Developer API and Google's token endpoint, as the stack's service account sees them."""
+    with play_api_server(generate_key()) as state:
+        yield state
+
+
+@pytest.fixture(scope="session")
+def parity(tmp_path_factory, idp, apple_signer, google_certs, play_api) -> Parity:
     """`python -m local` on a free port; SIGTERM at the end must stop it cleanly (exit 0)."""
     workdir = tmp_path_factory.mktemp("stack")
     catalog = workdir / "catalog.json"
@@ -276,6 +320,12 @@ def parity(tmp_path_factory, idp, apple_signer) -> Parity:
         APPLE_BUNDLE_ID=apple_signer.bundle_id,
         APPLE_ENVIRONMENT="Sandbox",
         APPLE_ROOT_CERTS=str(apple_signer.chain.write_root(workdir)),
+        GOOGLE_PACKAGE_NAME=PLAY_PACKAGE,
+        GOOGLE_PUBSUB_AUDIENCE=push.AUDIENCE,
+        GOOGLE_PUBSUB_SERVICE_ACCOUNT=push.SERVICE_ACCOUNT,
+        GOOGLE_OIDC_CERTS_URL=google_certs.url,
+        GOOGLE_API_BASE=play_api.base_url,
+        GOOGLE_SERVICE_ACCOUNT_FILE=str(play_api.write_service_account(workdir / "play-service-account.json")),
     )
     log_path = workdir / "stack.log"
     with open(log_path, "wb") as log:

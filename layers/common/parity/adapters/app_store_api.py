@@ -14,7 +14,6 @@ that does not verify.
 from __future__ import annotations
 
 import base64
-import email.utils
 import http.client
 import json
 import random
@@ -34,6 +33,7 @@ from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 from ..domain.errors import StoreApiError
 from ..settings import ConfigurationError
 from ..webhooks.apple import RejectedSignedData, SignedDataVerifier
+from .backoff import Backoff, retry_after_seconds
 
 PRODUCTION_BASE_URL = "https://api.storekit.itunes.apple.com"
 SANDBOX_BASE_URL = "https://api.storekit-sandbox.itunes.apple.com"
@@ -142,9 +142,8 @@ class AppStoreApiClient:
         default = PRODUCTION_BASE_URL if verifier.environment == "Production" else SANDBOX_BASE_URL
         self._base = (base_url or default).rstrip("/")
         self._signer, self._verifier = signer, verifier
-        self._timeout, self._max_attempts = timeout, max(1, max_attempts)
-        self._backoff, self._max_backoff, self._max_retry_after = backoff, max_backoff, max_retry_after
-        self._sleep, self._jitter = sleep, jitter
+        self._timeout = timeout
+        self._retry = Backoff(max(1, max_attempts), backoff, max_backoff, max_retry_after, sleep, jitter)
         # The bearer token goes to Apple (or APPLE_API_BASE) only: no proxies from the environment, and
         # no redirects (urllib would replay the Authorization header to wherever they point).
         self._opener = urllib.request.build_opener(urllib.request.ProxyHandler({}), _NoRedirects())
@@ -248,7 +247,7 @@ class AppStoreApiClient:
 
     def _get(self, path: str, query: Mapping[str, Any] | None = None) -> dict[str, Any]:
         url = self._base + path + (f"?{urllib.parse.urlencode(query, doseq=True)}" if query else "")
-        for attempt in range(1, self._max_attempts + 1):
+        for attempt in range(1, self._retry.max_attempts + 1):
             request = urllib.request.Request(
                 url,
                 headers={
@@ -267,10 +266,10 @@ class AppStoreApiClient:
                 failure = AppStoreApiError(f"App Store Server API unreachable: {reason}", retryable=True)
             if not failure.retryable:
                 raise failure
-            delay = self._delay(attempt, failure.retry_after)
-            if attempt == self._max_attempts or delay is None:
+            delay = self._retry.delay(attempt, failure.retry_after)
+            if attempt == self._retry.max_attempts or delay is None:
                 raise failure
-            self._sleep(delay)
+            self._retry.sleep(delay)
         raise AssertionError("unreachable")  # pragma: no cover
 
     def _refusal(self, answer: urllib.error.HTTPError) -> AppStoreApiError:
@@ -292,15 +291,9 @@ class AppStoreApiClient:
             retryable=retryable,
             status=status,
             error_code=code if isinstance(code, int) else None,
-            retry_after=_retry_after(answer.headers.get("Retry-After")) if retryable else None,
+            retry_after=retry_after_seconds(answer.headers.get("Retry-After")) if retryable else None,
         )
 
-    def _delay(self, attempt: int, retry_after: float | None) -> float | None:
-        """Seconds to wait before the next attempt; None when Apple asks for longer than we may wait."""
-        if retry_after is not None:
-            return retry_after if retry_after <= self._max_retry_after else None
-        ceiling = min(self._max_backoff, self._backoff * 2 ** (attempt - 1))
-        return ceiling / 2 + self._jitter() * ceiling / 2  # exponential, with half of it jittered
 
 
 # --------------------------------------------------------------------------- helpers
@@ -333,16 +326,3 @@ def _json_object(body: bytes) -> dict[str, Any]:
     return document
 
 
-def _retry_after(value: str | None) -> float | None:
-    """`Retry-After` in seconds, from delay-seconds or an HTTP date."""
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        moment = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, moment.timestamp() - time.time())

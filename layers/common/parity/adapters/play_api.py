@@ -38,6 +38,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from ..domain.errors import StoreApiError
 from ..settings import ConfigurationError
+from .backoff import Backoff, retry_after_seconds
 
 SCOPE = "https://www.googleapis.com/auth/androidpublisher"
 DEFAULT_BASE_URL = "https://androidpublisher.googleapis.com/"  # the discovery document's rootUrl
@@ -89,9 +90,8 @@ class PlayDeveloperApi:
     ) -> None:
         self._info = _checked_service_account(service_account_info)
         self._base = base_url.rstrip("/") + "/" if base_url else None  # None: the document's rootUrl
-        self._timeout, self._max_attempts = timeout, max(1, max_attempts)
-        self._backoff, self._max_backoff, self._max_retry_after = backoff, max_backoff, max_retry_after
-        self._sleep, self._jitter = sleep, jitter
+        self._timeout = timeout
+        self._retry = Backoff(max(1, max_attempts), backoff, max_backoff, max_retry_after, sleep, jitter)
         self._purchases: Any = None  # the `purchases` resource, built by prepare()
 
     @classmethod
@@ -250,24 +250,18 @@ class PlayDeveloperApi:
 
     def _call(self, what: str, build: Callable[[Any], Any]) -> Any:
         self.prepare()
-        for attempt in range(1, self._max_attempts + 1):
+        for attempt in range(1, self._retry.max_attempts + 1):
             try:
                 return build(self._purchases).execute(num_retries=0)  # the retries are ours
             except Exception as error:
                 failure, retry_here = _failure(what, error)  # re-raises what it does not know
-                again = failure.retryable and retry_here and attempt < self._max_attempts
-                delay = self._delay(attempt, failure.retry_after) if again else None
+                again = failure.retryable and retry_here and attempt < self._retry.max_attempts
+                delay = self._retry.delay(attempt, failure.retry_after) if again else None
                 if delay is None:
                     raise failure from error
-            self._sleep(delay)
+            self._retry.sleep(delay)
         raise AssertionError("unreachable")  # pragma: no cover
 
-    def _delay(self, attempt: int, retry_after: float | None) -> float | None:
-        """Seconds to wait before the next attempt; None when Google asks for longer than we may wait."""
-        if retry_after is not None:
-            return retry_after if retry_after <= self._max_retry_after else None
-        ceiling = min(self._max_backoff, self._backoff * 2 ** (attempt - 1))
-        return ceiling / 2 + self._jitter() * ceiling / 2  # exponential, with half of it jittered
 
 
 def _without_access_boundary_lookup(credentials_class: type) -> type:
@@ -341,7 +335,7 @@ def _refusal(what: str, answer: Any) -> PlayApiError:
         retryable=retryable,
         status=status,
         reason=reason if isinstance(reason, str) else None,
-        retry_after=_retry_after(answer.resp.get("retry-after")) if retryable else None,
+        retry_after=retry_after_seconds(answer.resp.get("retry-after")) if retryable else None,
     )
 
 
@@ -379,18 +373,3 @@ def _millis(moment: datetime | int) -> str:
     return str(int(moment))
 
 
-def _retry_after(value: str | None) -> float | None:
-    """`Retry-After` in seconds, from delay-seconds or an HTTP date."""
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    import email.utils
-
-    try:
-        moment = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, moment.timestamp() - time.time())

@@ -13,7 +13,6 @@ every answer back (timeouts). Every request is recorded with the verdict on its 
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -25,7 +24,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 import jwt
 
 from tests.support import apple
-from tests.support.http_stub import serve
+from tests.support.http_stub import StubHandler, serve
 
 AUDIENCE = "appstoreconnect-v1"
 TRANSACTION_NOT_FOUND = {"errorCode": 4040010, "errorMessage": "Transaction id not found."}
@@ -97,10 +96,7 @@ class AppStoreApiState:
 
 
 def _handler(state: AppStoreApiState) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        def log_message(self, *args) -> None:  # keep test output clean
-            pass
-
+    class Handler(StubHandler):
         def do_GET(self) -> None:  # noqa: N802 - http.server's naming
             url = urlsplit(self.path)
             record: dict[str, Any] = {"path": url.path, "query": parse_qs(url.query)}
@@ -143,19 +139,6 @@ def _handler(state: AppStoreApiState) -> type[BaseHTTPRequestHandler]:
                 **fields,
             }
 
-        def _send(self, status: int, body: dict | bytes | None, headers: dict | None = None) -> None:
-            payload = body if isinstance(body, bytes) else (json.dumps(body).encode() if body is not None else b"")
-            self.send_response(status)
-            if body is not None and not isinstance(body, bytes):
-                self.send_header("Content-Type", "application/json")
-            for name, value in (headers or {}).items():
-                self.send_header(name, value)
-            self.send_header("Content-Length", str(len(payload)))
-            try:
-                self.end_headers()
-                self.wfile.write(payload)
-            except (BrokenPipeError, ConnectionResetError):
-                pass  # the client gave up waiting (the timeout test)
 
     return Handler
 

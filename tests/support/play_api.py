@@ -39,7 +39,7 @@ import jwt
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from tests.support.http_stub import serve
+from tests.support.http_stub import StubHandler, serve
 
 PACKAGE = "com.example.parity"
 SCOPE = "https://www.googleapis.com/auth/androidpublisher"
@@ -227,13 +227,11 @@ def _rfc3339(epoch: float) -> str:
 
 
 def _handler(state: PlayApiState) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
+    class Handler(StubHandler):
+        content_type = "application/json; charset=UTF-8"
         protocol_version = "HTTP/1.1"  # keep-alive, as Google's front ends
         wbufsize = -1  # headers and body leave in one write (flushed per request): no Nagle/delayed-ACK stalls
         timeout = 30  # an idle kept-alive connection's thread ends eventually
-
-        def log_message(self, *args) -> None:  # keep test output clean
-            pass
 
         def do_GET(self) -> None:  # noqa: N802 - http.server's naming
             self._api("GET")
@@ -355,19 +353,6 @@ def _handler(state: PlayApiState) -> type[BaseHTTPRequestHandler]:
             length = int(self.headers.get("Content-Length") or 0)
             return self.rfile.read(length) if length else b""
 
-        def _send(self, status: int, body: dict | bytes | None, headers: dict | None = None) -> None:
-            payload = body if isinstance(body, bytes) else (json.dumps(body).encode() if body is not None else b"")
-            self.send_response(status)
-            if body is not None and not isinstance(body, bytes):
-                self.send_header("Content-Type", "application/json; charset=UTF-8")
-            for name, value in (headers or {}).items():
-                self.send_header(name, value)
-            self.send_header("Content-Length", str(len(payload)))
-            try:
-                self.end_headers()
-                self.wfile.write(payload)
-            except (BrokenPipeError, ConnectionResetError):
-                pass  # the client gave up waiting (the timeout test)
 
     return Handler
 

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.harness import Stack, running_stack
+from tests.support.sleeps import SleepRecorder
 
 
 @pytest.fixture
@@ -29,3 +30,9 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if str(item.path).startswith(here):
             item.add_marker(pytest.mark.filterwarnings("ignore:No application metrics to publish:UserWarning"))
+
+
+@pytest.fixture
+def sleeps() -> SleepRecorder:
+    """The store API clients' `sleep`, recorded: retries without waiting."""
+    return SleepRecorder()

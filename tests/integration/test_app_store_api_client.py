@@ -51,19 +51,6 @@ def verifier() -> SignedDataVerifier:
     return SignedDataVerifier([fx.default_chain().root], fx.BUNDLE_ID, "Production", fx.APP_APPLE_ID)
 
 
-class Recorder:
-    def __init__(self) -> None:
-        self.sleeps: list[float] = []
-
-    def __call__(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-
-
-@pytest.fixture
-def sleeps() -> Recorder:
-    return Recorder()
-
-
 @pytest.fixture
 def make_client(api, api_key, verifier, sleeps):
     def make(key: ec.EllipticCurvePrivateKey | None = None, clock=time.time, **kwargs) -> AppStoreApiClient:

@@ -26,6 +26,7 @@ from tests.support.play_api import (
     google_error,
     play_api_server,
 )
+from tests.support.sleeps import SleepRecorder
 
 SUBSCRIPTIONS_V2 = f"/androidpublisher/v3/applications/{PACKAGE}/purchases/subscriptionsv2/tokens/"
 
@@ -39,19 +40,6 @@ def service_key():
 def api(service_key):
     with play_api_server(service_key) as state:
         yield state
-
-
-class Recorder:
-    def __init__(self) -> None:
-        self.sleeps: list[float] = []
-
-    def __call__(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-
-
-@pytest.fixture
-def sleeps() -> Recorder:
-    return Recorder()
 
 
 @pytest.fixture
@@ -71,11 +59,11 @@ def make_client(api, sleeps, tmp_path):
 
 
 @pytest.fixture
-def no_token_backoff(monkeypatch) -> Recorder:
+def no_token_backoff(monkeypatch) -> SleepRecorder:
     """google-auth's own backoff between token endpoint attempts, recorded instead of slept."""
     import google.auth._exponential_backoff as backoff
 
-    waits = Recorder()
+    waits = SleepRecorder()
     monkeypatch.setattr(backoff, "time", SimpleNamespace(sleep=waits))
     return waits
 

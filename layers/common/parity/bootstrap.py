@@ -51,20 +51,21 @@ def apple_ingest(settings: Settings):
     return AppleIngest(event_intake(settings), verifier, why_not)
 
 
-def event_processor(settings: Settings):
+def event_processor(settings: Settings, repo=None, play_api=None):
+    """`repo` and `play_api`: adapters another service of the same container already built."""
     from .adapters.eventbridge import EventBridgePublisher
     from .services.processing import EventProcessor
 
     if not settings.event_bus_name:
         raise ValueError("EVENT_BUS_NAME is not set")
-    repo = repository(settings)
+    repo = repo or repository(settings)
     stripe_api = None
     api_key = settings.stripe_api_key.get()
     if api_key:
         from .adapters.stripe_api import StripeApiClient
 
         stripe_api = StripeApiClient(api_key, settings.stripe_api_base)
-    play_api = play_developer_api(settings, timeout=3, max_attempts=2)  # within the 10 s function timeout
+    play_api = play_api or play_developer_api(settings)
     return EventProcessor(
         repository=repo,
         event_log=repo,
@@ -78,19 +79,23 @@ def event_processor(settings: Settings):
     )
 
 
-def play_developer_api(settings: Settings, **options):
-    """The Play Developer API client when a service account is configured (Google imports stay lazy)."""
+def play_developer_api(settings: Settings):
+    """The Play Developer API client when a service account is configured (Google imports stay lazy).
+
+    Short timeouts: the processor has 10 s, the receipts route answers within API Gateway's 29 s; the
+    queue retries what does not fit.
+    """
     if not (settings.google_service_account_file or settings.google_service_account.get()):
         return None
     from .adapters.play_api import PlayDeveloperApi
 
-    return PlayDeveloperApi.from_settings(settings, **options)
+    return PlayDeveloperApi.from_settings(settings, timeout=3, max_attempts=2)
 
 
-def entitlement_reader(settings: Settings):
+def entitlement_reader(settings: Settings, repo=None):
     from .services.entitlements import EntitlementReader
 
-    return EntitlementReader(repository(settings), settings.catalog, settings.offline_grace, SystemClock())
+    return EntitlementReader(repo or repository(settings), settings.catalog, settings.offline_grace, SystemClock())
 
 
 def receipt_service(settings: Settings):
@@ -105,16 +110,17 @@ def receipt_service(settings: Settings):
         # Short on the synchronous path: API Gateway gives up after 29 s; the queue retries the rest.
         apple_api = AppStoreApiClient.from_settings(settings, verifier, timeout=3, max_attempts=2, max_retry_after=2)
     repo = repository(settings)
+    play_api = play_developer_api(settings)
     return ReceiptService(
-        processor=event_processor(settings),
-        reader=entitlement_reader(settings),
+        processor=event_processor(settings, repo, play_api),
+        reader=entitlement_reader(settings, repo),
         event_log=repo,
         queue=SqsQueue(settings.events_queue_url),
         clock=SystemClock(),
         apple_verifier=verifier,
         apple_api=apple_api,
         apple_unavailable=why_not,
-        play_api=play_developer_api(settings, timeout=3, max_attempts=2),
+        play_api=play_api,
         play_package=settings.google_package_name,
     )
 

@@ -10,7 +10,7 @@ from dataclasses import replace
 import pytest
 
 from parity.domain.errors import VersionConflictError
-from parity.ports import PurchaseCommit
+from parity.ports import Commit, PurchaseWrite
 from parity.services.ingest import queue_message
 from tests.support import stripe
 from tests.support.harness import load_function
@@ -156,11 +156,10 @@ def test_a_stale_expected_version_is_refused_by_the_repository(stack, t0):
     assert not stack.drain().failed
     repo = stack.processor.service._repo
     current = repo.get_purchase("stripe:sub_stale")
-    stale = PurchaseCommit(
+    stale = Commit(
         source="stripe",
         event_id="evt_stale_writer",
-        purchase=replace(current, will_renew=False, version=current.version),
-        expected_version=current.version - 1,
+        purchases=(PurchaseWrite(replace(current, will_renew=False, version=current.version), current.version - 1),),
     )
 
     with pytest.raises(VersionConflictError):

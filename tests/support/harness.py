@@ -130,6 +130,7 @@ class Stack:
         self._ddb = session.client("dynamodb")
         self._sqs = session.client("sqs")
         self._failed_handles: dict[str, str] = {}
+        self._notices: list[dict] = []
         self._modules: dict[str, ModuleType] = {}
         self.counter = _COUNTER
         self.counter.reset()
@@ -289,7 +290,8 @@ class Stack:
         return int(attributes["ApproximateNumberOfMessages"]) + int(attributes["ApproximateNumberOfMessagesNotVisible"])
 
     def changes(self) -> list[dict]:
-        """The `entitlement.changed` events published since the last call (their `detail`), oldest first."""
+        """The `entitlement.changed` events published since the last call (their `detail`), oldest first;
+        the other Parity events (flags, double billing, merges) are kept for `notices`."""
         out = []
         while True:
             messages = self._sqs.receive_message(QueueUrl=self.changes_queue_url, MaxNumberOfMessages=10).get(
@@ -299,9 +301,19 @@ class Stack:
                 return out
             for message in messages:
                 envelope = json.loads(message["Body"])
-                assert envelope["source"] == "parity" and envelope["detail-type"] == "entitlement.changed", envelope
-                out.append(envelope["detail"])
+                assert envelope["source"] == "parity", envelope
+                if envelope["detail-type"] == "entitlement.changed":
+                    out.append(envelope["detail"])
+                else:
+                    assert envelope["detail-type"] == envelope["detail"]["type"], envelope
+                    self._notices.append(envelope["detail"])
                 self._sqs.delete_message(QueueUrl=self.changes_queue_url, ReceiptHandle=message["ReceiptHandle"])
+
+    def notices(self) -> list[dict]:
+        """The Parity events other than `entitlement.changed` published since the last call."""
+        self.changes()
+        out, self._notices = self._notices, []
+        return out
 
     def _capture_changes(self, session: boto3.Session) -> str:
         """A rule on the change bus that forwards every Parity event to a plain SQS queue."""

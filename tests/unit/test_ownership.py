@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
-from parity.domain.ownership import ClaimDecision, Strategy, decide_claim
-from tests.support.domain import purchase
+from parity.domain.ownership import Action, ClaimDecision, Strategy, assign, claim_records, decide_claim, merge_owner
+from tests.support.domain import T0, purchase
 
 EVERY_STRATEGY = list(Strategy)
 
@@ -13,14 +15,14 @@ EVERY_STRATEGY = list(Strategy)
 @pytest.mark.parametrize("strategy", EVERY_STRATEGY)
 def test_the_first_claimant_of_an_unowned_purchase_becomes_its_owner(strategy):
     decision = decide_claim(purchase(owner_ids=()), "u_1", strategy)
-    assert decision == ClaimDecision(("u_1",), accepted=True)
+    assert decision == ClaimDecision(("u_1",), accepted=True, action=Action.CLAIMED)
     assert not decision.refused
 
 
 @pytest.mark.parametrize("strategy", EVERY_STRATEGY)
 def test_the_same_claimant_again_is_accepted_and_changes_nothing(strategy):
     owned = purchase(owner_ids=("u_1", "u_2"))
-    assert decide_claim(owned, "u_2", strategy) == ClaimDecision(("u_1", "u_2"), accepted=True)
+    assert decide_claim(owned, "u_2", strategy) == ClaimDecision(("u_1", "u_2"), accepted=True, action=None)
 
 
 def test_under_all_every_claimant_shares_the_purchase():
@@ -32,18 +34,19 @@ def test_under_all_every_claimant_shares_the_purchase():
     third = decide_claim(purchase(owner_ids=second.owner_ids), "u_3", Strategy.ALL)
 
     # THEN all are owners, the first one first
-    assert second == ClaimDecision(("u_1", "u_2"), accepted=True)
-    assert third == ClaimDecision(("u_1", "u_2", "u_3"), accepted=True)
+    assert second == ClaimDecision(("u_1", "u_2"), accepted=True, action=Action.SHARED)
+    assert third == ClaimDecision(("u_1", "u_2", "u_3"), accepted=True, action=Action.SHARED)
 
 
 def test_under_first_the_first_claimant_keeps_it_and_a_later_claim_is_refused():
     decision = decide_claim(purchase(owner_ids=("u_1",)), "u_2", Strategy.FIRST)
-    assert decision == ClaimDecision(("u_1",), accepted=False)
+    assert decision == ClaimDecision(("u_1",), accepted=False, action=Action.REFUSED)
     assert decision.refused
 
 
 def test_under_last_the_latest_claimant_takes_it_over():
-    assert decide_claim(purchase(owner_ids=("u_1",)), "u_2", Strategy.LAST) == ClaimDecision(("u_2",), accepted=True)
+    decision = decide_claim(purchase(owner_ids=("u_1",)), "u_2", Strategy.LAST)
+    assert decision == ClaimDecision(("u_2",), accepted=True, action=Action.TOOK_OVER)
 
 
 def test_under_last_a_takeover_of_a_shared_purchase_leaves_only_the_claimant():
@@ -54,13 +57,14 @@ def test_under_last_a_takeover_of_a_shared_purchase_leaves_only_the_claimant():
 @pytest.mark.parametrize("strategy", EVERY_STRATEGY)
 def test_a_manual_association_outranks_every_claim_by_another_user(strategy):
     # GIVEN an operator associated the purchase with u_1
-    manual = purchase(owner_ids=("u_1",), manual_owner=True)
+    manual = assign(purchase(owner_ids=("u_0", "u_9")), "u_1")
+    assert manual.owner_ids == ("u_1",) and manual.manual_owner
 
     # WHEN u_2 claims it, under any strategy
     decision = decide_claim(manual, "u_2", strategy)
 
     # THEN the claim is refused and u_1 keeps it
-    assert decision == ClaimDecision(("u_1",), accepted=False)
+    assert decision == ClaimDecision(("u_1",), accepted=False, action=Action.REFUSED)
 
 
 @pytest.mark.parametrize("strategy", EVERY_STRATEGY)
@@ -69,8 +73,77 @@ def test_the_manually_chosen_owner_may_claim_again(strategy):
     assert decide_claim(manual, "u_1", strategy) == ClaimDecision(("u_1",), accepted=True)
 
 
+def test_a_merge_replaces_the_merged_user_among_the_owners_once():
+    shared = purchase(owner_ids=("u_old", "u_other", "u_new"), manual_owner=True)
+    merged = merge_owner(shared, "u_old", "u_new")
+    assert merged.owner_ids == ("u_new", "u_other")
+    assert merged.manual_owner  # a manual association survives a merge
+
+
+def test_a_refusal_is_recorded_for_the_claimant_and_for_each_owner():
+    decision = decide_claim(purchase(owner_ids=("u_1",)), "u_2", Strategy.FIRST)
+    records = claim_records(("u_1",), decision.owner_ids, "u_2", decision, "stripe:sub_1", T0, "stripe", "evt_1", Strategy.FIRST)
+    assert [(r.user_id, r.action, r.other_user_ids) for r in records] == [
+        ("u_2", Action.REFUSED, ("u_1",)),
+        ("u_1", Action.CLAIM_REFUSED, ("u_2",)),
+    ]
+    assert {(r.source, r.event_id, r.purchase_id, r.strategy) for r in records} == {
+        ("stripe", "evt_1", "stripe:sub_1", Strategy.FIRST)
+    }
+
+
+def test_a_takeover_is_recorded_for_the_new_owner_and_each_owner_who_lost_it():
+    before = ("u_1", "u_2")
+    decision = decide_claim(purchase(owner_ids=before), "u_3", Strategy.LAST)
+    records = claim_records(before, decision.owner_ids, "u_3", decision, "p", T0, "app_store", "n_1", Strategy.LAST)
+    assert [(r.user_id, r.action, r.other_user_ids) for r in records] == [
+        ("u_3", Action.TOOK_OVER, ("u_1", "u_2")),
+        ("u_1", Action.LOST, ("u_3",)),
+        ("u_2", Action.LOST, ("u_3",)),
+    ]
+
+
+def test_a_claim_by_an_owner_records_nothing():
+    decision = decide_claim(purchase(owner_ids=("u_1",)), "u_1", Strategy.LAST)
+    assert claim_records(("u_1",), ("u_1",), "u_1", decision, "p", T0, "stripe", "e", Strategy.LAST) == ()
+
+
 @pytest.mark.parametrize(
     ("text", "strategy"), [("ALL", Strategy.ALL), ("FIRST", Strategy.FIRST), ("LAST", Strategy.LAST)]
 )
 def test_strategies_are_named_as_in_the_contract(text, strategy):
     assert Strategy(text) is strategy
+
+
+# ------------------------------------------------------------------------------- property
+
+USERS = st.sampled_from(["u_a", "u_b", "u_c", "u_d"])
+STEPS = st.lists(st.tuples(st.sampled_from(["claim", "assign"]), USERS), max_size=12)
+
+
+def predicted_owners(steps: list[tuple[str, str]], strategy: Strategy) -> set[str]:
+    """The rules, stated without the implementation: the last manual association wins over everything
+    after it; before any, ALL keeps every claimant, FIRST the first, LAST the last."""
+    manual = [user for kind, user in steps if kind == "assign"]
+    if manual:
+        return {manual[-1]}
+    claimants = [user for _, user in steps]
+    if not claimants:
+        return set()
+    return {Strategy.ALL: set(claimants), Strategy.FIRST: {claimants[0]}, Strategy.LAST: {claimants[-1]}}[strategy]
+
+
+@given(strategy=st.sampled_from(EVERY_STRATEGY), steps=STEPS)
+def test_any_interleaving_of_claims_and_manual_associations_ends_as_the_rules_predict(strategy, steps):
+    held = purchase(owner_ids=())
+    for kind, user in steps:
+        if kind == "assign":
+            held = assign(held, user)
+        else:
+            decision = decide_claim(held, user, strategy)
+            assert decision.accepted == (user in decision.owner_ids)  # a refused claimant never holds it
+            held = held.with_changes(owner_ids=decision.owner_ids)
+    assert set(held.owner_ids) == predicted_owners(steps, strategy)
+    assert len(held.owner_ids) == len(set(held.owner_ids))
+    if strategy is not Strategy.ALL or held.manual_owner:
+        assert len(held.owner_ids) <= 1  # never two owners under FIRST or LAST

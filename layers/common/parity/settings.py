@@ -64,6 +64,7 @@ class Settings:
     stripe_webhook_secret: Secret
     stripe_api_key: Secret
     stripe_api_base: str | None
+    refund_threshold: int = 3  # refunds and chargebacks per user before a review flag
     # App Store (issue 3). Defaults keep Settings(...) built without them valid.
     apple_bundle_id: str | None = None
     apple_app_apple_id: int | None = None
@@ -101,6 +102,12 @@ class Settings:
             raise ConfigurationError("OFFLINE_GRACE_SECONDS must be a whole number of seconds") from None
         if grace < 0:
             raise ConfigurationError("OFFLINE_GRACE_SECONDS must not be negative")
+        try:
+            refund_threshold = int(env.get("REFUND_ABUSE_THRESHOLD", "3"))
+        except ValueError:
+            raise ConfigurationError("REFUND_ABUSE_THRESHOLD must be a whole number") from None
+        if refund_threshold < 1:
+            raise ConfigurationError("REFUND_ABUSE_THRESHOLD must be at least 1")
         # Xcode / LocalTesting data is unsigned: those environments cannot be configured at all.
         apple_environment = {"production": "Production", "sandbox": "Sandbox"}.get(
             (env.get("APPLE_ENVIRONMENT") or "Production").strip().lower()
@@ -121,6 +128,7 @@ class Settings:
             stripe_webhook_secret=secret("STRIPE_WEBHOOK_SECRET"),
             stripe_api_key=secret("STRIPE_API_KEY"),
             stripe_api_base=(env.get("STRIPE_API_BASE") or "").rstrip("/") or None,
+            refund_threshold=refund_threshold,
             apple_bundle_id=env.get("APPLE_BUNDLE_ID") or None,
             apple_app_apple_id=apple_app_apple_id,
             apple_environment=apple_environment,

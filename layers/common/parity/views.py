@@ -68,3 +68,46 @@ def change_detail(change: EntitlementChange, cause: str) -> dict:
 
 def error_body(code: str, message: str) -> dict:
     return {"error": {"code": code, "message": message}}
+
+
+# Events beyond `entitlement.changed` carry their EventBridge detail type as `type`.
+USER_FLAGGED = "user.flagged_for_review"
+DOUBLE_BILLING = "billing.double_billing_detected"
+USER_MERGED = "user.merged"
+
+
+def review_notice(user_id: str, refunds: int, threshold: int, cause: tuple[str, str]) -> dict:
+    """A user whose refunds and chargebacks reached the threshold: for review (access is unchanged)."""
+    cause_id = ":".join(cause)
+    return {
+        "type": USER_FLAGGED,
+        "changeId": f"{cause_id}:{user_id}:flagged",
+        "cause": cause_id,
+        "userId": user_id,
+        "refunds": refunds,
+        "threshold": threshold,
+    }
+
+
+def double_billing_notice(user_id: str, entitlement_id: str, purchase_ids: Sequence[str], cause: tuple[str, str]) -> dict:
+    """A user paying for one entitlement in two stores at once (the customer may want to cancel one)."""
+    cause_id = ":".join(cause)
+    return {
+        "type": DOUBLE_BILLING,
+        "changeId": f"{cause_id}:{user_id}:{entitlement_id}:double_billing",
+        "cause": cause_id,
+        "userId": user_id,
+        "entitlement": entitlement_id,
+        "purchaseIds": list(purchase_ids),
+    }
+
+
+def merge_notice(from_user: str, into_user: str, cause: tuple[str, str]) -> dict:
+    cause_id = ":".join(cause)
+    return {
+        "type": USER_MERGED,
+        "changeId": f"{cause_id}:merged",
+        "cause": cause_id,
+        "userId": into_user,
+        "fromUserId": from_user,
+    }

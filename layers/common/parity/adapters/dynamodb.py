@@ -7,7 +7,9 @@
 | entitlement projection| USER#<userId>             | ENT#<entitlement> | last computed (and published)    |
 | token → user          | TOKEN#<appAccountToken>   | TOKEN             | userId                           |
 | purchase              | PURCHASE#<purchaseId>     | PURCHASE          | version, eventTime               |
-| event log             | EVENT#<source>#<eventId>  | EVENT             | GSI1: EVENTS#<source>:<routing>  |
+| event log             | EVENT#<source>#<eventId>  | EVENT             | GSI1: EVENTS#<purchaseId> once   |
+|                       |                           |                   | applied (before: <source>:<key>) |
+| audit trail           | AUDIT#<userId>            | <at>#<eventId>#.. | claims, transfers, refusals, ... |
 | payment → purchase    | PAYREF#<source>:<ref>     | PAYREF            | purchaseId, periodEnd            |
 | customer → user       | CUSTOMER#<source>:<ref>   | LINK              | userId                           |
 
@@ -28,8 +30,9 @@ from botocore.exceptions import ClientError
 from ..domain.entitlements import Entitlement
 from ..domain.errors import DuplicateEventError, VersionConflictError
 from ..domain.model import PaymentRef, Purchase, Revocation, State, Store
+from ..domain.ownership import Action, AuditRecord, Strategy
 from ..domain.users import UserState
-from ..ports import AppendResult, PurchaseCommit, PurchaseRead, StoredEvent
+from ..ports import AppendResult, Commit, EventSummary, PurchaseRead, StoredEvent, UserWrite
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -90,7 +93,13 @@ def purchase_to_item(purchase: Purchase) -> dict[str, Any]:
         "eventTime": _time(purchase.event_time),
         "snapshotAt": _time(purchase.snapshot_at),
         "revocations": [
-            {"ref": r.ref, "coversUntil": _time(r.covers_until), "active": r.active, "at": _time(r.at)}
+            {
+                "ref": r.ref,
+                "coversUntil": _time(r.covers_until),
+                "active": r.active,
+                "at": _time(r.at),
+                "refund": r.refund,
+            }
             for r in purchase.revocations
         ]
         or None,
@@ -116,7 +125,13 @@ def item_to_purchase(item: dict[str, Any]) -> Purchase:
         event_time=_parse_time(item["eventTime"]),
         snapshot_at=_parse_time(item.get("snapshotAt")),
         revocations=tuple(
-            Revocation(r["ref"], _parse_time(r.get("coversUntil")), bool(r["active"]), _parse_time(r["at"]))
+            Revocation(
+                r["ref"],
+                _parse_time(r.get("coversUntil")),
+                bool(r["active"]),
+                _parse_time(r["at"]),
+                bool(r.get("refund", True)),
+            )
             for r in item.get("revocations") or ()
         ),
         version=int(item.get("version", 0)),
@@ -148,6 +163,40 @@ def item_to_entitlement(item: dict[str, Any]) -> Entitlement:
         store=Store(item["store"]),
         product_id=item.get("productId"),
         purchase_id=item["purchaseId"],
+    )
+
+
+def audit_key(record: AuditRecord) -> dict[str, Any]:
+    return _key(f"AUDIT#{record.user_id}", f"{_time(record.at)}#{record.source}#{record.event_id}#{record.purchase_id or ''}")
+
+
+def audit_to_item(record: AuditRecord) -> dict[str, Any]:
+    return {
+        "userId": record.user_id,
+        "action": record.action.value,
+        "at": _time(record.at),
+        "source": record.source,
+        "eventId": record.event_id,
+        "purchaseId": record.purchase_id,
+        "otherUserIds": list(record.other_user_ids) or None,
+        "strategy": record.strategy.value if record.strategy else None,
+        "actor": record.actor,
+        "detail": record.detail,
+    }
+
+
+def item_to_audit(item: dict[str, Any]) -> AuditRecord:
+    return AuditRecord(
+        user_id=item["userId"],
+        action=Action(item["action"]),
+        at=_parse_time(item["at"]),
+        source=item["source"],
+        event_id=item["eventId"],
+        purchase_id=item.get("purchaseId"),
+        other_user_ids=tuple(item.get("otherUserIds") or ()),
+        strategy=Strategy(item["strategy"]) if item.get("strategy") else None,
+        actor=item.get("actor"),
+        detail=item.get("detail"),
     )
 
 
@@ -209,15 +258,13 @@ class DynamoRepository:
         )
         return tuple(json.loads((response.get("Item") or {}).get("changes", {}).get("S", "[]")))
 
-    def mark_processed(self, source: str, event_id: str, outcome: str, now: datetime | None = None) -> bool:
+    def mark_processed(
+        self, source: str, event_id: str, outcome: str, purchase_id: str | None = None, now: datetime | None = None
+    ) -> bool:
+        update = self._event_processed(source, event_id, outcome, (), purchase_id, now)["Update"]
+        update.pop("ReturnValuesOnConditionCheckFailure")
         try:
-            self._client.update_item(
-                TableName=self._table,
-                Key=event_key(source, event_id),
-                UpdateExpression="SET processedAt = :now, outcome = :outcome",
-                ConditionExpression="attribute_not_exists(processedAt)",
-                ExpressionAttributeValues=_dump({":now": _time(now or datetime.now(timezone.utc)), ":outcome": outcome}),
-            )
+            self._client.update_item(**update)
         except ClientError as error:
             if error.response["Error"]["Code"] != "ConditionalCheckFailedException":
                 raise
@@ -230,6 +277,48 @@ class DynamoRepository:
         response = self._client.get_item(TableName=self._table, Key=purchase_key(purchase_id), ConsistentRead=True)
         item = response.get("Item")
         return None if item is None else item_to_purchase(_load(item))
+
+    def get_purchases(self, purchase_ids: Sequence[str]) -> dict[str, Purchase]:
+        found: dict[str, Purchase] = {}
+        for start in range(0, len(purchase_ids), 100):  # BatchGetItem takes a hundred keys
+            for item in self._batch_get([purchase_key(pid) for pid in purchase_ids[start : start + 100]]):
+                purchase = item_to_purchase(item)
+                found[purchase.purchase_id] = purchase
+        return found
+
+    def audit_trail(self, user_id: str, limit: int = 100) -> tuple[AuditRecord, ...]:
+        response = self._client.query(
+            TableName=self._table,
+            KeyConditionExpression="PK = :pk",
+            ExpressionAttributeValues={":pk": {"S": f"AUDIT#{user_id}"}},
+            ScanIndexForward=False,
+            Limit=limit,
+        )
+        return tuple(item_to_audit(_load(item)) for item in response.get("Items", []))
+
+    def purchase_events(self, purchase_id: str, limit: int = 50) -> tuple[EventSummary, ...]:
+        response = self._client.query(
+            TableName=self._table,
+            IndexName="GSI1",
+            KeyConditionExpression="GSI1PK = :pk",
+            ExpressionAttributeValues={":pk": {"S": f"EVENTS#{purchase_id}"}},
+            ProjectionExpression="#s, eventId, eventType, receivedAt, processedAt, outcome, purchaseId",
+            ExpressionAttributeNames={"#s": "source"},
+            ScanIndexForward=False,
+            Limit=limit,
+        )
+        return tuple(
+            EventSummary(
+                source=item["source"],
+                event_id=item["eventId"],
+                event_type=item.get("eventType", ""),
+                received_at=_parse_time(item["receivedAt"]),
+                processed_at=_parse_time(item.get("processedAt")),
+                outcome=item.get("outcome"),
+                purchase_id=item.get("purchaseId"),
+            )
+            for item in map(_load, response.get("Items", []))
+        )
 
     def find_payment(self, refs: Sequence[str], source: str = "stripe") -> PaymentRef | None:
         if not refs:
@@ -289,6 +378,10 @@ class DynamoRepository:
             user_id=user_id,
             app_account_token=profile.get("appAccountToken"),
             version=int(profile.get("version", 0)),
+            refunds=int(profile.get("refunds", 0)),
+            flagged_at=_parse_time(profile.get("flaggedAt")),
+            merged_into=profile.get("mergedInto"),
+            aliases=tuple(profile.get("aliases") or ()),
             purchases=tuple(item_to_purchase(i) for i in items if i["SK"].startswith("PURCHASE#")),
             entitlements={
                 i["entitlementId"]: item_to_entitlement(i) for i in items if i["SK"].startswith("ENT#")
@@ -306,34 +399,52 @@ class DynamoRepository:
         """A transaction Put of one item (attributes whose value is None are left out)."""
         return {"Put": {"TableName": self._table, "Item": {**_key(pk, sk), **_dump(attributes)}, **condition}}
 
-    def _profile_writes(self, user_id: str, expected_version: int, token: str | None) -> list[dict[str, Any]]:
-        if expected_version == 0:
+    def _profile_writes(self, user: UserWrite) -> list[dict[str, Any]]:
+        if user.expected_version == 0:
             # The token is issued exactly once: both puts fail if the user or the token exists.
             new = "attribute_not_exists(PK)"
+            token = user.new_app_account_token
+            profile = {
+                "userId": user.user_id,
+                "appAccountToken": token,
+                "version": 1,
+                "refunds": user.refunds_added or None,
+                "flaggedAt": _time(user.flagged_at),
+            }
             return [
-                self._put(
-                    user_pk(user_id),
-                    "PROFILE",
-                    {"userId": user_id, "appAccountToken": token, "version": 1},
-                    ConditionExpression=new,
-                ),
-                self._put(f"TOKEN#{token}", "TOKEN", {"userId": user_id}, ConditionExpression=new),
+                self._put(user_pk(user.user_id), "PROFILE", profile, ConditionExpression=new),
+                self._put(f"TOKEN#{token}", "TOKEN", {"userId": user.user_id}, ConditionExpression=new),
             ]
+        sets, values = ["version = :next"], {":next": user.expected_version + 1, ":expected": user.expected_version}
+        if user.refunds_added:
+            sets.append("refunds = if_not_exists(refunds, :zero) + :refunds")
+            values |= {":zero": 0, ":refunds": user.refunds_added}
+        if user.flagged_at:
+            sets.append("flaggedAt = :flagged")
+            values[":flagged"] = _time(user.flagged_at)
+        if user.merged_into:
+            sets.append("mergedInto = :into")
+            values[":into"] = user.merged_into
+        if user.alias_added:
+            sets.append("aliases = list_append(if_not_exists(aliases, :none), :alias)")
+            values |= {":none": [], ":alias": [user.alias_added]}
         return [
             {
                 "Update": {
                     "TableName": self._table,
-                    "Key": _key(user_pk(user_id), "PROFILE"),
-                    "UpdateExpression": "SET version = :next",
+                    "Key": _key(user_pk(user.user_id), "PROFILE"),
+                    "UpdateExpression": "SET " + ", ".join(sets),
                     "ConditionExpression": "version = :expected",
-                    "ExpressionAttributeValues": _dump({":next": expected_version + 1, ":expected": expected_version}),
+                    "ExpressionAttributeValues": _dump(values),
                 }
             }
         ]
 
     def create_profile(self, user_id: str, app_account_token: str) -> UserState:
         try:
-            self._client.transact_write_items(TransactItems=self._profile_writes(user_id, 0, app_account_token))
+            self._client.transact_write_items(
+                TransactItems=self._profile_writes(UserWrite(user_id, 0, new_app_account_token=app_account_token))
+            )
         except ClientError as error:
             if error.response["Error"]["Code"] != "TransactionCanceledException":
                 raise
@@ -350,71 +461,89 @@ class DynamoRepository:
             ]
         )
 
-    def _event_processed(self, source: str, event_id: str, outcome: str, changes) -> dict[str, Any]:
+    def _event_processed(
+        self,
+        source: str,
+        event_id: str,
+        outcome: str,
+        changes,
+        purchase_id: str | None = None,
+        now: datetime | None = None,
+    ) -> dict[str, Any]:
+        """Mark the event processed (once). An event about a purchase joins the purchase's history in
+        GSI1, whatever id it arrived under (an invoice, a later token of a Play chain)."""
+        sets = ["processedAt = :now", "outcome = :outcome", "changes = :changes"]
+        values = {
+            ":now": _time(now or datetime.now(timezone.utc)),
+            ":outcome": outcome,
+            ":changes": json.dumps(list(changes)),
+        }
+        if purchase_id:
+            sets += ["purchaseId = :pid", "GSI1PK = :gsi", "GSI1SK = if_not_exists(GSI1SK, :now)"]
+            values |= {":pid": purchase_id, ":gsi": f"EVENTS#{purchase_id}"}
         return {
             "Update": {
                 "TableName": self._table,
                 "Key": event_key(source, event_id),
-                "UpdateExpression": "SET processedAt = :now, outcome = :outcome, changes = :changes",
+                "UpdateExpression": "SET " + ", ".join(sets),
                 "ConditionExpression": "attribute_not_exists(processedAt)",
-                "ExpressionAttributeValues": _dump(
-                    {
-                        ":now": _time(datetime.now(timezone.utc)),
-                        ":outcome": outcome,
-                        ":changes": json.dumps(list(changes)),
-                    }
-                ),
+                "ExpressionAttributeValues": _dump(values),
                 "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
             }
         }
 
-    def commit(self, commit: PurchaseCommit) -> None:
-        purchase = commit.purchase
-        if commit.expected_version == 0:
-            purchase_condition = {"ConditionExpression": "attribute_not_exists(PK)"}
-        else:
-            purchase_condition = {
-                "ConditionExpression": "version = :expected",
-                "ExpressionAttributeValues": _dump({":expected": commit.expected_version}),
-            }
-        items: list[dict[str, Any]] = [
-            self._event_processed(commit.source, commit.event_id, "applied", commit.change_details),
-            self._put(f"PURCHASE#{purchase.purchase_id}", "PURCHASE", purchase_to_item(purchase), **purchase_condition),
-        ]
+    def commit(self, commit: Commit) -> None:
+        items: list[dict[str, Any]] = []
+        if commit.completes_event:
+            only = commit.purchases[0].purchase.purchase_id if len(commit.purchases) == 1 else None
+            items.append(self._event_processed(commit.source, commit.event_id, "applied", commit.change_details, only))
+        for write in commit.purchases:
+            purchase = write.purchase
+            if write.expected_version == 0:
+                condition = {"ConditionExpression": "attribute_not_exists(PK)"}
+            else:
+                condition = {
+                    "ConditionExpression": "version = :expected",
+                    "ExpressionAttributeValues": _dump({":expected": write.expected_version}),
+                }
+            items.append(self._put(f"PURCHASE#{purchase.purchase_id}", "PURCHASE", purchase_to_item(purchase), **condition))
         for user in commit.users:
-            items += self._profile_writes(user.user_id, user.expected_version, user.new_app_account_token)
+            items += self._profile_writes(user)
             pk = user_pk(user.user_id)
             items += [self._put(pk, f"PURCHASE#{p.purchase_id}", purchase_to_item(p)) for p in user.put_purchases]
+            items += [self._delete(pk, f"PURCHASE#{gone}") for gone in user.delete_purchase_ids]
+            items += [self._put(pk, f"ENT#{e.entitlement_id}", entitlement_to_item(e)) for e in user.put_entitlements]
+            items += [self._delete(pk, f"ENT#{gone}") for gone in user.delete_entitlement_ids]
+        if commit.payment_refs:
+            purchase = commit.purchases[0].purchase
             items += [
-                {"Delete": {"TableName": self._table, "Key": _key(pk, f"PURCHASE#{gone}")}}
-                for gone in user.delete_purchase_ids
+                self._put(
+                    f"PAYREF#{purchase.store.value}:{ref.ref}",
+                    "PAYREF",
+                    {
+                        "ref": ref.ref,
+                        "purchaseId": ref.purchase_id,
+                        "periodEnd": _time(ref.period_end),
+                        "ownerIds": list(purchase.owner_ids) or None,
+                    },
+                )
+                for ref in commit.payment_refs
             ]
-            items += [
-                self._put(pk, f"ENT#{e.entitlement_id}", entitlement_to_item(e)) for e in user.put_entitlements
-            ]
-        items += [
-            self._put(
-                f"PAYREF#{purchase.store.value}:{ref.ref}",
-                "PAYREF",
-                {
-                    "ref": ref.ref,
-                    "purchaseId": ref.purchase_id,
-                    "periodEnd": _time(ref.period_end),
-                    "ownerIds": list(purchase.owner_ids) or None,
-                },
-            )
-            for ref in commit.payment_refs
-        ]
-        self._transact(items)
+        items += [self._put(f"TOKEN#{token}", "TOKEN", {"userId": user_id}) for token, user_id in commit.token_moves]
+        items += [{"Put": {"TableName": self._table, "Item": {**audit_key(r), **_dump(audit_to_item(r))}}} for r in commit.audit]
+        self._transact(items, first_is_event=commit.completes_event)
 
-    def _transact(self, items: list[dict[str, Any]]) -> None:
+    def _delete(self, pk: str, sk: str) -> dict[str, Any]:
+        return {"Delete": {"TableName": self._table, "Key": _key(pk, sk)}}
+
+    def _transact(self, items: list[dict[str, Any]], first_is_event: bool = True) -> None:
         try:
             self._client.transact_write_items(TransactItems=items)
         except ClientError as error:
             if error.response["Error"]["Code"] != "TransactionCanceledException":
                 raise
             codes = _cancellation_codes(error)
-            if codes and codes[0] == "ConditionalCheckFailed":
+            if first_is_event and codes and codes[0] == "ConditionalCheckFailed":
                 # The event item is always first; its old image carries what was recorded then.
                 old = error.response["CancellationReasons"][0].get("Item") or {}
                 recorded = json.loads(old.get("changes", {}).get("S", "[]"))

@@ -1,4 +1,5 @@
-"""EventBridge: `entitlement.changed` events, so that apps can be told to refresh."""
+"""EventBridge: `entitlement.changed` events, so that apps can be told to refresh, and the user events
+operators act on (`user.flagged_for_review`, `billing.double_billing_detected`, `user.merged`)."""
 
 from __future__ import annotations
 
@@ -26,7 +27,12 @@ class EventBridgePublisher:
     def publish(self, details: Sequence[Mapping]) -> None:
         """At least once: a retried event publishes again, consumers dedupe on `changeId`."""
         entries = [
-            {"EventBusName": self._bus, "Source": SOURCE, "DetailType": DETAIL_TYPE, "Detail": json.dumps(detail)}
+            {
+                "EventBusName": self._bus,
+                "Source": SOURCE,
+                "DetailType": detail.get("type", DETAIL_TYPE),
+                "Detail": json.dumps(detail),
+            }
             for detail in details
         ]
         for start in range(0, len(entries), _BATCH):

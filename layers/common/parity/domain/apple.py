@@ -605,7 +605,8 @@ def _revocation(
     if transaction_id is None:
         warnings.append(f"{event_type or 'transaction'} revocation without transactionId: not applied")
         return None
-    return Revocation(f"transaction:{transaction_id}", period_end, active, as_of)
+    # REVOKE withdraws Family Sharing access: not a refund by the user who held it.
+    return Revocation(f"transaction:{transaction_id}", period_end, active, as_of, refund=event_type != "REVOKE")
 
 
 def _check_status(snapshot: Snapshot, status: int | None, tx: Mapping, kind: str, warnings: list[str]) -> None:

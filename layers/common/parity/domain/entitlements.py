@@ -135,3 +135,18 @@ def diff_entitlements(
         ):
             changes.append(EntitlementChange(user_id, entitlement_id, before, after))
     return changes
+
+
+def double_billing(purchases: Iterable[Purchase], catalog: Catalog, now: datetime) -> dict[str, tuple[str, ...]]:
+    """Entitlements a user is paying for in more than one store at once: each entitlement granted right
+    now by purchases from two stores or more (say Stripe and the App Store), with those purchases."""
+    granting: dict[str, list[Purchase]] = {}
+    for purchase in purchases:
+        if purchase.store is not Store.MANUAL and purchase.grants_access(now):
+            for entitlement_id in catalog.entitlements_of(purchase):
+                granting.setdefault(entitlement_id, []).append(purchase)
+    return {
+        entitlement_id: tuple(sorted(p.purchase_id for p in held))
+        for entitlement_id, held in sorted(granting.items())
+        if len({p.store for p in held}) > 1
+    }

@@ -67,6 +67,7 @@ class Revocation:
     covers_until: datetime | None
     active: bool
     at: datetime
+    refund: bool = True  # a refund or chargeback (counted against the user); False: a revocation (Family Sharing)
 
 
 @dataclass(frozen=True)

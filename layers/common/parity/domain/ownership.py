@@ -1,8 +1,14 @@
-"""Who may use a purchase: the ALL / FIRST / LAST strategies and manual association."""
+"""Who may use a purchase: the ALL / FIRST / LAST strategies, manual association, and the audit trail.
+
+A claim is a user presenting a purchase (a receipt, or a store event carrying the user's link). The
+strategy decides what a claim by someone who does not hold the purchase yet does; a manual association
+by an operator outranks every claim until another manual association.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from enum import Enum
 
 from .model import Purchase
@@ -14,10 +20,27 @@ class Strategy(str, Enum):
     LAST = "LAST"  # the latest claimant takes it over
 
 
+class Action(str, Enum):
+    """What happened to one user's hold on one purchase (one line of the audit trail)."""
+
+    CLAIMED = "claimed"  # became the owner of an unowned purchase
+    SHARED = "shared"  # joined the owners (ALL)
+    TOOK_OVER = "took_over"  # took the purchase from its owners (LAST)
+    LOST = "lost"  # an owner who lost the purchase to another user (LAST, manual association, merge)
+    REFUSED = "refused"  # a claim refused (FIRST, or a manual owner holds it)
+    CLAIM_REFUSED = "claim_refused"  # the owner's side of a refusal: someone else claimed their purchase
+    ASSIGNED = "assigned"  # made the owner by an operator (manual association)
+    MERGED_INTO = "merged_into"  # this user id became an alias of another
+    MERGED_FROM = "merged_from"  # another user id was merged into this one
+    FLAGGED = "flagged_for_review"  # refunds and chargebacks reached the threshold
+    DOUBLE_BILLING = "double_billing"  # access to one entitlement paid in two stores at once
+
+
 @dataclass(frozen=True)
 class ClaimDecision:
     owner_ids: tuple[str, ...]
     accepted: bool
+    action: Action | None = None  # the claimant's line in the audit trail; None when nothing changed
 
     @property
     def refused(self) -> bool:
@@ -33,9 +56,60 @@ def decide_claim(purchase: Purchase, claimant: str, strategy: Strategy) -> Claim
     if claimant in owners:
         return ClaimDecision(owners, accepted=True)
     if not owners:
-        return ClaimDecision((claimant,), accepted=True)
+        return ClaimDecision((claimant,), accepted=True, action=Action.CLAIMED)
     if purchase.manual_owner or strategy is Strategy.FIRST:
-        return ClaimDecision(owners, accepted=False)
+        return ClaimDecision(owners, accepted=False, action=Action.REFUSED)
     if strategy is Strategy.ALL:
-        return ClaimDecision((*owners, claimant), accepted=True)
-    return ClaimDecision((claimant,), accepted=True)
+        return ClaimDecision((*owners, claimant), accepted=True, action=Action.SHARED)
+    return ClaimDecision((claimant,), accepted=True, action=Action.TOOK_OVER)
+
+
+def assign(purchase: Purchase, user_id: str) -> Purchase:
+    """A manual association: `user_id` alone holds the purchase, and claims no longer move it."""
+    return purchase.with_changes(owner_ids=(user_id,), manual_owner=True)
+
+
+def merge_owner(purchase: Purchase, from_user: str, into_user: str) -> Purchase:
+    """The purchase after `from_user` is merged into `into_user` (a manual association stays one)."""
+    owners = tuple(dict.fromkeys(into_user if owner == from_user else owner for owner in purchase.owner_ids))
+    return purchase.with_changes(owner_ids=owners)
+
+
+@dataclass(frozen=True)
+class AuditRecord:
+    """One line of a user's audit trail: who, what, when, and the stored event behind it."""
+
+    user_id: str
+    action: Action
+    at: datetime
+    source: str  # the event log source: stripe | app_store | play_store | admin
+    event_id: str
+    purchase_id: str | None = None
+    other_user_ids: tuple[str, ...] = ()  # the owners who refused or lost it, the user it went to
+    strategy: Strategy | None = None
+    actor: str | None = None  # the operator, for manual associations and merges
+    detail: str | None = None
+
+
+def claim_records(
+    before: tuple[str, ...],
+    after: tuple[str, ...],
+    claimant: str,
+    decision: ClaimDecision,
+    purchase_id: str,
+    at: datetime,
+    source: str,
+    event_id: str,
+    strategy: Strategy,
+) -> tuple[AuditRecord, ...]:
+    """The audit lines of one claim: the claimant's, and each owner's it concerned."""
+    if decision.action is None:
+        return ()
+
+    def record(user_id: str, action: Action, others: tuple[str, ...]) -> AuditRecord:
+        return AuditRecord(user_id, action, at, source, event_id, purchase_id, others, strategy)
+
+    if decision.refused:
+        return (record(claimant, Action.REFUSED, before), *(record(o, Action.CLAIM_REFUSED, (claimant,)) for o in before))
+    lost = tuple(owner for owner in before if owner not in after)
+    return (record(claimant, decision.action, before), *(record(o, Action.LOST, (claimant,)) for o in lost))

@@ -8,14 +8,13 @@ write it all in one conditional transaction, then publish what changed.
 from __future__ import annotations
 
 import json
-import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime
 
 from ..domain import apple, google, stripe
 from ..domain.apple import VerifiedNotification
-from ..domain.entitlements import Catalog, EntitlementChange, diff_entitlements, entitlements_with_history
+from ..domain.entitlements import Catalog, EntitlementChange
 from ..domain.errors import (
     DuplicateEventError,
     StaleEventError,
@@ -23,23 +22,24 @@ from ..domain.errors import (
     UnknownPurchaseError,
     VersionConflictError,
 )
-from ..domain.model import PaymentRef, Purchase, PurchaseUpdate
-from ..domain.ownership import Strategy, decide_claim
+from ..domain.model import PaymentRef, PurchaseUpdate
+from ..domain.ownership import Action, AuditRecord, Strategy, claim_records, decide_claim
 from ..domain.purchases import apply_update
 from ..domain.users import UserState
 from ..observability import logger, metrics
 from ..ports import (
     ChangePublisher,
     Clock,
+    Commit,
     EventLog,
     PlayApi,
-    PurchaseCommit,
     PurchaseRead,
+    PurchaseWrite,
     Repository,
     StripeApi,
-    UserWrite,
 )
 from ..views import change_detail
+from .projection import DEFAULT_REFUND_THRESHOLD, Projection, Projector
 from ..webhooks.google import parse_push
 
 MAX_CONFLICT_RETRIES = 4
@@ -65,8 +65,10 @@ class EventProcessor:
         stripe_api: StripeApi | None = None,
         play_api: PlayApi | None = None,
         play_package: str | None = None,
+        refund_threshold: int = DEFAULT_REFUND_THRESHOLD,
     ) -> None:
         self._repo = repository
+        self._projector = Projector(repository, catalog, refund_threshold)
         self._log = event_log
         self._publisher = publisher
         self._catalog = catalog
@@ -169,8 +171,12 @@ class EventProcessor:
             self._play.acknowledge_subscription(self._play_package, facts.acknowledge_product_id, facts.purchase_token)
         metrics.add_metric(name="PurchasesAcknowledged", unit="Count", value=1)
 
-    def process_stripe(self, event: Mapping) -> Outcome:
+    def process_stripe(self, event: Mapping, claimant: str | None = None) -> Outcome:
+        """A Stripe event (verified at the door, or built from an API read for a receipt claim by
+        `claimant`, which then outranks the user the event names)."""
         facts = stripe.normalize(event)
+        if claimant:
+            facts = replace(facts, claimant=claimant, customer_user=None)
         logger.append_keys(store="stripe", event_id=facts.event_id, event_type=facts.event_type)
         for warning in facts.warnings:
             logger.warning(warning)
@@ -231,7 +237,7 @@ class EventProcessor:
             return None
 
     def _finish_without_change(self, source: str, event_id: str, status: str, purchase_id: str | None = None) -> Outcome:
-        if not self._log.mark_processed(source, event_id, status):
+        if not self._log.mark_processed(source, event_id, status, purchase_id):
             status = "duplicate"
             # Applied before (a retry finds nothing new): if that attempt died before publishing, publish now.
             recorded = self._log.recorded_changes(source, event_id)
@@ -246,9 +252,13 @@ class EventProcessor:
         `owner_hint`: a user believed to own the purchase; their partition holds a copy of it, so one
         Query reads both (the canonical item's version condition catches a stale belief).
         """
+        return self._retrying(lambda attempt: self._apply_once(update, source, owner_hint if attempt == 1 else None))
+
+    @staticmethod
+    def _retrying(attempt_once):
         for attempt in range(1, MAX_CONFLICT_RETRIES + 1):
             try:
-                return self._apply_once(update, source, owner_hint if attempt == 1 else None)
+                return attempt_once(attempt)
             except VersionConflictError:
                 if attempt == MAX_CONFLICT_RETRIES:
                     raise
@@ -266,46 +276,63 @@ class EventProcessor:
         customer = update.customer_ref if update.claimant is None else None
         return self._repo.read_purchase(update.purchase_id, customer, update.app_account_token), {}
 
+    def _canonical(self, user_id: str, loaded: dict[str, UserState]) -> str:
+        """The user behind `user_id`: itself, or the user it was merged into (a link to a merged id
+        lands on the merged user). The user read here is reused by the projection."""
+        user = loaded.get(user_id) or self._repo.load_user(user_id)
+        loaded[user_id] = user
+        return user.merged_into or user_id
+
     def _apply_once(self, update: PurchaseUpdate, source: str, owner_hint: str | None) -> Outcome:
         now = self._clock.now()
         read, loaded = self._read(update, owner_hint)
         current = read.purchase
-        if update.claimant is None and read.token_user:
-            update = replace(update, claimant=read.token_user)  # the store carried the user's token
         try:
             purchase = apply_update(current, update)
         except StaleEventError:
             if current is None or not update.payment_refs:
                 return self._finish_without_change(source, update.event_id, "stale", update.purchase_id)
             purchase = current  # nothing new about the purchase, but its payments are worth recording
-        refused = False
-        if update.claimant:
-            decision = decide_claim(purchase, update.claimant, self._strategy)
+        claimant = update.claimant or read.token_user  # a token Parity issued names its user
+        refused, audit = False, ()
+        if claimant:
+            if claimant not in purchase.owner_ids:
+                claimant = self._canonical(claimant, loaded)
+            decision = decide_claim(purchase, claimant, self._strategy)
             refused = decision.refused
             if refused:
                 logger.warning("claim refused", extra={"purchase_id": purchase.purchase_id, "strategy": self._strategy.value})
                 metrics.add_metric(name="ClaimsRefused", unit="Count", value=1)
+            elif decision.action is Action.TOOK_OVER:
+                metrics.add_metric(name="ClaimsTransferred", unit="Count", value=1)
+            audit = claim_records(
+                purchase.owner_ids, decision.owner_ids, claimant, decision, purchase.purchase_id, now,
+                source, update.event_id, self._strategy,
+            )  # fmt: skip
             purchase = replace(purchase, owner_ids=decision.owner_ids)
         elif not purchase.owner_ids and read.customer_user:
             # No claim yet: the Stripe customer's linked user owns it.
-            purchase = replace(purchase, owner_ids=(read.customer_user,))
-        if current is not None and purchase == current and not update.payment_refs:
-            outcome = self._finish_without_change(source, update.event_id, "stale", update.purchase_id)
-            return replace(outcome, claim_refused=refused)
+            owner = self._canonical(read.customer_user, loaded)
+            audit = (
+                AuditRecord(owner, Action.CLAIMED, now, source, update.event_id, purchase.purchase_id, detail="customer link"),
+            )
+            purchase = replace(purchase, owner_ids=(owner,))
+        if current is not None and purchase == current and not update.payment_refs and not audit:
+            return self._finish_without_change(source, update.event_id, "stale", update.purchase_id)
 
         expected = current.version if current else 0
         purchase = replace(purchase, version=expected + 1)
-        users, changes = self._user_writes(current, purchase, now, loaded)
-        details = tuple(change_detail(change, cause=f"{source}:{update.event_id}") for change in changes)
+        projection = self._projector.project([(current, purchase)], now, (source, update.event_id), loaded)
+        details = self._details(projection, source, update.event_id)
         try:
             self._repo.commit(
-                PurchaseCommit(
+                Commit(
                     source=source,
                     event_id=update.event_id,
-                    purchase=purchase,
-                    expected_version=expected,
-                    users=users,
+                    purchases=(PurchaseWrite(purchase, expected),),
+                    users=projection.users,
                     payment_refs=update.payment_refs,
+                    audit=audit + projection.audit,
                     change_details=details,
                 )
             )
@@ -318,33 +345,10 @@ class EventProcessor:
         metrics.add_metric(name="EventsApplied", unit="Count", value=1)
         if details:
             self._publisher.publish(details)
-        return Outcome("applied", purchase.purchase_id, tuple(changes), claim_refused=refused)
+        return Outcome("applied", purchase.purchase_id, projection.changes, claim_refused=refused)
 
-    def _user_writes(
-        self, current: Purchase | None, purchase: Purchase, now: datetime, loaded: dict[str, UserState]
-    ) -> tuple[tuple[UserWrite, ...], list[EntitlementChange]]:
-        before = set(current.owner_ids) if current else set()
-        affected = sorted(before | set(purchase.owner_ids))
-        writes, changes = [], []
-        for user_id in affected:
-            user = loaded.get(user_id) or self._repo.load_user(user_id)
-            held = [p for p in user.purchases if p.purchase_id != purchase.purchase_id]
-            keeps = user_id in purchase.owner_ids
-            if keeps:
-                held.append(purchase)
-            old = {eid: e.at(now) for eid, e in user.entitlements.items()}
-            new = entitlements_with_history(held, old, self._catalog, now)
-            user_changes = diff_entitlements(user_id, old, new)
-            changes += user_changes
-            writes.append(
-                UserWrite(
-                    user_id=user_id,
-                    expected_version=user.version,
-                    new_app_account_token=None if user.exists else str(uuid.uuid4()),
-                    put_purchases=(purchase,) if keeps else (),
-                    delete_purchase_ids=() if keeps else (purchase.purchase_id,),
-                    put_entitlements=tuple(c.new for c in user_changes if c.new is not None),
-                )
-            )
-        return tuple(writes), changes
-
+    @staticmethod
+    def _details(projection: Projection, source: str, event_id: str) -> tuple[dict, ...]:
+        """The events a commit publishes: entitlement changes, then the user notices."""
+        changes = tuple(change_detail(change, cause=f"{source}:{event_id}") for change in projection.changes)
+        return changes + projection.notices

@@ -1,0 +1,108 @@
+"""What a change of purchases does to their users: the purchase copies each user's partition holds, the
+entitlement projection, refund counters and flags, and double billing.
+
+Shared by event processing and the operator actions (manual association, merge), so that every path
+that moves a purchase keeps the user's side the same way.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping, MutableMapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from ..domain.entitlements import Catalog, Entitlement, EntitlementChange, diff_entitlements, double_billing
+from ..domain.entitlements import entitlements_with_history
+from ..domain.model import Purchase
+from ..domain.ownership import Action, AuditRecord
+from ..domain.users import UserState, refunds_added
+from ..observability import logger, metrics
+from ..ports import Repository, UserWrite
+from ..views import double_billing_notice, review_notice
+
+DEFAULT_REFUND_THRESHOLD = 3
+
+# One purchase before and after a change (None before: a new purchase).
+Move = tuple[Purchase | None, Purchase]
+
+
+@dataclass(frozen=True)
+class Projection:
+    users: tuple[UserWrite, ...]
+    changes: tuple[EntitlementChange, ...]
+    notices: tuple[dict, ...]  # user events beyond entitlement changes (flags, double billing)
+    audit: tuple[AuditRecord, ...]
+
+
+class Projector:
+    def __init__(self, repository: Repository, catalog: Catalog, refund_threshold: int = DEFAULT_REFUND_THRESHOLD):
+        self._repo = repository
+        self._catalog = catalog
+        self._threshold = refund_threshold
+
+    def project(
+        self,
+        moves: Sequence[Move],
+        now: datetime,
+        cause: tuple[str, str],
+        loaded: MutableMapping[str, UserState] | None = None,
+        history: Mapping[str, Mapping[str, Entitlement]] | None = None,
+    ) -> Projection:
+        """The writes for every user who held or holds one of the moved purchases.
+
+        `cause`: (source, event id) of the change; `loaded`: users already read on the way (reused, and
+        completed with those read here); `history`: more past entitlements per user (a merged user's).
+        """
+        loaded = {} if loaded is None else loaded
+        affected = sorted({uid for before, after in moves for uid in (*(before.owner_ids if before else ()), *after.owner_ids)})
+        writes, changes, notices, audit = [], [], [], []
+        for user_id in affected:
+            user = loaded.get(user_id) or self._repo.load_user(user_id)
+            loaded[user_id] = user
+            held = {p.purchase_id: p for p in user.purchases}
+            puts, deletes, refunds = [], [], 0
+            for before, after in moves:
+                if user_id in after.owner_ids:
+                    held[after.purchase_id] = after
+                    puts.append(after)
+                    refunds += refunds_added(before, after)
+                else:
+                    held.pop(after.purchase_id, None)
+                    deletes.append(after.purchase_id)
+            old = {eid: e.at(now) for eid, e in user.entitlements.items()}
+            past = {**{eid: e.at(now) for eid, e in ((history or {}).get(user_id) or {}).items()}, **old}
+            new = entitlements_with_history(held.values(), past, self._catalog, now)
+            user_changes = diff_entitlements(user_id, old, new)
+            changes += user_changes
+            flagged_at = None
+            if user.due_for_review(refunds, self._threshold):
+                flagged_at = now
+                total = user.refunds + refunds
+                logger.warning("user flagged for review: refunds and chargebacks", extra={"user_id": user_id, "refunds": total})
+                metrics.add_metric(name="UsersFlaggedForReview", unit="Count", value=1)
+                notices.append(review_notice(user_id, total, self._threshold, cause))
+                audit.append(AuditRecord(user_id, Action.FLAGGED, now, *cause, detail=f"{total} refunds or chargebacks"))
+            billed_before = double_billing(user.purchases, self._catalog, now)
+            for entitlement_id, purchase_ids in double_billing(held.values(), self._catalog, now).items():
+                if billed_before.get(entitlement_id) == purchase_ids:
+                    continue
+                logger.warning("double billing", extra={"user_id": user_id, "entitlement": entitlement_id})
+                metrics.add_metric(name="DoubleBillingDetected", unit="Count", value=1)
+                notices.append(double_billing_notice(user_id, entitlement_id, purchase_ids, cause))
+                audit.append(
+                    AuditRecord(user_id, Action.DOUBLE_BILLING, now, *cause, detail=f"{entitlement_id}: {', '.join(purchase_ids)}")
+                )
+            writes.append(
+                UserWrite(
+                    user_id=user_id,
+                    expected_version=user.version,
+                    new_app_account_token=None if user.exists else str(uuid.uuid4()),
+                    put_purchases=tuple(puts),
+                    delete_purchase_ids=tuple(deletes),
+                    put_entitlements=tuple(c.new for c in user_changes if c.new is not None),
+                    refunds_added=refunds,
+                    flagged_at=flagged_at,
+                )
+            )
+        return Projection(tuple(writes), tuple(changes), tuple(notices), tuple(audit))

@@ -12,6 +12,7 @@ from typing import Protocol
 
 from .domain.entitlements import Entitlement
 from .domain.model import PaymentRef, Purchase
+from .domain.ownership import AuditRecord
 from .domain.users import UserState
 
 
@@ -42,7 +43,7 @@ class PurchaseRead:
 
 @dataclass(frozen=True)
 class UserWrite:
-    """The writes for one user in a purchase commit."""
+    """The writes for one user in a commit."""
 
     user_id: str
     expected_version: int  # 0: the profile does not exist yet and is created (with a new token)
@@ -50,26 +51,52 @@ class UserWrite:
     put_purchases: tuple[Purchase, ...] = ()
     delete_purchase_ids: tuple[str, ...] = ()
     put_entitlements: tuple[Entitlement, ...] = ()
+    delete_entitlement_ids: tuple[str, ...] = ()
+    refunds_added: int = 0  # refunds and chargebacks counted against the user
+    flagged_at: datetime | None = None  # set: the user is flagged for review from then on
+    merged_into: str | None = None  # set: this user id becomes an alias of that one
+    alias_added: str | None = None  # a user id merged into this one
 
 
 @dataclass(frozen=True)
-class PurchaseCommit:
-    """Everything one processed event changes, written in one transaction."""
+class PurchaseWrite:
+    purchase: Purchase  # its `version` is the new version
+    expected_version: int  # 0: the purchase must not exist yet
+
+
+@dataclass(frozen=True)
+class Commit:
+    """Everything one processed event (or operator action) changes, written in one transaction."""
 
     source: str
     event_id: str
-    purchase: Purchase  # its `version` is the new version
-    expected_version: int  # 0: the purchase must not exist yet
+    purchases: tuple[PurchaseWrite, ...] = ()
     users: tuple[UserWrite, ...] = ()
-    payment_refs: tuple[PaymentRef, ...] = ()
+    payment_refs: tuple[PaymentRef, ...] = ()  # refs of the first purchase
+    audit: tuple[AuditRecord, ...] = ()
+    token_moves: tuple[tuple[str, str], ...] = ()  # (appAccountToken, user id it now resolves to)
     change_details: tuple[Mapping, ...] = field(default=())  # recorded on the event for re-publishing
+    completes_event: bool = True  # False: one step of a longer action (a merge moved in chunks)
+
+
+@dataclass(frozen=True)
+class EventSummary:
+    """A stored event as operators see it (the body stays in the log)."""
+
+    source: str
+    event_id: str
+    event_type: str
+    received_at: datetime
+    processed_at: datetime | None
+    outcome: str | None
+    purchase_id: str | None
 
 
 class EventLog(Protocol):
     def append(self, event: StoredEvent) -> AppendResult:
         """Store the event unless its id is known (conditional put: the idempotency guard)."""
 
-    def mark_processed(self, source: str, event_id: str, outcome: str) -> bool:
+    def mark_processed(self, source: str, event_id: str, outcome: str, purchase_id: str | None = None) -> bool:
         """Record that the event needed no state change; False when it was processed already."""
 
     def recorded_changes(self, source: str, event_id: str) -> tuple[Mapping, ...]:
@@ -97,8 +124,17 @@ class Repository(Protocol):
     def create_profile(self, user_id: str, app_account_token: str) -> UserState:
         """Issue the user's appAccountToken once (conditional); returns the profile that won."""
 
-    def commit(self, commit: PurchaseCommit) -> None:
+    def commit(self, commit: Commit) -> None:
         """Write a processed event atomically. Raises DuplicateEventError or VersionConflictError."""
+
+    def get_purchases(self, purchase_ids: Sequence[str]) -> dict[str, Purchase]:
+        """The canonical purchase records (one BatchGetItem per hundred)."""
+
+    def audit_trail(self, user_id: str, limit: int = 100) -> tuple[AuditRecord, ...]:
+        """The user's audit trail, newest first."""
+
+    def purchase_events(self, purchase_id: str, limit: int = 50) -> tuple[EventSummary, ...]:
+        """The stored events applied to a purchase, newest first."""
 
 
 class Queue(Protocol):
@@ -136,3 +172,6 @@ class StripeApi(Protocol):
 
     def subscription_for_payment(self, payment_intent_id: str) -> str | None:
         """The subscription paid by this payment intent (through its invoice payment), if any."""
+
+    def checkout_session(self, session_id: str) -> Mapping:
+        """A Checkout Session with its subscription and line items expanded (a Stripe receipt)."""

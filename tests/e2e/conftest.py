@@ -9,7 +9,8 @@ to the session's tmp), and an identity provider of our own (an RSA key whose JWK
 HTTP server publishes). The Google fakes run in this process, so tests script what Google says and
 read back what Parity asked. Every test works on its own user, subscription and payment
 ids, so tests never see each other's state. Local-only routes tell when an event was processed
-(`/_local/events/...`) and what changes were published (`/_local/changes`).
+(`/_local/events/...`) and what changes were published (`/_local/changes`). A module that needs
+another configuration starts its own stack with `local_stack`.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ import urllib.error
 import urllib.request
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -294,10 +296,11 @@ def play_api() -> Iterator[PlayApiState]:
         yield state
 
 
-@pytest.fixture(scope="session")
-def parity(tmp_path_factory, idp, apple_signer, google_certs, play_api) -> Parity:
-    """`python -m local` on a free port; SIGTERM at the end must stop it cleanly (exit 0)."""
-    workdir = tmp_path_factory.mktemp("stack")
+@contextmanager
+def local_stack(workdir: Path, idp: IdentityProvider, **settings: str) -> Iterator[Parity]:
+    """`python -m local` on a free port, configured as a deployment would be: the catalog, the Stripe
+    test secret, the identity provider, plus `settings`. SIGTERM at the end must stop it cleanly (exit 0)
+    with no failure in its log."""
     catalog = workdir / "catalog.json"
     catalog.write_text(json.dumps(CATALOG))
     port = free_port()
@@ -317,15 +320,7 @@ def parity(tmp_path_factory, idp, apple_signer, google_certs, play_api) -> Parit
         AUTH_AUDIENCE=f"some-other-app,{AUDIENCE}",
         OFFLINE_GRACE_SECONDS=str(OFFLINE_GRACE_SECONDS),
         ADMIN_TOKEN="e2e-admin-token",
-        APPLE_BUNDLE_ID=apple_signer.bundle_id,
-        APPLE_ENVIRONMENT="Sandbox",
-        APPLE_ROOT_CERTS=str(apple_signer.chain.write_root(workdir)),
-        GOOGLE_PACKAGE_NAME=PLAY_PACKAGE,
-        GOOGLE_PUBSUB_AUDIENCE=push.AUDIENCE,
-        GOOGLE_PUBSUB_SERVICE_ACCOUNT=push.SERVICE_ACCOUNT,
-        GOOGLE_OIDC_CERTS_URL=google_certs.url,
-        GOOGLE_API_BASE=play_api.base_url,
-        GOOGLE_SERVICE_ACCOUNT_FILE=str(play_api.write_service_account(workdir / "play-service-account.json")),
+        **settings,
     )
     log_path = workdir / "stack.log"
     with open(log_path, "wb") as log:
@@ -353,7 +348,12 @@ def parity(tmp_path_factory, idp, apple_signer, google_certs, play_api) -> Parit
         process.kill()
         raise
     print(f"\nlocal stack healthy after {time.monotonic() - started:.2f} s (log: {log_path})")
-    yield Parity(base_url, idp)
+    try:
+        yield Parity(base_url, idp)
+    except BaseException:
+        process.kill()
+        process.wait()
+        raise
 
     process.send_signal(signal.SIGTERM)
     try:
@@ -366,6 +366,26 @@ def parity(tmp_path_factory, idp, apple_signer, google_certs, play_api) -> Parit
         line for line in log_path.read_text(errors="replace").splitlines() if "Traceback" in line or "crashed" in line
     ]
     assert not crashes, f"the stack logged failures:\n{log_tail()}"
+
+
+@pytest.fixture(scope="session")
+def parity(tmp_path_factory, idp, apple_signer, google_certs, play_api) -> Iterator[Parity]:
+    """The session's stack: an App Store app and a Google Play app besides Stripe (no STRIPE_API_KEY)."""
+    workdir = tmp_path_factory.mktemp("stack")
+    with local_stack(
+        workdir,
+        idp,
+        APPLE_BUNDLE_ID=apple_signer.bundle_id,
+        APPLE_ENVIRONMENT="Sandbox",
+        APPLE_ROOT_CERTS=str(apple_signer.chain.write_root(workdir)),
+        GOOGLE_PACKAGE_NAME=PLAY_PACKAGE,
+        GOOGLE_PUBSUB_AUDIENCE=push.AUDIENCE,
+        GOOGLE_PUBSUB_SERVICE_ACCOUNT=push.SERVICE_ACCOUNT,
+        GOOGLE_OIDC_CERTS_URL=google_certs.url,
+        GOOGLE_API_BASE=play_api.base_url,
+        GOOGLE_SERVICE_ACCOUNT_FILE=str(play_api.write_service_account(workdir / "play-service-account.json")),
+    ) as stack:
+        yield stack
 
 
 @pytest.fixture

@@ -1,7 +1,9 @@
 """A tiny local imitation of the Stripe API reads Parity makes (for `STRIPE_API_BASE`).
 
-Serves `GET /v1/subscriptions/{id}`, `GET /v1/invoices/{id}` and `GET /v1/invoice_payments`
-(filtered by `payment[payment_intent]`) from dicts the test fills, answers unknown ids with Stripe's
+Serves `GET /v1/subscriptions/{id}`, `GET /v1/invoices/{id}`, `GET /v1/invoice_payments` (filtered
+by `payment[payment_intent]`), `GET /v1/checkout/sessions/{id}` (with `expand` of `subscription`, taken
+from `subscriptions`, and `line_items`, taken from `checkout_line_items`, as Stripe expands them) and
+`GET /v1/checkout/sessions/{id}/line_items` from dicts the test fills, answers unknown ids with Stripe's
 404 error shape, and records every request (path, query, Authorization, Stripe-Version).
 """
 
@@ -23,6 +25,7 @@ class StripeApiState:
     invoices: dict[str, dict] = field(default_factory=dict)
     invoice_payments: list[dict] = field(default_factory=list)
     checkout_line_items: dict[str, list[dict]] = field(default_factory=dict)
+    checkout_sessions: dict[str, dict] = field(default_factory=dict)
     requests: list[dict] = field(default_factory=list)
     base_url: str = ""
     fail_with: int | None = None  # answer every request with this status (an outage)
@@ -40,6 +43,33 @@ def _not_found(kind: str, ident: str) -> tuple[int, dict]:
             "type": "invalid_request_error",
         }
     }
+
+
+def _expanded(query: dict[str, list[str]]) -> set[str]:
+    """The `expand` params however encoded: `expand[0]=a` (stripe-python), `expand[]=a`, `expand=a`."""
+    return {value for key, values in query.items() if key == "expand" or key.startswith("expand[") for value in values}
+
+
+def _line_items(state: StripeApiState, session_id: str) -> dict:
+    return {
+        "object": "list",
+        "data": state.checkout_line_items.get(session_id, []),
+        "has_more": False,
+        "url": f"/v1/checkout/sessions/{session_id}/line_items",
+    }
+
+
+def _checkout_session(state: StripeApiState, session_id: str, expand: set[str]) -> tuple[int, dict]:
+    found = state.checkout_sessions.get(session_id)
+    if found is None:
+        return _not_found("checkout.session", session_id)
+    session = {key: value for key, value in found.items() if key != "line_items"}  # listed only when expanded
+    subscription = session.get("subscription")
+    if "subscription" in expand and isinstance(subscription, str) and subscription in state.subscriptions:
+        session["subscription"] = state.subscriptions[subscription]
+    if "line_items" in expand:
+        session["line_items"] = _line_items(state, session_id)
+    return 200, session
 
 
 def _handler(state: StripeApiState) -> type[BaseHTTPRequestHandler]:
@@ -75,6 +105,8 @@ def _handler(state: StripeApiState) -> type[BaseHTTPRequestHandler]:
                     if found is not None
                     else _not_found("checkout session", parts[3])
                 )
+            elif len(parts) == 4 and parts[:3] == ["v1", "checkout", "sessions"]:
+                status, body = _checkout_session(state, parts[3], _expanded(query))
             elif parts == ["v1", "invoice_payments"]:
                 intent = (query.get("payment[payment_intent]") or [None])[0]
                 data = [p for p in state.invoice_payments if (p.get("payment") or {}).get("payment_intent") == intent]

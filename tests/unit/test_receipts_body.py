@@ -21,6 +21,7 @@ def body(document) -> bytes:
         ({"store": "app_store", "transactionId": "2000000123456789"}, AppStoreReceipt),
         ({"store": "play_store", "packageName": "com.example", "productId": "pro_monthly", "purchaseToken": "t"}, PlayStoreReceipt),
         ({"store": "stripe", "checkoutSessionId": "cs_test_1"}, StripeReceipt),
+        ({"store": "stripe", "checkoutSessionId": "cs_live_a1B2c3D4e5F6g7H8i9J0"}, StripeReceipt),
     ],
 )
 def test_each_contract_shape_is_accepted(document, expected):
@@ -30,6 +31,8 @@ def test_each_contract_shape_is_accepted(document, expected):
 def test_fields_keep_their_values():
     receipt = parse_receipt(body({"store": "app_store", "transactionId": "2000000123456789"}))
     assert (receipt.transaction_id, receipt.signed_transaction) == ("2000000123456789", None)
+    stripe = parse_receipt(body({"store": "stripe", "checkoutSessionId": " cs_test_1 "}))
+    assert stripe.checkout_session_id == "cs_test_1"
 
 
 @pytest.mark.parametrize("raw", [b"", b"not json", b"{", b"\xff\xfe"])
@@ -53,6 +56,11 @@ def test_a_body_that_is_not_json_is_a_400(raw):
         {"store": "play_store", "packageName": "com.example", "productId": "pro_monthly"},
         {"store": "stripe"},
         {"store": "stripe", "checkoutSessionId": 5},
+        {"store": "stripe", "checkoutSessionId": ""},
+        {"store": "stripe", "checkoutSessionId": "sub_123"},
+        {"store": "stripe", "checkoutSessionId": "cs_"},
+        {"store": "stripe", "checkoutSessionId": "cs_test_1/../../v1/customers"},
+        {"store": "stripe", "checkoutSessionId": "cs_test_" + "a" * 300},
     ],
 )
 def test_json_of_no_known_shape_is_a_422_naming_the_problem(document):

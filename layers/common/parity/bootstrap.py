@@ -51,20 +51,15 @@ def apple_ingest(settings: Settings):
     return AppleIngest(event_intake(settings), verifier, why_not)
 
 
-def event_processor(settings: Settings, repo=None, play_api=None):
-    """`repo` and `play_api`: adapters another service of the same container already built."""
+def event_processor(settings: Settings, repo=None, play_api=None, stripe_api=None):
+    """`repo`, `play_api` and `stripe_api`: adapters another service of the same container already built."""
     from .adapters.eventbridge import EventBridgePublisher
     from .services.processing import EventProcessor
 
     if not settings.event_bus_name:
         raise ValueError("EVENT_BUS_NAME is not set")
     repo = repo or repository(settings)
-    stripe_api = None
-    api_key = settings.stripe_api_key.get()
-    if api_key:
-        from .adapters.stripe_api import StripeApiClient
-
-        stripe_api = StripeApiClient(api_key, settings.stripe_api_base)
+    stripe_api = stripe_api or stripe_api_client(settings)
     play_api = play_api or play_developer_api(settings)
     return EventProcessor(
         repository=repo,
@@ -76,7 +71,18 @@ def event_processor(settings: Settings, repo=None, play_api=None):
         stripe_api=stripe_api,
         play_api=play_api,
         play_package=settings.google_package_name,
+        refund_threshold=settings.refund_threshold,
     )
+
+
+def stripe_api_client(settings: Settings):
+    """The Stripe API client when STRIPE_API_KEY is configured (stripe-python is imported only then)."""
+    api_key = settings.stripe_api_key.get()
+    if not api_key:
+        return None
+    from .adapters.stripe_api import StripeApiClient
+
+    return StripeApiClient(api_key, settings.stripe_api_base)
 
 
 def play_developer_api(settings: Settings):
@@ -111,8 +117,9 @@ def receipt_service(settings: Settings):
         apple_api = AppStoreApiClient.from_settings(settings, verifier, timeout=3, max_attempts=2, max_retry_after=2)
     repo = repository(settings)
     play_api = play_developer_api(settings)
+    stripe_api = stripe_api_client(settings)
     return ReceiptService(
-        processor=event_processor(settings, repo, play_api),
+        processor=event_processor(settings, repo, play_api, stripe_api),
         reader=entitlement_reader(settings, repo),
         event_log=repo,
         queue=SqsQueue(settings.events_queue_url),
@@ -122,6 +129,7 @@ def receipt_service(settings: Settings):
         apple_unavailable=why_not,
         play_api=play_api,
         play_package=settings.google_package_name,
+        stripe_api=stripe_api,
     )
 
 

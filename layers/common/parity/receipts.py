@@ -40,8 +40,10 @@ class PlayStoreReceipt(_Receipt):
 
 
 class StripeReceipt(_Receipt):
+    """A Checkout Session id (`cs_test_...`, `cs_live_...`), read from the Stripe API."""
+
     store: Literal["stripe"]
-    checkout_session_id: str = Field(alias="checkoutSessionId", min_length=1)
+    checkout_session_id: str = Field(alias="checkoutSessionId", pattern=r"^cs_[A-Za-z0-9_]{1,250}$")
 
 
 Receipt = Annotated[Union[AppStoreReceipt, PlayStoreReceipt, StripeReceipt], Field(discriminator="store")]

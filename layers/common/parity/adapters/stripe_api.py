@@ -1,4 +1,5 @@
-"""The Stripe API, read-only: the subscription truth behind an event (stripe-python, imported lazily)."""
+"""The Stripe API, read-only: the subscription truth behind an event, and the Checkout Session a Stripe
+receipt names (stripe-python, imported lazily)."""
 
 from __future__ import annotations
 
@@ -32,6 +33,14 @@ class StripeApiClient:
     def checkout_line_items(self, session_id: str) -> list[Mapping]:
         items = _call(self._client.v1.checkout.sessions.line_items.list, session_id, params={"limit": 100})
         return [item.to_dict() for item in items.data]
+
+    def checkout_session(self, session_id: str) -> Mapping:
+        """The session as Stripe knows it now, with its subscription and line items (Checkout's
+        `line_items` are only returned when expanded)."""
+        session = _call(
+            self._client.v1.checkout.sessions.retrieve, session_id, params={"expand": ["subscription", "line_items"]}
+        )
+        return session.to_dict()
 
     def subscription_for_payment(self, payment_intent_id: str) -> str | None:
         payments = _call(

@@ -20,7 +20,6 @@ from ..domain.errors import (
     StaleEventError,
     StoreApiError,
     UnknownPurchaseError,
-    VersionConflictError,
 )
 from ..domain.model import PaymentRef, PurchaseUpdate
 from ..domain.ownership import Action, AuditRecord, Strategy, claim_records, decide_claim
@@ -39,10 +38,8 @@ from ..ports import (
     StripeApi,
 )
 from ..views import change_detail
-from .projection import DEFAULT_REFUND_THRESHOLD, Projection, Projector
+from .projection import DEFAULT_REFUND_THRESHOLD, Projection, Projector, retry_on_conflict
 from ..webhooks.google import parse_push
-
-MAX_CONFLICT_RETRIES = 4
 
 
 @dataclass(frozen=True)
@@ -252,18 +249,7 @@ class EventProcessor:
         `owner_hint`: a user believed to own the purchase; their partition holds a copy of it, so one
         Query reads both (the canonical item's version condition catches a stale belief).
         """
-        return self._retrying(lambda attempt: self._apply_once(update, source, owner_hint if attempt == 1 else None))
-
-    @staticmethod
-    def _retrying(attempt_once):
-        for attempt in range(1, MAX_CONFLICT_RETRIES + 1):
-            try:
-                return attempt_once(attempt)
-            except VersionConflictError:
-                if attempt == MAX_CONFLICT_RETRIES:
-                    raise
-                logger.info("version conflict, retrying", extra={"attempt": attempt})
-        raise AssertionError("unreachable")
+        return retry_on_conflict(lambda attempt: self._apply_once(update, source, owner_hint if attempt == 1 else None))
 
     def _read(self, update: PurchaseUpdate, owner_hint: str | None) -> tuple[PurchaseRead, dict[str, UserState]]:
         """The stored purchase with the users its links name (asked only when they may matter), and the

@@ -9,22 +9,23 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
-from ..domain import apple, google
+from ..domain import apple, google, stripe
 from ..domain.errors import StoreApiError
 from ..domain.model import PurchaseUpdate
 from ..http import HttpError
 from ..observability import logger, metrics
 from ..ports import Clock, EventLog, Queue, StoredEvent
-from ..receipts import AppStoreReceipt, PlayStoreReceipt, parse_receipt
+from ..receipts import AppStoreReceipt, PlayStoreReceipt, StripeReceipt, parse_receipt
 from ..webhooks import RejectedWebhook
 from .ingest import RECEIPT_RETRY
 
 if TYPE_CHECKING:
     from ..adapters.app_store_api import AppStoreApiClient
-    from ..ports import PlayApi
+    from ..ports import PlayApi, StripeApi
     from ..webhooks.apple import SignedDataVerifier
     from .entitlements import EntitlementReader
     from .processing import EventProcessor
@@ -51,6 +52,7 @@ class ReceiptService:
         apple_unavailable: str = "",
         play_api: PlayApi | None = None,
         play_package: str | None = None,
+        stripe_api: StripeApi | None = None,
     ) -> None:
         self._processor = processor
         self._reader = reader
@@ -62,6 +64,7 @@ class ReceiptService:
         self._apple_unavailable = apple_unavailable
         self._play = play_api
         self._play_package = play_package
+        self._stripe = stripe_api
 
     def submit(self, user_id: str, body: bytes, queued: bool = False) -> ReceiptAnswer:
         """The receipts route: raises HttpError for every refusal (400, 409, 422, 503).
@@ -74,7 +77,7 @@ class ReceiptService:
             return self._app_store(user_id, receipt, body, queued)
         if isinstance(receipt, PlayStoreReceipt):
             return self._play_store(user_id, receipt, body, queued)
-        raise HttpError(501, "store_not_supported", f"Receipts from {receipt.store} are not validated yet.")
+        return self._stripe_checkout(user_id, receipt, body, queued)
 
     def retry(self, message: dict) -> ReceiptAnswer:
         """A claim queued because the store was unreachable (see `_pending`)."""
@@ -96,11 +99,7 @@ class ReceiptService:
             try:
                 transaction, renewal, status = self._apple_truth(receipt.transaction_id, transaction)
             except StoreApiError as error:
-                if error.retryable and not queued:
-                    return self._pending(user_id, body, error)
-                if error.retryable:
-                    raise
-                raise HttpError(400, "unverifiable_receipt", f"The App Store refused the lookup: {error}") from None
+                return self._unconfirmed(user_id, body, queued, error, "The App Store")
         elif transaction is None:
             raise HttpError(
                 503,
@@ -148,21 +147,16 @@ class ReceiptService:
         try:
             facts = self._play_truth(receipt, now, event_id)
         except StoreApiError as error:
-            if error.retryable and not queued:
-                return self._pending(user_id, body, error)
-            if error.retryable:
-                raise
-            raise HttpError(400, "unverifiable_receipt", f"Google Play refused the lookup: {error}") from None
+            return self._unconfirmed(user_id, body, queued, error, "Google Play")
         for warning in facts.warnings:
             logger.warning(warning)
         self._log.append(StoredEvent("play_store", event_id, "receipt", token, now, body))
         outcome = self._processor.apply_play(facts, claimant=user_id)
         if outcome.claim_refused:
-            raise HttpError(409, "purchase_owned_by_another_user", "This purchase is already used by another user.")
+            raise _owned_by_another_user()
         if facts.needs_acknowledgement:
             self._processor.acknowledge_play(facts, receipt.product_id)
-        metrics.add_metric(name="ReceiptsClaimed", unit="Count", value=1)
-        return ReceiptAnswer(200, self._reader.read(user_id))
+        return self._claimed(user_id)
 
     def _play_truth(self, receipt: PlayStoreReceipt, now, event_id: str) -> google.GoogleFacts:
         """The purchase as Google says now: a subscription, else (Google does not know the token as one)
@@ -177,6 +171,41 @@ class ReceiptService:
             return google.product_facts(token, receipt.product_id, resource, now, event_id)
         return google.subscription_facts(token, resource, now, event_id)
 
+    # -- Stripe Checkout ----------------------------------------------------------------------------
+
+    def _stripe_checkout(self, user_id: str, receipt: StripeReceipt, body: bytes, queued: bool) -> ReceiptAnswer:
+        """The web-to-app path: the session is read from the Stripe API and claimed through the webhook's
+        path, as the `checkout.session.completed` event Stripe will send (that event, when it comes, finds
+        the purchase already applied)."""
+        if self._stripe is None:
+            raise HttpError(
+                503,
+                "not_configured",
+                "Stripe receipts are checked with the Stripe API, whose key is not configured (STRIPE_API_KEY).",
+            )
+        session_id = receipt.checkout_session_id
+        try:
+            session = self._stripe.checkout_session(session_id)
+            now = self._clock.now()
+            # Unique to this submission, like the other stores' receipts: each one is a claim of its own.
+            event = {
+                "id": f"receipt:{session_id}:{user_id}:{int(now.timestamp() * 1000)}",
+                "type": "checkout.session.completed",
+                "created": int(now.timestamp()),
+                "livemode": bool(session.get("livemode")),
+                "data": {"object": session},
+            }
+            facts = stripe.normalize(event)
+            _check_checkout(session, facts, user_id)
+            self._log.append(StoredEvent("stripe", facts.event_id, "receipt", facts.purchase_key, now, body))
+            # The processor re-reads the subscription, which may find Stripe unreachable after all.
+            outcome = self._processor.process_stripe(event, claimant=user_id)
+        except StoreApiError as error:
+            return self._unconfirmed(user_id, body, queued, error, "Stripe")
+        if outcome.claim_refused:
+            raise _owned_by_another_user()
+        return self._claimed(user_id)
+
     # -- shared -------------------------------------------------------------------------------------
 
     def _claim(self, user_id: str, update: PurchaseUpdate, body: bytes) -> ReceiptAnswer:
@@ -184,9 +213,22 @@ class ReceiptService:
         self._log.append(StoredEvent(source, update.event_id, "receipt", update.store_key, self._clock.now(), body))
         outcome = self._processor.apply(update, source=source)
         if outcome.claim_refused:
-            raise HttpError(409, "purchase_owned_by_another_user", "This purchase is already used by another user.")
+            raise _owned_by_another_user()
+        return self._claimed(user_id)
+
+    def _claimed(self, user_id: str) -> ReceiptAnswer:
+        """The 200 answer: the user's entitlements, read after the claim was written."""
         metrics.add_metric(name="ReceiptsClaimed", unit="Count", value=1)
         return ReceiptAnswer(200, self._reader.read(user_id))
+
+    def _unconfirmed(self, user_id: str, body: bytes, queued: bool, error: StoreApiError, store: str) -> ReceiptAnswer:
+        """The store did not confirm the purchase. Unreachable: 202 pending and a queued retry (a queued
+        retry raises instead, for SQS to retry it); refused: 400, nothing changes."""
+        if error.retryable and not queued:
+            return self._pending(user_id, body, error)
+        if error.retryable:
+            raise error
+        raise HttpError(400, "unverifiable_receipt", f"{store} refused the lookup: {error}") from None
 
     def _pending(self, user_id: str, body: bytes, error: StoreApiError) -> ReceiptAnswer:
         logger.warning("store unreachable; receipt queued for a retry", extra={"reason": str(error)})
@@ -199,3 +241,25 @@ class ReceiptService:
             202,
             {"status": "pending", "message": "The store could not be reached; the receipt will be validated shortly."},
         )
+
+
+def _owned_by_another_user(message: str = "This purchase is already used by another user.") -> HttpError:
+    return HttpError(409, "purchase_owned_by_another_user", message)
+
+
+def _check_checkout(session: Mapping, facts: stripe.StripeFacts, user_id: str) -> None:
+    """A Checkout Session claimable by `user_id`: made for them or for nobody in particular, and paid."""
+    if facts.claimant and facts.claimant != user_id:
+        # client_reference_id (or metadata.user_id) names the user the session was made for.
+        raise _owned_by_another_user("This checkout session was made for another user.")
+    mode, status = session.get("mode"), session.get("status")
+    if mode not in ("subscription", "payment"):
+        raise HttpError(400, "unverifiable_receipt", f"A checkout session in {mode} mode buys nothing.")
+    if status != "complete":
+        raise HttpError(
+            400, "unverifiable_receipt", f"The checkout session is {status}, not complete: nothing is bought yet."
+        )
+    if mode == "payment" and session.get("payment_status") == "unpaid":
+        raise HttpError(400, "unverifiable_receipt", "The checkout session's payment has not succeeded yet.")
+    if not facts.purchase_key:
+        raise HttpError(400, "unverifiable_receipt", "The checkout session names no subscription or payment.")

@@ -19,6 +19,8 @@ import jwt
 from cryptography.hazmat.primitives.asymmetric import rsa
 from jwt.algorithms import RSAAlgorithm
 
+from local.resources import ACCOUNT
+
 ALGORITHMS = ("RS256", "ES256")
 log = logging.getLogger("local.auth")
 
@@ -77,11 +79,25 @@ class JwtVerifier:
         return claims
 
 
-def check_admin(authorization: str | None, admin_token: str | None) -> None:
+# The IAM identity an admin route's function sees locally (on AWS: the SigV4 signer's).
+LOCAL_OPERATOR = {
+    "accessKey": "LOCALADMIN",
+    "accountId": ACCOUNT,
+    "callerId": "LOCALADMIN",
+    "principalOrgId": None,
+    "userArn": f"arn:aws:iam::{ACCOUNT}:user/parity-local-admin",
+    "userId": "LOCALADMIN",
+}
+
+
+def check_admin(authorization: str | None, admin_token: str | None) -> dict:
+    """The local stand-in for IAM: `Bearer $ADMIN_TOKEN`, compared in constant time. Without an
+    ADMIN_TOKEN the admin routes are off. Returns the identity the function is given."""
     if not admin_token:
-        raise Unauthorized("Admin routes are disabled: set ADMIN_TOKEN.")
+        raise Unauthorized("Admin routes are off: no ADMIN_TOKEN is configured.")
     if not hmac.compare_digest(bearer_token(authorization).encode(), admin_token.encode()):
         raise Unauthorized("The admin token is not valid.")
+    return dict(LOCAL_OPERATOR)
 
 
 class DemoKeys:

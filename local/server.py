@@ -111,18 +111,18 @@ def function_endpoint(route: Route, jwt_verifier, admin_token: str | None) -> En
     """An endpoint that authorizes like API Gateway, then invokes the route's function."""
 
     def handle(request: Request, params: dict[str, str]) -> Response:
-        claims = None
+        claims = identity = None
         try:
             if route.auth == JWT:
                 claims = jwt_verifier.claims(request.header("authorization"))
             elif route.auth == ADMIN:
-                check_admin(request.header("authorization"), admin_token)
+                identity = check_admin(request.header("authorization"), admin_token)
         except Unauthorized as error:
             return error_response(401, "unauthorized", str(error), {"www-authenticate": "Bearer"})
         if route.kind == "function_url":
             event = function_url_event(request)
         else:
-            event = http_api_event(request, route, params, claims)
+            event = http_api_event(request, route, params, claims, identity)
         try:
             return lambda_response(route.function.invoke(event))
         except Exception:  # a crashing function must not take the stack down
@@ -198,8 +198,10 @@ def function_url_event(request: Request) -> dict:
     return _base_event(request, "$default", "localfunctionurl.lambda-url.us-east-1.on.aws")
 
 
-def http_api_event(request: Request, route: Route, params: dict[str, str], claims: dict | None) -> dict:
-    """An API Gateway HTTP API invocation (payload format 2.0) with the JWT authorizer's output."""
+def http_api_event(
+    request: Request, route: Route, params: dict[str, str], claims: dict | None, iam: dict | None = None
+) -> dict:
+    """An API Gateway HTTP API invocation (payload format 2.0) with the JWT or IAM authorizer's output."""
     event = _base_event(request, route.route_key, "localapi.execute-api.us-east-1.amazonaws.com")
     if params:
         event["pathParameters"] = dict(params)  # as sent; the handlers percent-decode
@@ -207,6 +209,8 @@ def http_api_event(request: Request, route: Route, params: dict[str, str], claim
         event["requestContext"]["authorizer"] = {
             "jwt": {"claims": {key: _claim_string(value) for key, value in claims.items()}, "scopes": None}
         }
+    if iam is not None:
+        event["requestContext"]["authorizer"] = {"iam": iam}
     return event
 
 

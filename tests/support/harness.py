@@ -29,7 +29,7 @@ from moto import mock_aws
 
 import local.resources
 from tests.support import stripe as stripe_fixtures
-from tests.support.lambda_events import LambdaContext, function_url_event, http_api_event, sqs_event
+from tests.support.lambda_events import LambdaContext, admin_event, function_url_event, http_api_event, sqs_event
 
 ROOT = Path(__file__).resolve().parents[2]
 FUNCTIONS = ROOT / "functions"
@@ -259,6 +259,20 @@ class Stack:
         request = http_api_event("POST", RECEIPTS_ROUTE, {"userId": user_id}, user_id if sub is ... else sub)
         request["body"] = (body if isinstance(body, bytes) else json.dumps(body).encode()).decode()
         return Response.of(self.function("receipts").lambda_handler(request, LambdaContext("parity-receipts")))
+
+    def admin(self, method: str, route: str, body: Mapping | None = None, iam: bool = True, **params: str) -> Response:
+        """An admin route (`route` as in the template, e.g. "/v1/admin/users/{userId}") as an operator."""
+        request = admin_event(method, route, params, body, iam)
+        return Response.of(self.function("admin").lambda_handler(request, LambdaContext("parity-admin")))
+
+    def assign_owner(self, purchase_id: str, user_id: str) -> Response:
+        return self.admin("PUT", "/v1/admin/purchases/{purchaseId}/owner", {"userId": user_id}, purchaseId=purchase_id)
+
+    def merge(self, into_user: str, from_user: str) -> Response:
+        return self.admin("POST", "/v1/admin/users/{userId}/merge", {"fromUserId": from_user}, userId=into_user)
+
+    def user_report(self, user_id: str) -> Response:
+        return self.admin("GET", "/v1/admin/users/{userId}", userId=user_id)
 
     # -- looking inside -----------------------------------------------------------------------------
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
 import time
 import uuid
 from collections.abc import Mapping, Sequence
@@ -96,6 +97,22 @@ def http_api_event(method: str, route: str, path_parameters: Mapping[str, str], 
         "pathParameters": dict(path_parameters),
         "isBase64Encoded": False,
     }
+
+
+OPERATOR_ARN = f"arn:aws:iam::{ACCOUNT}:user/operator"
+
+
+def admin_event(method: str, route: str, path_parameters: Mapping[str, str], body: Mapping | None = None, iam: bool = True) -> dict:
+    """An HTTP API request the IAM authorizer let through as OPERATOR_ARN (`iam=False`: no authorizer)."""
+    event = http_api_event(method, route, path_parameters, None)
+    event["headers"].pop("authorization")
+    if iam:
+        event["requestContext"]["authorizer"] = {
+            "iam": {"accessKey": "AKIATEST", "accountId": ACCOUNT, "callerId": "AIDATEST", "userArn": OPERATOR_ARN, "userId": "AIDATEST"}
+        }
+    if body is not None:
+        event["body"] = json.dumps(body)
+    return event
 
 
 def sqs_record(message: Mapping, queue_arn: str) -> dict:

@@ -144,3 +144,22 @@ def google_ingest(settings: Settings):
     except ConfigurationError as error:
         verifier, why_not = None, str(error)
     return GoogleIngest(event_intake(settings), verifier, settings.google_package_name, why_not)
+
+
+def administration(settings: Settings):
+    from .adapters.eventbridge import EventBridgePublisher
+    from .services.admin import Administration
+    from .services.projection import Projector
+
+    if not settings.event_bus_name:
+        raise ValueError("EVENT_BUS_NAME is not set")
+    repo = repository(settings)
+    return Administration(
+        repository=repo,
+        event_log=repo,
+        publisher=EventBridgePublisher(settings.event_bus_name),
+        projector=Projector(repo, settings.catalog, settings.refund_threshold),
+        catalog=settings.catalog,
+        clock=SystemClock(),
+        refund_threshold=settings.refund_threshold,
+    )

@@ -109,3 +109,16 @@ def require_own_user(event: Mapping, user_id: str) -> None:
         raise HttpError(401, "unauthorized", "A valid bearer token is required.")
     if subject != user_id:
         raise HttpError(403, "forbidden", "The token does not belong to this user.")
+
+
+def operator(event: Mapping) -> str:
+    """The caller of an admin route, as the IAM authorizer identified them (the audit trail's actor).
+
+    The route's IAM authorization is what lets an operator in; a request without an IAM identity
+    reached the function through a misconfigured route and is refused.
+    """
+    iam = ((event.get("requestContext") or {}).get("authorizer") or {}).get("iam") or {}
+    actor = iam.get("userArn") or iam.get("callerId")
+    if not actor:
+        raise HttpError(403, "forbidden", "Admin routes require IAM authorization.")
+    return actor

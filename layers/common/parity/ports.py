@@ -55,7 +55,7 @@ class UserWrite:
     refunds_added: int = 0  # refunds and chargebacks counted against the user
     flagged_at: datetime | None = None  # set: the user is flagged for review from then on
     merged_into: str | None = None  # set: this user id becomes an alias of that one
-    alias_added: str | None = None  # a user id merged into this one
+    aliases_added: tuple[str, ...] = ()  # user ids merged into this one
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,10 @@ from datetime import datetime
 
 from .domain.entitlements import Catalog, Entitlement, EntitlementChange
 from .domain.model import Purchase
+from .domain.ownership import AuditRecord
 from .domain.timeutil import rfc3339
+from .domain.users import UserState
+from .ports import EventSummary
 
 
 def entitlement_view(entitlement: Entitlement) -> dict:
@@ -110,4 +113,76 @@ def merge_notice(from_user: str, into_user: str, cause: tuple[str, str]) -> dict
         "cause": cause_id,
         "userId": into_user,
         "fromUserId": from_user,
+    }
+
+
+def audit_view(record: AuditRecord) -> dict:
+    return {
+        "at": rfc3339(record.at),
+        "action": record.action.value,
+        "userId": record.user_id,
+        "purchaseId": record.purchase_id,
+        "otherUserIds": list(record.other_user_ids),
+        "strategy": record.strategy.value if record.strategy else None,
+        "actor": record.actor,
+        "detail": record.detail,
+        "source": record.source,
+        "eventId": record.event_id,
+    }
+
+
+def event_view(event: EventSummary) -> dict:
+    return {
+        "source": event.source,
+        "eventId": event.event_id,
+        "eventType": event.event_type,
+        "receivedAt": rfc3339(event.received_at),
+        "processedAt": rfc3339(event.processed_at),
+        "outcome": event.outcome,
+    }
+
+
+def admin_user_view(
+    user: UserState,
+    entitlements: Mapping[str, Entitlement],
+    events: Mapping[str, Sequence[EventSummary]],
+    claims: Sequence[AuditRecord],
+    refusals: Sequence[AuditRecord],
+    double_billing: Mapping[str, Sequence[str]],
+    refund_threshold: int,
+    catalog: Catalog,
+    now: datetime,
+) -> dict:
+    """`GET /v1/admin/users/{userId}`: what an operator needs to judge who may use what, and why."""
+    return {
+        "userId": user.user_id,
+        "appAccountToken": user.app_account_token,
+        "aliases": list(user.aliases),
+        "entitlements": {eid: entitlement_view(e) for eid, e in entitlements.items()},
+        "purchases": [
+            {
+                **purchase_view(p, user.user_id, catalog),
+                "ownerIds": list(p.owner_ids),
+                "manualOwner": p.manual_owner,
+                "willRenew": p.will_renew,
+                "gracePeriodExpiresAt": rfc3339(p.grace_ends_at),
+                "grantsAccess": p.grants_access(now),
+                "events": [event_view(e) for e in events.get(p.purchase_id, ())],
+            }
+            for p in sorted(user.purchases, key=lambda p: p.purchase_id)
+        ],
+        "claims": [audit_view(r) for r in claims],
+        "refusals": [audit_view(r) for r in refusals],
+        "flags": {
+            "refundAbuse": {
+                "flagged": user.flagged_at is not None,
+                "flaggedAt": rfc3339(user.flagged_at),
+                "refunds": user.refunds,
+                "threshold": refund_threshold,
+            },
+            "doubleBilling": [
+                {"entitlement": eid, "purchaseIds": list(purchase_ids)} for eid, purchase_ids in double_billing.items()
+            ],
+        },
+        "requestDate": rfc3339(now),
     }

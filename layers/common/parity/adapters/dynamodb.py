@@ -410,6 +410,8 @@ class DynamoRepository:
                 "version": 1,
                 "refunds": user.refunds_added or None,
                 "flaggedAt": _time(user.flagged_at),
+                "mergedInto": user.merged_into,
+                "aliases": list(user.aliases_added) or None,
             }
             return [
                 self._put(user_pk(user.user_id), "PROFILE", profile, ConditionExpression=new),
@@ -425,9 +427,9 @@ class DynamoRepository:
         if user.merged_into:
             sets.append("mergedInto = :into")
             values[":into"] = user.merged_into
-        if user.alias_added:
-            sets.append("aliases = list_append(if_not_exists(aliases, :none), :alias)")
-            values |= {":none": [], ":alias": [user.alias_added]}
+        if user.aliases_added:
+            sets.append("aliases = list_append(if_not_exists(aliases, :none), :aliases)")
+            values |= {":none": [], ":aliases": list(user.aliases_added)}
         return [
             {
                 "Update": {

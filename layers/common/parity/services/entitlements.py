@@ -18,9 +18,13 @@ class EntitlementReader:
         self._clock = clock
 
     def read(self, user_id: str) -> dict:
-        """The contract's entitlements body. A user seen for the first time is issued an appAccountToken."""
+        """The contract's entitlements body. A user seen for the first time is issued an appAccountToken;
+        a user id merged into another reads the merged user (a second Query, for aliases only)."""
         now = self._clock.now()
         user = self._repo.load_user(user_id)
+        if user.merged_into:
+            user = self._repo.load_user(user.merged_into)
+            user_id = user.user_id
         if not user.exists:
             user = self._repo.create_profile(user_id, str(uuid.uuid4()))
         entitlements = entitlements_with_history(user.purchases, user.entitlements, self._catalog, now)

@@ -8,12 +8,14 @@ that moves a purchase keeps the user's side the same way.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping, MutableMapping, Sequence
+from collections.abc import Callable, Mapping, MutableMapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TypeVar
 
 from ..domain.entitlements import Catalog, Entitlement, EntitlementChange, diff_entitlements, double_billing
 from ..domain.entitlements import entitlements_with_history
+from ..domain.errors import VersionConflictError
 from ..domain.model import Purchase
 from ..domain.ownership import Action, AuditRecord
 from ..domain.users import UserState, refunds_added
@@ -22,9 +24,25 @@ from ..ports import Repository, UserWrite
 from ..views import double_billing_notice, review_notice
 
 DEFAULT_REFUND_THRESHOLD = 3
+MAX_CONFLICT_RETRIES = 4
+
+T = TypeVar("T")
 
 # One purchase before and after a change (None before: a new purchase).
 Move = tuple[Purchase | None, Purchase]
+
+
+def retry_on_conflict(attempt_once: Callable[[int], T]) -> T:
+    """Run `attempt_once(attempt)` again (it reads afresh) while a conditional write finds that
+    someone else wrote first; the last conflict is raised."""
+    for attempt in range(1, MAX_CONFLICT_RETRIES + 1):
+        try:
+            return attempt_once(attempt)
+        except VersionConflictError:
+            if attempt == MAX_CONFLICT_RETRIES:
+                raise
+            logger.info("version conflict, retrying", extra={"attempt": attempt})
+    raise AssertionError("unreachable")
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,48 @@
+"""Operator routes (IAM on AWS, `Bearer $ADMIN_TOKEN` locally):
+
+- `PUT /v1/admin/purchases/{purchaseId}/owner` `{"userId"}`: manual association;
+- `POST /v1/admin/users/{userId}/merge` `{"fromUserId"}`: merge a user into another;
+- `GET /v1/admin/users/{userId}`: purchases, claims, refusals, flags and the events behind them.
+"""
+
+from parity import bootstrap
+from parity.bodies import MergeRequest, OwnerAssignment, parse_json
+from parity.http import HttpError, error_response, operator, path_parameter, raw_body, response
+from parity.observability import logger, metrics
+from parity.settings import Settings
+
+settings = Settings.from_env()
+admin = bootstrap.administration(settings)
+
+
+def assign_owner(event: dict, actor: str) -> dict:
+    body = parse_json(raw_body(event), OwnerAssignment, "invalid_request", "request body")
+    return admin.assign_owner(path_parameter(event, "purchaseId"), body.user_id, actor, body.reason)
+
+
+def merge(event: dict, actor: str) -> dict:
+    body = parse_json(raw_body(event), MergeRequest, "invalid_request", "request body")
+    return admin.merge(path_parameter(event, "userId"), body.from_user_id, actor, body.reason)
+
+
+def user_report(event: dict, actor: str) -> dict:
+    return admin.user_report(path_parameter(event, "userId"))
+
+
+ROUTES = {
+    "PUT /v1/admin/purchases/{purchaseId}/owner": assign_owner,
+    "POST /v1/admin/users/{userId}/merge": merge,
+    "GET /v1/admin/users/{userId}": user_report,
+}
+
+
+@logger.inject_lambda_context
+@metrics.log_metrics
+def lambda_handler(event, context):
+    try:
+        route = ROUTES.get(event.get("routeKey", ""))
+        if route is None:
+            raise HttpError(404, "not_found", f"There is no admin route {event.get('routeKey')!r}.")
+        return response(200, route(event, operator(event)))
+    except HttpError as error:
+        return error_response(error)

@@ -86,7 +86,7 @@ class EventSummary:
     source: str
     event_id: str
     event_type: str
-    received_at: datetime
+    received_at: datetime | None
     processed_at: datetime | None
     outcome: str | None
     purchase_id: str | None

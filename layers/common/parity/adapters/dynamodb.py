@@ -302,17 +302,16 @@ class DynamoRepository:
             IndexName="GSI1",
             KeyConditionExpression="GSI1PK = :pk",
             ExpressionAttributeValues={":pk": {"S": f"EVENTS#{purchase_id}"}},
-            ProjectionExpression="#s, eventId, eventType, receivedAt, processedAt, outcome, purchaseId",
-            ExpressionAttributeNames={"#s": "source"},
+            ProjectionExpression="PK, eventType, receivedAt, processedAt, outcome, purchaseId",
             ScanIndexForward=False,
             Limit=limit,
         )
         return tuple(
             EventSummary(
-                source=item["source"],
-                event_id=item["eventId"],
+                source=item["PK"].split("#", 2)[1],
+                event_id=item["PK"].split("#", 2)[2],
                 event_type=item.get("eventType", ""),
-                received_at=_parse_time(item["receivedAt"]),
+                received_at=_parse_time(item.get("receivedAt")),
                 processed_at=_parse_time(item.get("processedAt")),
                 outcome=item.get("outcome"),
                 purchase_id=item.get("purchaseId"),

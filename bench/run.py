@@ -862,6 +862,67 @@ def count_calls() -> list[CallRow]:
             {"store": "app_store", "signedTransaction": forged},
             400,
         )
+
+        # -- ownership and operator actions (strategy LAST, the default)
+        def ownership_row(label, action, target, met, note=""):
+            calls = measure(action)
+            rows.append(CallRow(label, calls, target, met(sum(calls.get("dynamodb", {}).values())), note))
+
+        def deliver_and_drain(event):
+            stack.deliver(event)
+            assert not stack.drain().failed
+
+        taker = stripe.event(
+            "customer.subscription.updated",
+            stripe.subscription("sub_bench_linked", "active", end1, customer="cus_bench", user_id="u_bench_taker"),
+            created=t0 + 44,
+        )
+        stack.deliver(taker)
+        ownership_row(
+            "Process a claim taking a purchase over (LAST) → applied",
+            lambda: stack.drain(),
+            "one Query per user involved + 2",
+            lambda total: total <= 4,
+            "GetItem: the purchase; Query: the claimant, the previous owner; "
+            "TransactWriteItems: both users, the purchase, the audit lines",
+        )
+        ownership_row(
+            "Admin: manual association of a purchase (PUT .../owner)",
+            lambda: stack.assign_owner("stripe:sub_bench_linked", user2),
+            "– (none set)",
+            lambda total: None,
+            "BatchGetItem: the purchase; PutItem: the action in the event log; "
+            "Query: the new owner, the previous owner; TransactWriteItems",
+        )
+        stack.read("u_bench_alias")
+        deliver_and_drain(
+            stripe.event(
+                "customer.subscription.created",
+                stripe.subscription("sub_bench_alias", "active", end1, user_id="u_bench_alias"),
+                created=t0 + 45,
+            )
+        )
+        ownership_row(
+            "Admin: merge of a user holding one purchase (POST .../merge)",
+            lambda: stack.merge(user2, "u_bench_alias"),
+            "– (none set)",
+            lambda total: None,
+            "Query: both users; BatchGetItem: their purchases; PutItem: the action in the event log; "
+            "TransactWriteItems: one per 15 purchases",
+        )
+        ownership_row(
+            "Entitlements read: a merged user id (alias)",
+            lambda: stack.read("u_bench_alias"),
+            "2 Queries (aliases only)",
+            lambda total: total == 2,
+        )
+        ownership_row(
+            "Admin: user report (GET /v1/admin/users/{userId})",
+            lambda: stack.user_report(user2),
+            "– (none set)",
+            lambda total: None,
+            "Query: the user; Query per trail (the user and each alias); Query on GSI1 per purchase",
+        )
     return rows
 
 

@@ -50,14 +50,15 @@ class Administration:
     def assign_owner(self, purchase_id: str, user_id: str, actor: str, reason: str | None = None) -> dict:
         """Make `user_id` the purchase's only owner; claims no longer move it until another association."""
         now = self._clock.now()
-        if self._repo.get_purchases([purchase_id]).get(purchase_id) is None:
+        first_read = self._repo.get_purchases([purchase_id]).get(purchase_id)
+        if first_read is None:
             raise HttpError(404, "purchase_not_found", f"No purchase {purchase_id!r} is known.")
         event_id = f"owner:{purchase_id}:{uuid.uuid4()}"
         body = {"action": "assign_owner", "purchaseId": purchase_id, "userId": user_id, "actor": actor, "reason": reason}
         self._record(event_id, "purchase.owner_assigned", purchase_id, body, now)
 
-        def attempt(_: int) -> dict:
-            current = self._repo.get_purchases([purchase_id])[purchase_id]
+        def attempt(number: int) -> dict:
+            current = first_read if number == 1 else self._repo.get_purchases([purchase_id])[purchase_id]
             loaded: dict[str, UserState] = {}
             owner = self._canonical(user_id, loaded)
             if current.manual_owner and current.owner_ids == (owner,):
@@ -99,20 +100,14 @@ class Administration:
         """
         if into_user == from_user:
             raise HttpError(400, "invalid_merge", "A user cannot be merged into itself.")
-        moved = 0
-        while True:
-            step = retry_on_conflict(lambda _: self._merge_step(into_user, from_user, actor, reason))
-            if step is None:
-                break
-            target, count, done = step
+        moved, done = 0, False
+        while not done:
+            target, count, done = retry_on_conflict(lambda _: self._merge_step(into_user, from_user, actor, reason))
             moved += count
-            if done:
-                break
-        target = self._canonical(into_user, {})
         return {"userId": target, "fromUserId": from_user, "purchasesMoved": moved, "merged": True}
 
-    def _merge_step(self, into_user: str, from_user: str, actor: str, reason: str | None):
-        """One transaction of a merge: (target, purchases moved, finished) or None when nothing is left."""
+    def _merge_step(self, into_user: str, from_user: str, actor: str, reason: str | None) -> tuple[str, int, bool]:
+        """One transaction of a merge: (the user merged into, purchases moved, whether it is finished)."""
         now = self._clock.now()
         source = self._repo.load_user(from_user)
         if not source.exists:
@@ -126,7 +121,7 @@ class Administration:
             raise HttpError(409, "already_merged", f"{from_user!r} was merged into {source.merged_into!r} already.")
         starting = source.merged_into is None
         if not starting and not source.purchases and not source.entitlements:
-            return None  # merged before: nothing to do
+            return target.user_id, 0, True  # merged before: nothing to do
         event_id = f"merge:{from_user}:{target.user_id}"
         cause = (ADMIN, event_id)
         if starting:

@@ -77,6 +77,7 @@ class Commit:
     token_moves: tuple[tuple[str, str], ...] = ()  # (appAccountToken, user id it now resolves to)
     change_details: tuple[Mapping, ...] = field(default=())  # recorded on the event for re-publishing
     completes_event: bool = True  # False: one step of a longer action (a merge moved in chunks)
+    outcome: str = "applied"  # what the event log records (`claim_refused`: applied, its claim refused)
 
 
 @dataclass(frozen=True)

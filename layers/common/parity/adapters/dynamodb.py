@@ -497,7 +497,7 @@ class DynamoRepository:
         items: list[dict[str, Any]] = []
         if commit.completes_event:
             only = commit.purchases[0].purchase.purchase_id if len(commit.purchases) == 1 else None
-            items.append(self._event_processed(commit.source, commit.event_id, "applied", commit.change_details, only))
+            items.append(self._event_processed(commit.source, commit.event_id, commit.outcome, commit.change_details, only))
         for write in commit.purchases:
             purchase = write.purchase
             if write.expected_version == 0:

@@ -15,7 +15,16 @@ STRIPE_API_VERSION = "2025-03-31.basil"
 
 
 class StripeApiClient:
-    def __init__(self, api_key: str, base_url: str | None = None, client: Any = None) -> None:
+    def __init__(
+        self,
+        api_key: str,
+        base_url: str | None = None,
+        client: Any = None,
+        timeout: float = 3,
+        max_network_retries: int = 1,
+    ) -> None:
+        """Short timeouts: stripe-python's default (80 s) outlasts the functions (receipts 20 s, the
+        processor 10 s); what does not fit is retried by the queue (or answered 202 pending)."""
         if client is None:
             import stripe
 
@@ -23,7 +32,8 @@ class StripeApiClient:
                 api_key,
                 stripe_version=STRIPE_API_VERSION,
                 base_addresses={"api": base_url} if base_url else None,
-                max_network_retries=2,
+                max_network_retries=max_network_retries,
+                http_client=stripe.RequestsClient(timeout=timeout),
             )
         self._client = client
 

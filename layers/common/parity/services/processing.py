@@ -320,6 +320,7 @@ class EventProcessor:
                     payment_refs=update.payment_refs,
                     audit=audit + projection.audit,
                     change_details=details,
+                    outcome="claim_refused" if refused else "applied",
                 )
             )
         except DuplicateEventError as duplicate:

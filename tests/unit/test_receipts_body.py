@@ -7,7 +7,7 @@ import json
 import pytest
 
 from parity.http import HttpError
-from parity.receipts import AppStoreReceipt, PlayStoreReceipt, StripeReceipt, parse_receipt
+from parity.bodies import AppStoreReceipt, PlayStoreReceipt, StripeReceipt, parse_receipt
 
 
 def body(document) -> bytes:

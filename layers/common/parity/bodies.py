@@ -1,14 +1,16 @@
 """Request bodies: JSON validated into pydantic models, with the contract's errors.
 
-Not JSON → 400 `malformed_body`; JSON of no accepted shape → 422 with a message naming what is wrong.
+Not JSON → 400 `malformed_body`; JSON of no accepted shape (a missing field, an unknown `store`) →
+422 with a message naming what is wrong: `invalid_receipt` for receipts, `invalid_request` for the
+admin routes.
 """
 
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Annotated, Any, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, model_validator
 
 from .http import HttpError
 
@@ -33,6 +35,49 @@ def parse_json(body: bytes, shape: TypeAdapter | type[BaseModel], code: str, wha
         )
         raise HttpError(422, code, f"The {what} does not match any accepted shape ({problems}).") from None
 
+
+# -- POST /v1/users/{userId}/receipts: one of the contract's shapes, told apart by `store`
+
+
+class AppStoreReceipt(Body):
+    """A StoreKit 2 signed transaction (verified locally), or a transaction id (asked of Apple)."""
+
+    store: Literal["app_store"]
+    signed_transaction: str | None = Field(None, alias="signedTransaction", min_length=1)
+    transaction_id: str | None = Field(None, alias="transactionId", min_length=1, pattern=r"^\d{1,32}$")
+
+    @model_validator(mode="after")
+    def _one_of(self) -> AppStoreReceipt:
+        if (self.signed_transaction is None) == (self.transaction_id is None):
+            raise ValueError("give exactly one of signedTransaction and transactionId")
+        return self
+
+
+class PlayStoreReceipt(Body):
+    store: Literal["play_store"]
+    package_name: str = Field(alias="packageName", min_length=1)
+    product_id: str = Field(alias="productId", min_length=1)
+    purchase_token: str = Field(alias="purchaseToken", min_length=1)
+
+
+class StripeReceipt(Body):
+    """A Checkout Session id (`cs_test_...`, `cs_live_...`), read from the Stripe API."""
+
+    store: Literal["stripe"]
+    checkout_session_id: str = Field(alias="checkoutSessionId", pattern=r"^cs_[A-Za-z0-9_]{1,250}$")
+
+
+Receipt = Annotated[Union[AppStoreReceipt, PlayStoreReceipt, StripeReceipt], Field(discriminator="store")]
+_receipt = TypeAdapter(Receipt)
+
+
+
+
+def parse_receipt(body: bytes) -> AppStoreReceipt | PlayStoreReceipt | StripeReceipt:
+    return parse_json(body, _receipt, "invalid_receipt", "receipt")
+
+
+# -- admin routes
 
 USER_ID = r"^[A-Za-z0-9_.:@|+=-]{1,128}$"  # what a JWT `sub` usually looks like; no spaces or slashes
 

@@ -19,7 +19,7 @@ from ..domain.model import PurchaseUpdate
 from ..http import HttpError
 from ..observability import logger, metrics
 from ..ports import Clock, EventLog, Queue, StoredEvent
-from ..receipts import AppStoreReceipt, PlayStoreReceipt, StripeReceipt, parse_receipt
+from ..bodies import AppStoreReceipt, PlayStoreReceipt, StripeReceipt, parse_receipt
 from ..webhooks import RejectedWebhook
 from .ingest import RECEIPT_RETRY
 

@@ -79,41 +79,25 @@ DOUBLE_BILLING = "billing.double_billing_detected"
 USER_MERGED = "user.merged"
 
 
+def _notice(kind: str, key: str, cause: tuple[str, str], user_id: str, **fields) -> dict:
+    """A user event's detail; `changeId` (cause and `key`) is stable across retries, as for changes."""
+    cause_id = ":".join(cause)
+    return {"type": kind, "changeId": f"{cause_id}:{key}", "cause": cause_id, "userId": user_id, **fields}
+
+
 def review_notice(user_id: str, refunds: int, threshold: int, cause: tuple[str, str]) -> dict:
     """A user whose refunds and chargebacks reached the threshold: for review (access is unchanged)."""
-    cause_id = ":".join(cause)
-    return {
-        "type": USER_FLAGGED,
-        "changeId": f"{cause_id}:{user_id}:flagged",
-        "cause": cause_id,
-        "userId": user_id,
-        "refunds": refunds,
-        "threshold": threshold,
-    }
+    return _notice(USER_FLAGGED, f"{user_id}:flagged", cause, user_id, refunds=refunds, threshold=threshold)
 
 
 def double_billing_notice(user_id: str, entitlement_id: str, purchase_ids: Sequence[str], cause: tuple[str, str]) -> dict:
     """A user paying for one entitlement in two stores at once (the customer may want to cancel one)."""
-    cause_id = ":".join(cause)
-    return {
-        "type": DOUBLE_BILLING,
-        "changeId": f"{cause_id}:{user_id}:{entitlement_id}:double_billing",
-        "cause": cause_id,
-        "userId": user_id,
-        "entitlement": entitlement_id,
-        "purchaseIds": list(purchase_ids),
-    }
+    key = f"{user_id}:{entitlement_id}:double_billing"
+    return _notice(DOUBLE_BILLING, key, cause, user_id, entitlement=entitlement_id, purchaseIds=list(purchase_ids))
 
 
 def merge_notice(from_user: str, into_user: str, cause: tuple[str, str]) -> dict:
-    cause_id = ":".join(cause)
-    return {
-        "type": USER_MERGED,
-        "changeId": f"{cause_id}:merged",
-        "cause": cause_id,
-        "userId": into_user,
-        "fromUserId": from_user,
-    }
+    return _notice(USER_MERGED, "merged", cause, into_user, fromUserId=from_user)
 
 
 def audit_view(record: AuditRecord) -> dict:

@@ -66,6 +66,7 @@ CATALOG = {
 }
 STARTUP_TIMEOUT = 60
 PROCESSING_TIMEOUT = 15
+ADMIN_TOKEN = "e2e-admin-token"  # the stacks' ADMIN_TOKEN (admin routes: `Authorization: Bearer <it>`)
 
 
 def wait_until(predicate: Callable[[], Any], timeout: float = PROCESSING_TIMEOUT, interval: float = 0.05) -> Any:
@@ -164,9 +165,14 @@ class Reply:
 class Parity:
     """The running stack, seen from outside."""
 
-    def __init__(self, base_url: str, idp: IdentityProvider) -> None:
+    def __init__(self, base_url: str, idp: IdentityProvider, log_path: Path | None = None) -> None:
         self.base_url = base_url
         self.idp = idp
+        self.log_path = log_path  # the stack process's captured stdout and stderr
+
+    def log_text(self) -> str:
+        """Everything the stack process has written so far (stdout and stderr, one file)."""
+        return self.log_path.read_text(errors="replace") if self.log_path else ""
 
     def request(self, method: str, path: str, body: bytes | None = None, headers: dict | None = None) -> Reply:
         request = urllib.request.Request(self.base_url + path, data=body, method=method, headers=headers or {})
@@ -244,6 +250,16 @@ class Parity:
         headers = {"Content-Type": "application/json", **({"Authorization": f"Bearer {token}"} if token else {})}
         return self.request("POST", f"/v1/users/{user_id}/receipts", raw, headers)
 
+    def bus_events(self, detail_type: str, user_id: str | None = None) -> list[dict]:
+        """The details of the change-bus events of one detail type (`user.flagged_for_review`,
+        `billing.double_billing_detected`, ...), for one user when given, oldest first."""
+        events = self.request("GET", "/_local/changes").json["changes"]
+        return [
+            e["detail"]
+            for e in events
+            if e["detail-type"] == detail_type and (user_id is None or e["detail"].get("userId") == user_id)
+        ]
+
     def changes(self, user_id: str) -> list[dict]:
         """The published entitlement.changed details for this user, oldest first."""
         events = self.request("GET", "/_local/changes").json["changes"]
@@ -262,6 +278,28 @@ class Parity:
 
     def read(self, user_id: str) -> dict:
         reply = self.entitlements(user_id)
+        assert reply.status == 200, (reply.status, reply.raw)
+        return reply.json
+
+    # -- admin routes
+
+    def admin(self, method: str, path: str, body: dict | bytes | None = None, token: str | None = ADMIN_TOKEN) -> Reply:
+        """An admin route call, with `Authorization: Bearer <token>` (None: no Authorization header)."""
+        raw = json.dumps(body).encode() if isinstance(body, dict) else body
+        headers = {
+            **({"Content-Type": "application/json"} if raw is not None else {}),
+            **({"Authorization": f"Bearer {token}"} if token else {}),
+        }
+        return self.request(method, path, raw, headers)
+
+    def assign_owner(self, purchase_id: str, user_id: str) -> Reply:
+        return self.admin("PUT", f"/v1/admin/purchases/{purchase_id}/owner", {"userId": user_id})
+
+    def merge(self, user_id: str, from_user_id: str) -> Reply:
+        return self.admin("POST", f"/v1/admin/users/{user_id}/merge", {"fromUserId": from_user_id})
+
+    def admin_report(self, user_id: str) -> dict:
+        reply = self.admin("GET", f"/v1/admin/users/{user_id}")
         assert reply.status == 200, (reply.status, reply.raw)
         return reply.json
 
@@ -319,7 +357,7 @@ def local_stack(workdir: Path, idp: IdentityProvider, **settings: str) -> Iterat
         AUTH_ISSUER=ISSUER,
         AUTH_AUDIENCE=f"some-other-app,{AUDIENCE}",
         OFFLINE_GRACE_SECONDS=str(OFFLINE_GRACE_SECONDS),
-        ADMIN_TOKEN="e2e-admin-token",
+        ADMIN_TOKEN=ADMIN_TOKEN,
         **settings,
     )
     log_path = workdir / "stack.log"
@@ -349,7 +387,7 @@ def local_stack(workdir: Path, idp: IdentityProvider, **settings: str) -> Iterat
         raise
     print(f"\nlocal stack healthy after {time.monotonic() - started:.2f} s (log: {log_path})")
     try:
-        yield Parity(base_url, idp)
+        yield Parity(base_url, idp, log_path)
     except BaseException:
         process.kill()
         process.wait()

@@ -427,3 +427,21 @@ def test_any_interleaving_of_claims_and_associations_ends_as_the_rules_predict(t
                 assert (f"app_store:{key}" in held) == (user in expected)
 
         run()
+
+
+def test_a_merge_that_also_finds_double_billing_writes_both_audit_lines(stack, t0):
+    # GIVEN one person: u_ios subscribed in the App Store, u_web on the web
+    claim(stack, "u_ios", t0)
+    stack.deliver(stripe.event(
+        "customer.subscription.created", stripe.subscription("sub_web", "active", t0 + 30 * stripe.DAY, user_id="u_web"), created=t0
+    ))  # fmt: skip
+    assert not stack.drain().failed
+
+    # WHEN the accounts are merged (two audit lines of u_web in one transaction)
+    assert stack.merge("u_web", "u_ios").status == 200
+
+    # THEN the double billing is reported next to the merge
+    report = stack.user_report("u_web").body
+    assert report["flags"]["doubleBilling"] == [{"entitlement": "pro", "purchaseIds": [APPLE_PURCHASE, "stripe:sub_web"]}]
+    assert {"merged_from"} <= {c["action"] for c in report["claims"]}
+    assert {n["type"] for n in stack.notices()} == {"user.merged", "billing.double_billing_detected"}

@@ -176,10 +176,16 @@ def test_a_lost_entitlement_stays_in_the_answer_as_inactive():
     # WHEN entitlements are computed from what they now hold (a monthly subscription)
     after = entitlements_with_history([purchase(State.ACTIVE, day(30))], before, CATALOG, NOW)
 
-    # THEN "lifetime" still appears, inactive, with its last known purchase; "pro" comes from the subscription
+    # THEN "lifetime" still appears with its last known purchase, withdrawn; "pro" comes from the subscription
     assert list(after) == ["lifetime", "pro"]
-    assert after["lifetime"] == replace(before["lifetime"], active=False)
+    assert after["lifetime"] == replace(before["lifetime"], active=False, state=State.REVOKED, will_renew=False)
     assert (after["pro"].purchase_id, after["pro"].active) == ("stripe:sub_1", True)
+
+
+def test_a_past_entitlement_that_had_ended_keeps_its_state():
+    before = compute_entitlements([purchase(State.EXPIRED, day(-2), store_key="sub_old")], CATALOG, NOW)
+    after = entitlements_with_history([], before, CATALOG, NOW)
+    assert after["pro"] == before["pro"]
 
 
 def test_current_purchases_take_precedence_over_history():

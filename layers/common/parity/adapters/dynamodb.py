@@ -9,7 +9,7 @@
 | purchase              | PURCHASE#<purchaseId>     | PURCHASE          | version, eventTime               |
 | event log             | EVENT#<source>#<eventId>  | EVENT             | GSI1: EVENTS#<purchaseId> once   |
 |                       |                           |                   | applied (before: <source>:<key>) |
-| audit trail           | AUDIT#<userId>            | <at>#<eventId>#.. | claims, transfers, refusals, ... |
+| audit trail           | AUDIT#<userId>            | <at>#<event>#<act>| claims, transfers, refusals, ... |
 | payment → purchase    | PAYREF#<source>:<ref>     | PAYREF            | purchaseId, periodEnd            |
 | customer → user       | CUSTOMER#<source>:<ref>   | LINK              | userId                           |
 
@@ -166,8 +166,11 @@ def item_to_entitlement(item: dict[str, Any]) -> Entitlement:
     )
 
 
-def audit_key(record: AuditRecord) -> dict[str, Any]:
-    return _key(f"AUDIT#{record.user_id}", f"{_time(record.at)}#{record.source}#{record.event_id}#{record.purchase_id or ''}")
+def audit_key(record: AuditRecord, position: int) -> dict[str, Any]:
+    """One item per line: a commit may write several lines for one user (a merge that also reports
+    double billing of two entitlements), told apart by their action and position in the commit."""
+    sort_key = f"{_time(record.at)}#{record.source}#{record.event_id}#{record.action.value}#{position:03d}"
+    return _key(f"AUDIT#{record.user_id}", sort_key)
 
 
 def audit_to_item(record: AuditRecord) -> dict[str, Any]:
@@ -531,7 +534,10 @@ class DynamoRepository:
                 for ref in commit.payment_refs
             ]
         items += [self._put(f"TOKEN#{token}", "TOKEN", {"userId": user_id}) for token, user_id in commit.token_moves]
-        items += [{"Put": {"TableName": self._table, "Item": {**audit_key(r), **_dump(audit_to_item(r))}}} for r in commit.audit]
+        items += [
+            {"Put": {"TableName": self._table, "Item": {**audit_key(r, n), **_dump(audit_to_item(r))}}}
+            for n, r in enumerate(commit.audit)
+        ]
         self._transact(items, first_is_event=commit.completes_event)
 
     def _delete(self, pk: str, sk: str) -> dict[str, Any]:

@@ -6,7 +6,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
-from .model import Purchase, State, Store, access_end, access_granted
+from .model import ACCESS_STATES, Purchase, State, Store, access_end, access_granted
 
 
 @dataclass(frozen=True)
@@ -95,10 +95,22 @@ def compute_entitlements(purchases: Iterable[Purchase], catalog: Catalog, now: d
 def entitlements_with_history(
     purchases: Iterable[Purchase], history: Mapping[str, Entitlement], catalog: Catalog, now: datetime
 ) -> dict[str, Entitlement]:
-    """The user's entitlements: from the purchases they hold, plus every one they had before (inactive)."""
+    """The user's entitlements: from the purchases they hold, plus every one they had before, inactive.
+
+    A past entitlement whose purchase the user no longer holds (another user took it over, an operator
+    associated it elsewhere) would still read as the purchase's state, `active` say, while access is
+    gone: for this user it was withdrawn, so it reads `revoked`, not renewing.
+    """
     current = compute_entitlements(purchases, catalog, now)
     for entitlement_id, past in history.items():
-        current.setdefault(entitlement_id, replace(past, active=False))
+        if entitlement_id not in current:
+            withdrawn = past.state in ACCESS_STATES
+            current[entitlement_id] = replace(
+                past,
+                active=False,
+                state=State.REVOKED if withdrawn else past.state,
+                will_renew=False if withdrawn else past.will_renew,
+            )
     return dict(sorted(current.items()))
 
 

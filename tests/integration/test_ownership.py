@@ -445,3 +445,16 @@ def test_a_merge_that_also_finds_double_billing_writes_both_audit_lines(stack, t
     assert report["flags"]["doubleBilling"] == [{"entitlement": "pro", "purchaseIds": [APPLE_PURCHASE, "stripe:sub_web"]}]
     assert {"merged_from"} <= {c["action"] for c in report["claims"]}
     assert {n["type"] for n in stack.notices()} == {"user.merged", "billing.double_billing_detected"}
+
+
+def test_refunds_counted_on_a_merged_id_carry_over_and_can_flag_the_merged_user(tmp_path, t0):
+    with running_stack(catalog_dir=tmp_path, env={"REFUND_ABUSE_THRESHOLD": "2"}) as stack:
+        refund(stack, "u_old_account", 1, t0)
+        refund(stack, "u_new_account", 3, t0)
+        assert not flag_notices(stack)
+
+        assert stack.merge("u_new_account", "u_old_account").status == 200
+
+        flags = stack.user_report("u_new_account").body["flags"]["refundAbuse"]
+        assert (flags["flagged"], flags["refunds"]) == (True, 2)
+        assert [(n["userId"], n["refunds"]) for n in flag_notices(stack)] == [("u_new_account", 2)]

@@ -17,7 +17,7 @@ from ..domain.users import UserState
 from ..http import HttpError
 from ..observability import logger, metrics
 from ..ports import ChangePublisher, Clock, Commit, EventLog, PurchaseWrite, Repository, StoredEvent, UserWrite
-from ..views import admin_user_view, change_detail, merge_notice
+from ..views import admin_user_view, change_detail, merge_notice, review_notice
 from .projection import Projection, Projector, retry_on_conflict
 
 ADMIN = "admin"
@@ -152,7 +152,14 @@ class Administration:
             target.user_id, target.version, new_app_account_token=None if target.exists else str(uuid.uuid4())
         )
         carried = source.refunds if starting else 0  # one person's refunds, wherever they were counted
-        flag = target_write.flagged_at or (now if target.due_for_review(carried, self._threshold) else None)
+        flag = target_write.flagged_at
+        notices: tuple[dict, ...] = ()
+        audit: list[AuditRecord] = []
+        if flag is None and target.due_for_review(carried, self._threshold):
+            flag, total = now, target.refunds + carried
+            notices = (review_notice(target.user_id, total, self._threshold, cause),)
+            audit.append(AuditRecord(target.user_id, Action.FLAGGED, now, *cause, detail=f"{total} refunds or chargebacks"))
+            metrics.add_metric(name="UsersFlaggedForReview", unit="Count", value=1)
         writes[target.user_id] = replace(
             target_write,
             aliases_added=(from_user, *source.aliases) if starting else (),
@@ -162,9 +169,8 @@ class Administration:
         for alias in aliases:  # users merged into `from_user` before now resolve to the target directly
             writes[alias.user_id] = UserWrite(alias.user_id, alias.version, merged_into=target.user_id)
         tokens = [u.app_account_token for u in (source, *aliases) if starting and u.app_account_token]
-        audit = []
         if starting:
-            audit = [
+            audit += [
                 AuditRecord(from_user, Action.MERGED_INTO, now, ADMIN, event_id, None, (target.user_id,), actor=actor, detail=reason),
                 AuditRecord(target.user_id, Action.MERGED_FROM, now, ADMIN, event_id, None, (from_user,), actor=actor, detail=reason),
             ]
@@ -176,7 +182,7 @@ class Administration:
             audit,
             token_moves=tuple((token, target.user_id) for token in tokens),
             completes_event=done,
-            extra_details=(merge_notice(from_user, target.user_id, cause),) if done else (),
+            extra_details=notices + ((merge_notice(from_user, target.user_id, cause),) if done else ()),
         )
         if starting:
             metrics.add_metric(name="UsersMerged", unit="Count", value=1)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 FUNCTIONS = Path(__file__).resolve().parents[2] / "functions"
 # The bootstrap builders that construct `StripeApiClient` (through `bootstrap.stripe_api_client`).
-BUILDS_STRIPE_CLIENT = re.compile(r"bootstrap\.(event_processor|receipt_service)\(")
+BUILDS_STRIPE_CLIENT = re.compile(r"bootstrap\.(event_processor|receipt_service|reconciler)\(")
 
 
 def ships_stripe(function: Path) -> bool:

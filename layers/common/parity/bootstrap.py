@@ -15,7 +15,7 @@ class SystemClock:
 def repository(settings: Settings):
     from .adapters.dynamodb import DynamoRepository
 
-    return DynamoRepository(settings.table_name)
+    return DynamoRepository(settings.table_name, recheck=settings.drift_recheck)
 
 
 def event_intake(settings: Settings):
@@ -162,4 +162,37 @@ def administration(settings: Settings):
         catalog=settings.catalog,
         clock=SystemClock(),
         refund_threshold=settings.refund_threshold,
+    )
+
+
+def drift_scan(settings: Settings):
+    from .adapters.sqs import SqsQueue
+    from .services.drift import DriftScan
+
+    if not settings.reconcile_queue_url:
+        raise ValueError("RECONCILE_QUEUE_URL is not set")
+    return DriftScan(repository(settings), SqsQueue(settings.reconcile_queue_url), SystemClock())
+
+
+def reconciler(settings: Settings):
+    """The reconcile worker, with every store API that is configured (a store without one is swept)."""
+    from .services.drift import Reconciler
+
+    repo = repository(settings)
+    verifier, _ = apple_verifier(settings)
+    app_store = None
+    if verifier is not None:
+        from .adapters.app_store_api import AppStoreApiClient
+
+        app_store = AppStoreApiClient.from_settings(settings, verifier)
+    stripe_api, play_api = stripe_api_client(settings), play_developer_api(settings)
+    return Reconciler(
+        repository=repo,
+        event_log=repo,
+        processor=event_processor(settings, repo, play_api, stripe_api),
+        clock=SystemClock(),
+        app_store=app_store,
+        play=play_api,
+        play_package=settings.google_package_name,
+        stripe=stripe_api,
     )

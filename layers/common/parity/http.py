@@ -93,6 +93,8 @@ def answer_webhook(event: Mapping, store: str, ingest: Callable[[bytes], Any]) -
         extra={"store": store, "event_id": result.event_id, "event_type": result.event_type, "duplicate": result.duplicate},
     )
     metrics.add_metric(name="EventsDuplicateDelivery" if result.duplicate else "EventsIngested", unit="Count", value=1)
+    # Per store, for the "no notification for N hours" alarms (StripeEventsIngested, AppStore..., PlayStore...).
+    metrics.add_metric(name="".join(part.title() for part in store.split("_")) + "EventsIngested", unit="Count", value=1)
     return response(200, {"received": True, "eventId": result.event_id, "duplicate": result.duplicate})
 
 

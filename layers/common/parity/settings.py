@@ -65,6 +65,8 @@ class Settings:
     stripe_api_key: Secret
     stripe_api_base: str | None
     refund_threshold: int = 3  # refunds and chargebacks per user before a review flag
+    reconcile_queue_url: str | None = None  # the drift scan's fan-out queue
+    drift_recheck: timedelta = timedelta(days=7)  # every purchase is checked with its store this often
     # App Store (issue 3). Defaults keep Settings(...) built without them valid.
     apple_bundle_id: str | None = None
     apple_app_apple_id: int | None = None
@@ -108,6 +110,12 @@ class Settings:
             raise ConfigurationError("REFUND_ABUSE_THRESHOLD must be a whole number") from None
         if refund_threshold < 1:
             raise ConfigurationError("REFUND_ABUSE_THRESHOLD must be at least 1")
+        try:
+            recheck_days = float(env.get("DRIFT_RECHECK_DAYS", "7"))
+        except ValueError:
+            raise ConfigurationError("DRIFT_RECHECK_DAYS must be a number of days") from None
+        if recheck_days <= 0:
+            raise ConfigurationError("DRIFT_RECHECK_DAYS must be positive")
         # Xcode / LocalTesting data is unsigned: those environments cannot be configured at all.
         apple_environment = {"production": "Production", "sandbox": "Sandbox"}.get(
             (env.get("APPLE_ENVIRONMENT") or "Production").strip().lower()
@@ -129,6 +137,8 @@ class Settings:
             stripe_api_key=secret("STRIPE_API_KEY"),
             stripe_api_base=(env.get("STRIPE_API_BASE") or "").rstrip("/") or None,
             refund_threshold=refund_threshold,
+            reconcile_queue_url=env.get("RECONCILE_QUEUE_URL") or None,
+            drift_recheck=timedelta(days=recheck_days),
             apple_bundle_id=env.get("APPLE_BUNDLE_ID") or None,
             apple_app_apple_id=apple_app_apple_id,
             apple_environment=apple_environment,

@@ -123,6 +123,9 @@ class BearerTokenSigner:
         return f"{signing_input}.{_b64url_encode(r.to_bytes(32, 'big') + s.to_bytes(32, 'big'))}"
 
 
+AUTO_RENEWABLE = "Auto-Renewable Subscription"
+
+
 class AppStoreApiClient:
     """Reads from the App Store Server API and verifies what it answers. Build once per container."""
 
@@ -205,6 +208,20 @@ class AppStoreApiClient:
         if transaction is None:
             raise AppStoreApiError("App Store Server API answered without signedTransactionInfo", retryable=True)
         return transaction
+
+    def current_transaction(
+        self, transaction_id: str | None, transaction: Mapping[str, Any] | None = None
+    ) -> tuple[Mapping[str, Any], Mapping[str, Any] | None, int | None]:
+        """The transaction as Apple knows it now (looked up unless given, verified), with the renewal
+        info and status of its subscription when it is one: what the receipts and the drift check ask."""
+        if transaction is None:
+            transaction = self.get_transaction_info(transaction_id)
+        if transaction.get("type") != AUTO_RENEWABLE:
+            return transaction, None, None
+        for status in self.get_all_subscription_statuses(transaction["transactionId"]):
+            if status.original_transaction_id == transaction.get("originalTransactionId") and status.transaction:
+                return status.transaction, status.renewal_info, status.status
+        return transaction, None, None
 
     def get_transaction_history_page(
         self, transaction_id: str, revision: str | None = None, **filters: str | Sequence[str]

@@ -20,13 +20,14 @@ from __future__ import annotations
 
 import json
 import zlib
-from collections.abc import Sequence
-from datetime import datetime, timezone
+from collections.abc import Iterator, Sequence
+from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
 
 from boto3.dynamodb.types import Binary, TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
 
+from ..domain.drift import DUE_SHARDS, due_at, due_shard
 from ..domain.entitlements import Entitlement
 from ..domain.errors import DuplicateEventError, VersionConflictError
 from ..domain.model import PaymentRef, Purchase, Revocation, State, Store
@@ -37,6 +38,7 @@ from ..ports import AppendResult, Commit, EventSummary, PurchaseRead, StoredEven
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
 
+DEFAULT_RECHECK = timedelta(days=7)
 _serializer = TypeSerializer()
 _deserializer = TypeDeserializer()
 
@@ -92,6 +94,7 @@ def purchase_to_item(purchase: Purchase) -> dict[str, Any]:
         "customerRef": purchase.customer_ref,
         "eventTime": _time(purchase.event_time),
         "snapshotAt": _time(purchase.snapshot_at),
+        "checkedAt": _time(purchase.checked_at),
         "revocations": [
             {
                 "ref": r.ref,
@@ -124,6 +127,7 @@ def item_to_purchase(item: dict[str, Any]) -> Purchase:
         customer_ref=item.get("customerRef"),
         event_time=_parse_time(item["eventTime"]),
         snapshot_at=_parse_time(item.get("snapshotAt")),
+        checked_at=_parse_time(item.get("checkedAt")),
         revocations=tuple(
             Revocation(
                 r["ref"],
@@ -210,13 +214,24 @@ def _cancellation_codes(error: ClientError) -> list[str]:
 class DynamoRepository:
     """The repository and the event log, on one DynamoDB table."""
 
-    def __init__(self, table_name: str, client: DynamoDBClient | None = None) -> None:
+    def __init__(
+        self, table_name: str, client: DynamoDBClient | None = None, recheck: timedelta = DEFAULT_RECHECK
+    ) -> None:
+        """`recheck`: how long after its last check a purchase is due for the drift scan again."""
         if client is None:
             import boto3
 
             client = boto3.client("dynamodb")
         self._table = table_name
         self._client = client
+        self._recheck = recheck
+
+    def _due(self, purchase: Purchase) -> dict[str, str]:
+        """The purchase's place in the due index (GSI2): the drift scan reads what is due by now."""
+        return {
+            "GSI2PK": f"DUE#{due_shard(purchase.purchase_id)}",
+            "GSI2SK": f"{_time(due_at(purchase, self._recheck))}#{purchase.purchase_id}",
+        }
 
     # -- event log ----------------------------------------------------------------------------------
 
@@ -395,6 +410,103 @@ class DynamoRepository:
         item = response.get("Item")
         return None if item is None else item["userId"]["S"]
 
+    # -- drift scan ---------------------------------------------------------------------------------
+
+    def due_purchases(self, now: datetime, page_size: int = 500) -> Iterator[str]:
+        """The ids of the purchases due for a check by `now`, shard after shard (GSI2, keys only)."""
+        until = f"{_time(now)}#~"  # "~" sorts after every purchase id
+        for shard in range(DUE_SHARDS):
+            query: dict[str, Any] = {
+                "TableName": self._table,
+                "IndexName": "GSI2",
+                "KeyConditionExpression": "GSI2PK = :pk AND GSI2SK <= :until",
+                "ExpressionAttributeValues": {":pk": {"S": f"DUE#{shard}"}, ":until": {"S": until}},
+                "Limit": page_size,
+            }
+            while True:
+                response = self._client.query(**query)
+                for item in response.get("Items", []):
+                    yield item["PK"]["S"].removeprefix("PURCHASE#")
+                if "LastEvaluatedKey" not in response:
+                    break
+                query["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+
+    def mark_checked(self, purchase: Purchase, at: datetime) -> bool:
+        """Record that the purchase (as read, at its version) was checked with its store at `at`: its
+        next due time moves on. False when it changed meanwhile (the next scan looks again)."""
+        due = self._due(purchase.with_changes(checked_at=at))
+        try:
+            self._client.update_item(
+                TableName=self._table,
+                Key=purchase_key(purchase.purchase_id),
+                UpdateExpression="SET checkedAt = :at, GSI2PK = :gpk, GSI2SK = :gsk",
+                ConditionExpression="version = :version",
+                ExpressionAttributeValues=_dump(
+                    {":at": _time(at), ":version": purchase.version, ":gpk": due["GSI2PK"], ":gsk": due["GSI2SK"]}
+                ),
+            )
+        except ClientError as error:
+            if error.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                raise
+            return False
+        return True
+
+    def save_report(self, report_id: str, fields: dict[str, Any]) -> None:
+        """Create or overwrite a scan report's fields (`REPORTS` / `<report id>`; ids sort by time)."""
+        names = {f"#f{i}": name for i, name in enumerate(fields)}
+        self._client.update_item(
+            TableName=self._table,
+            Key=_key("REPORTS", report_id),
+            UpdateExpression="SET " + ", ".join(f"#f{i} = :f{i}" for i in range(len(fields))),
+            ExpressionAttributeNames=names,
+            ExpressionAttributeValues=_dump({f":f{i}": value for i, value in enumerate(fields.values())}),
+        )
+
+    def add_to_report(self, report_id: str, counts: dict[str, int], examples: Sequence[dict], max_examples: int = 20) -> None:
+        """Add a worker's counts (one update per batch, not per purchase) and a few examples."""
+        names = {f"#c{i}": name for i, name in enumerate(counts)}
+        values: dict[str, Any] = {f":c{i}": n for i, n in enumerate(counts.values())}
+        update = "ADD " + ", ".join(f"counts.#c{i} :c{i}" for i in range(len(counts))) if counts else ""
+        key = _key("REPORTS", report_id)
+        if update:
+            self._client.update_item(
+                TableName=self._table,
+                Key=key,
+                UpdateExpression=update,
+                ExpressionAttributeNames=names,
+                ExpressionAttributeValues=_dump(values),
+            )
+        if examples:
+            try:
+                self._client.update_item(
+                    TableName=self._table,
+                    Key=key,
+                    UpdateExpression="SET examples = list_append(if_not_exists(examples, :none), :new)",
+                    ConditionExpression="attribute_not_exists(examples) OR size(examples) < :max",
+                    ExpressionAttributeValues=_dump({":none": [], ":new": list(examples), ":max": max_examples}),
+                )
+            except ClientError as error:
+                if error.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                    raise  # enough examples already
+
+    def reports(self, limit: int = 5) -> list[dict[str, Any]]:
+        """The latest scan reports, newest first."""
+        response = self._client.query(
+            TableName=self._table,
+            KeyConditionExpression="PK = :pk",
+            ExpressionAttributeValues={":pk": {"S": "REPORTS"}},
+            ScanIndexForward=False,
+            Limit=limit,
+        )
+        return [{k: v for k, v in _load(item).items() if k not in ("PK", "SK")} for item in response.get("Items", [])]
+
+    def cursor(self, name: str) -> str | None:
+        response = self._client.get_item(TableName=self._table, Key=_key("CURSOR", name), ConsistentRead=True)
+        return (response.get("Item") or {}).get("value", {}).get("S")
+
+    def set_cursor(self, name: str, value: str) -> None:
+        self._client.put_item(TableName=self._table, Item={**_key("CURSOR", name), "value": {"S": value}})
+
     # -- writes -------------------------------------------------------------------------------------
 
     def _put(self, pk: str, sk: str, attributes: dict[str, Any], **condition: Any) -> dict[str, Any]:
@@ -510,7 +622,8 @@ class DynamoRepository:
                     "ConditionExpression": "version = :expected",
                     "ExpressionAttributeValues": _dump({":expected": write.expected_version}),
                 }
-            items.append(self._put(f"PURCHASE#{purchase.purchase_id}", "PURCHASE", purchase_to_item(purchase), **condition))
+            item = {**purchase_to_item(purchase), **self._due(purchase)}
+            items.append(self._put(f"PURCHASE#{purchase.purchase_id}", "PURCHASE", item, **condition))
         for user in commit.users:
             items += self._profile_writes(user)
             pk = user_pk(user.user_id)

@@ -1,4 +1,5 @@
-"""SQS FIFO: store events in order per purchase (the message group)."""
+"""SQS: the FIFO store-events queue (in order per purchase: the message group), and standard queues
+such as the drift scan's reconcile queue."""
 
 from __future__ import annotations
 
@@ -23,6 +24,14 @@ class SqsQueue:
         self._client.send_message(
             QueueUrl=self._url, MessageBody=body, MessageGroupId=fifo_id(group), MessageDeduplicationId=fifo_id(dedup_id)
         )
+
+    def send_batch(self, bodies: list[str]) -> None:
+        """Standard-queue send of up to ten messages in one request; a refused entry raises."""
+        response = self._client.send_message_batch(
+            QueueUrl=self._url, Entries=[{"Id": str(n), "MessageBody": body} for n, body in enumerate(bodies)]
+        )
+        if response.get("Failed"):
+            raise RuntimeError(f"SQS refused {len(response['Failed'])} of {len(bodies)} messages: {response['Failed'][0]}")
 
 
 def fifo_id(key: str) -> str:

@@ -78,5 +78,7 @@ def _call(request: Callable[..., T], *args: Any, **kwargs: Any) -> T:
     except stripe.StripeError as error:
         status = error.http_status or 500
         raise StoreApiError(
-            f"Stripe answered {status}: {error.user_message or error}", retryable=status >= 500 or status in (409, 429)
+            f"Stripe answered {status}: {error.user_message or error}",
+            retryable=status >= 500 or status in (409, 429),
+            status=status,
         ) from error

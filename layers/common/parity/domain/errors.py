@@ -29,9 +29,15 @@ class StoreApiError(ParityError):
     """A store API call failed. `retryable`: try again later (outage, throttling) versus the store
     refusing the request (unknown id, bad credentials), which retrying will not change."""
 
-    def __init__(self, message: str, retryable: bool) -> None:
+    def __init__(self, message: str, retryable: bool, status: int | None = None) -> None:
         super().__init__(message)
         self.retryable = retryable
+        self.status = status  # the store's HTTP status, when it answered
+
+    @property
+    def unknown_at_store(self) -> bool:
+        """The store does not know what was asked about (404; Play: 410 for a token long gone)."""
+        return self.status in (404, 410)
 
 
 class UnknownPurchaseError(ParityError):

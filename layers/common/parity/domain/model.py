@@ -88,6 +88,7 @@ class Purchase:
     revocations: tuple[Revocation, ...] = ()
     customer_ref: str | None = None
     snapshot_at: datetime | None = None  # store time of the last snapshot applied (event_time may be later)
+    checked_at: datetime | None = None  # last checked with its store by the drift scan
     version: int = 0
 
     @property

@@ -21,7 +21,7 @@ from ..domain.errors import (
     StoreApiError,
     UnknownPurchaseError,
 )
-from ..domain.model import PaymentRef, PurchaseUpdate
+from ..domain.model import PaymentRef, Purchase, PurchaseUpdate
 from ..domain.ownership import Action, AuditRecord, Strategy, claim_records, decide_claim
 from ..domain.purchases import apply_update
 from ..domain.users import UserState
@@ -333,6 +333,26 @@ class EventProcessor:
         if details:
             self._publisher.publish(details)
         return Outcome("applied", purchase.purchase_id, projection.changes, claim_refused=refused)
+
+    def sweep(self, purchase: Purchase, source: str, event_id: str) -> Outcome:
+        """Bring the owners' entitlements of a purchase no store can be asked about up to date with
+        time: access past its end is never granted (the read rule), and this writes and publishes it."""
+
+        def once(_: int) -> Outcome:
+            projection = self._projector.project(
+                [(purchase, purchase)], self._clock.now(), (source, event_id), against_stored=True
+            )
+            if not projection.changes and not projection.notices:
+                return Outcome("unchanged", purchase.purchase_id)
+            details = self._details(projection, source, event_id)
+            try:
+                self._repo.commit(Commit(source, event_id, users=projection.users, change_details=details))
+            except DuplicateEventError:
+                return Outcome("duplicate", purchase.purchase_id)
+            self._publisher.publish(details)
+            return Outcome("applied", purchase.purchase_id, projection.changes)
+
+        return retry_on_conflict(once)
 
     @staticmethod
     def _details(projection: Projection, source: str, event_id: str) -> tuple[dict, ...]:

@@ -66,11 +66,14 @@ class Projector:
         cause: tuple[str, str],
         loaded: MutableMapping[str, UserState] | None = None,
         history: Mapping[str, Mapping[str, Entitlement]] | None = None,
+        against_stored: bool = False,
     ) -> Projection:
         """The writes for every user who held or holds one of the moved purchases.
 
         `cause`: (source, event id) of the change; `loaded`: users already read on the way (reused, and
         completed with those read here); `history`: more past entitlements per user (a merged user's).
+        Changes are found against the stored projection judged now (an access that ended by time is no
+        change of this event's), or, `against_stored`, as stored (the sweep publishes those endings).
         """
         loaded = {} if loaded is None else loaded
         affected = sorted({uid for before, after in moves for uid in (*(before.owner_ids if before else ()), *after.owner_ids)})
@@ -88,7 +91,7 @@ class Projector:
                 else:
                     held.pop(after.purchase_id, None)
                     deletes.append(after.purchase_id)
-            old = {eid: e.at(now) for eid, e in user.entitlements.items()}
+            old = dict(user.entitlements) if against_stored else {eid: e.at(now) for eid, e in user.entitlements.items()}
             past = {**{eid: e.at(now) for eid, e in ((history or {}).get(user_id) or {}).items()}, **old}
             new = entitlements_with_history(held.values(), past, self._catalog, now)
             user_changes = diff_entitlements(user_id, old, new)

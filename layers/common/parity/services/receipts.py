@@ -30,9 +30,6 @@ if TYPE_CHECKING:
     from .entitlements import EntitlementReader
     from .processing import EventProcessor
 
-AUTO_RENEWABLE = "Auto-Renewable Subscription"
-
-
 @dataclass(frozen=True)
 class ReceiptAnswer:
     status: int
@@ -97,7 +94,7 @@ class ReceiptService:
         renewal, status = None, None
         if self._api is not None:
             try:
-                transaction, renewal, status = self._apple_truth(receipt.transaction_id, transaction)
+                transaction, renewal, status = self._api.current_transaction(receipt.transaction_id, transaction)
             except StoreApiError as error:
                 return self._unconfirmed(user_id, body, queued, error, "The App Store")
         elif transaction is None:
@@ -117,17 +114,6 @@ class ReceiptService:
         # takes the purchase back), so its event id is unique to it.
         submitted = int(self._clock.now().timestamp() * 1000)
         return self._claim(user_id, replace(update, event_id=f"{update.event_id}:{user_id}:{submitted}"), body)
-
-    def _apple_truth(self, transaction_id: str | None, transaction: Any) -> tuple[Any, Any, int | None]:
-        """The transaction as Apple knows it now, with the renewal info and status of its subscription."""
-        if transaction is None:
-            transaction = self._api.get_transaction_info(transaction_id)
-        if transaction.get("type") != AUTO_RENEWABLE:
-            return transaction, None, None
-        for status in self._api.get_all_subscription_statuses(transaction["transactionId"]):
-            if status.original_transaction_id == transaction.get("originalTransactionId") and status.transaction:
-                return status.transaction, status.renewal_info, status.status
-        return transaction, None, None
 
     # -- Google Play --------------------------------------------------------------------------------
 

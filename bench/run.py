@@ -148,6 +148,7 @@ def cold_env(apple_root: Path | None = None) -> dict[str, str]:
         "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
         "TABLE_NAME": "parity-bench",
         "EVENTS_QUEUE_URL": "https://sqs.us-east-1.amazonaws.com/123456789012/parity-bench-store-events.fifo",
+        "RECONCILE_QUEUE_URL": "https://sqs.us-east-1.amazonaws.com/123456789012/parity-bench-reconcile",
         "EVENT_BUS_NAME": "parity-bench-changes",
         "CATALOG_FILE": str(ROOT / "layers" / "common" / "catalog.json"),
         "STRIPE_WEBHOOK_SECRET": "whsec_bench",

@@ -6,10 +6,11 @@ STAMP := $(VENV)/.installed
 
 .PHONY: dev demo test unit integration e2e check-template bench clean
 
-$(STAMP): requirements-dev.txt layers/common/requirements.txt functions/event_processor/requirements.txt
+$(STAMP): requirements-dev.txt layers/common/requirements.txt functions/event_processor/requirements.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -r requirements-dev.txt
+	$(BIN)/pip install --quiet -e .  # the operator console: $(BIN)/parity
 	touch $(STAMP)
 
 dev: $(STAMP)

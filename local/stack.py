@@ -12,16 +12,18 @@ import json
 import logging
 import os
 import threading
+from datetime import datetime, timezone
+from pathlib import Path
 from urllib.parse import unquote
 
 import boto3
 from boto3.dynamodb.types import TypeDeserializer
 
 from local.auth import DemoKeys, JwtVerifier
-from local.config import DEMO_AUDIENCE, Config, function_environment, isolate_aws
+from local.config import DEMO_AUDIENCE, ROOT, Config, function_environment, isolate_aws
 from local.functions import from_template, unrouted_function_urls
 from local.poller import ChangeTap, QueuePoller
-from local.resources import Resources, create_resources, load_template
+from local.resources import REGION, STACK_NAME, Resources, create_resources, load_template
 from local.server import (
     Endpoint,
     LocalServer,
@@ -34,6 +36,28 @@ from local.server import (
 )
 
 log = logging.getLogger("local.stack")
+
+# The connection file for the operator console (`parity --local ...`, parity_cli/resources.py): where
+# moto's server listens and the created resources by logical id. Written once the stack serves,
+# removed on a clean stop.
+CONNECTION_FILE_ENV = "PARITY_LOCAL_FILE"
+CONNECTION_FILE = ROOT / ".parity" / "local.json"
+
+
+def connection_file_path() -> Path:
+    return Path(os.environ.get(CONNECTION_FILE_ENV) or CONNECTION_FILE)
+
+
+def _pid_alive(pid) -> bool:
+    if not isinstance(pid, int) or pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True
+    return True
 
 
 class Stack:
@@ -48,6 +72,8 @@ class Stack:
         self.tap: ChangeTap | None = None
         self._dynamodb = None
         self._serving: threading.Thread | None = None
+        self.endpoint_url: str | None = None
+        self.connection_file: Path | None = None  # written by this stack (None: not written)
 
     # ------------------------------------------------------------------------------- lifecycle
 
@@ -88,6 +114,7 @@ class Stack:
             thread.start()
         self._serving = threading.Thread(target=self._httpd.serve_forever, args=(0.1,), name="http", daemon=True)
         self._serving.start()
+        self._write_connection_file(template)
 
     def _start_aws(self) -> None:
         from moto.server import ThreadedMotoServer
@@ -95,7 +122,8 @@ class Stack:
         self._moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
         self._moto.start()
         host, port = self._moto.get_host_and_port()
-        isolate_aws(os.environ, f"http://{host}:{port}")
+        self.endpoint_url = f"http://{host}:{port}"
+        isolate_aws(os.environ, self.endpoint_url)
 
     def stop(self) -> None:
         """Stop taking requests, let the pollers finish their batch, then stop moto."""
@@ -106,8 +134,63 @@ class Stack:
             self._httpd.server_close()
         for thread in self._threads:
             thread.join(timeout=15)
+        self._remove_connection_file()
         if self._moto is not None:
             self._moto.stop()
+
+    # ------------------------------------------------------------------------ connection file
+
+    def _write_connection_file(self, template: dict) -> None:
+        """`.parity/local.json` (or $PARITY_LOCAL_FILE), unless another running stack owns it."""
+        path = connection_file_path()
+        try:
+            other = json.loads(path.read_text()).get("pid")
+        except (OSError, ValueError, AttributeError):
+            other = None
+        if other != os.getpid() and _pid_alive(other):
+            log.warning(
+                "%s belongs to another running local stack (pid %s): not written; `parity --local` talks to "
+                "that one (set %s to give this stack its own file)",
+                path,
+                other,
+                CONNECTION_FILE_ENV,
+            )
+            return
+        types = {logical: resource.get("Type") for logical, resource in template["Resources"].items()}
+        document = {
+            "version": 1,
+            "pid": os.getpid(),
+            "startedAt": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "baseUrl": self.config.base_url,
+            "endpointUrl": self.endpoint_url,
+            "region": REGION,
+            "stackName": STACK_NAME,
+            "resources": {
+                logical: {"type": types.get(logical), "ref": ref, "arn": self.resources.arns.get(logical)}
+                for logical, ref in sorted(self.resources.refs.items())
+            },
+        }
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            scratch = path.with_name(f".{path.name}.{os.getpid()}")
+            scratch.write_text(json.dumps(document, indent=2) + "\n")
+            os.replace(scratch, path)
+        except OSError as error:
+            log.warning("could not write the connection file %s: %s (`parity --local` will not find this stack)", path, error)
+            return
+        self.connection_file = path
+        log.info("operator console: .venv/bin/parity --local dlq list (connection file %s)", path)
+
+    def _remove_connection_file(self) -> None:
+        """Only the file this stack wrote, and only while it still says so."""
+        path, self.connection_file = self.connection_file, None
+        if path is None:
+            return
+        try:
+            if json.loads(path.read_text()).get("pid") == os.getpid():
+                path.unlink()
+        except (OSError, ValueError, AttributeError):
+            pass
 
     # ------------------------------------------------------------------------------- endpoints
 

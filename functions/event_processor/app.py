@@ -14,13 +14,40 @@ from parity.services.ingest import RECEIPT_RETRY
 from parity.settings import Settings
 
 settings = Settings.from_env()
-service = bootstrap.event_processor(settings)
+repository = bootstrap.repository(settings)
+service = bootstrap.event_processor(settings, repo=repository)
 # After this many receives the message would go to the DLQ; an event whose purchase is still unknown
 # by then is recorded as unresolved instead (it may concern a payment Parity never sold).
 MAX_RECEIVE_COUNT = int(os.environ.get("MAX_RECEIVE_COUNT", "5"))
 
+
+class FailureRecordingProcessor(SqsFifoPartialProcessor):
+    """Every record failed (raised, or skipped behind a failed record of its group) is also recorded
+    on its event's log item, since SQS keeps no reason: `parity dlq show` reads it back."""
+
+    def failure_handler(self, record, exception):
+        response = super().failure_handler(record, exception)
+        kind, error, _ = exception
+        record_failure(record, error if error is not None else getattr(kind, "__name__", "Error"))
+        return response
+
+
+def record_failure(record: SQSRecord, error: BaseException | str) -> None:
+    """Never fails the batch: a failure to record is logged and forgotten."""
+    try:
+        message = json.loads(record.body)
+        if not isinstance(message, dict):
+            return
+        source, event_id = message.get("source"), message.get("eventId")
+        if not isinstance(source, str) or not isinstance(event_id, str) or source == RECEIPT_RETRY:
+            return  # no event-log item to write on (a queued receipt retry is not in the log)
+        repository.record_failure(source, event_id, error)
+    except Exception as failure:  # noqa: BLE001
+        logger.warning("could not record the failure", extra={"error": type(failure).__name__})
+
+
 # Skip only the failed message's group: other purchases' events go on, one purchase stays in order.
-processor = SqsFifoPartialProcessor(skip_group_on_error=True)
+processor = FailureRecordingProcessor(skip_group_on_error=True)
 
 
 @cache

@@ -669,3 +669,53 @@ class DynamoRepository:
                 recorded = json.loads(old.get("changes", {}).get("S", "[]"))
                 raise DuplicateEventError("the event was processed already", tuple(recorded)) from error
             raise VersionConflictError(f"concurrent write, transaction cancelled: {codes}") from error
+
+    # -- failures (read back by the operator console: `parity dlq show`) ----------------------------
+
+    FAILURE_TEXT_LIMIT = 300
+
+    def record_failure(self, source: str, event_id: str, error: BaseException | str, now: datetime | None = None) -> bool:
+        """Why processing the event failed, on its log item: `lastError` (the error's type and message,
+        redacted and truncated), `lastErrorAt`, and `failures` counted. Only onto an event the log holds
+        (nothing is created); False when it holds none."""
+        try:
+            self._client.update_item(
+                TableName=self._table,
+                Key=event_key(source, event_id),
+                UpdateExpression="SET lastError = :error, lastErrorAt = :at ADD failures :one",
+                ConditionExpression="attribute_exists(PK)",
+                ExpressionAttributeValues=_dump(
+                    {
+                        ":error": self.failure_text(error),
+                        ":at": _time(now or datetime.now(timezone.utc)),
+                        ":one": 1,
+                    }
+                ),
+            )
+        except ClientError as failure:
+            if failure.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                raise
+            return False
+        return True
+
+    @classmethod
+    def failure_text(cls, error: BaseException | str) -> str:
+        """`Type: message`, first line only, with anything that looks like a secret or a payload
+        (JWTs and other long opaque tokens, API keys, bearer credentials, signatures) replaced."""
+        import re
+
+        if isinstance(error, BaseException):
+            message = str(error).strip().splitlines()[0] if str(error).strip() else ""
+            text = f"{type(error).__name__}: {message}" if message else type(error).__name__
+        else:
+            text = (str(error).strip().splitlines() or [""])[0]
+        for pattern in (
+            r"eyJ[\w-]+\.[\w-]*(?:\.[\w-]*)?",  # a JWT / JWS
+            r"\b(?:sk|rk|pk|whsec)_[A-Za-z0-9_]+",  # Stripe keys and webhook secrets
+            r"(?i)\b(?:bearer|basic)\s+\S+",  # credentials in a header
+            r"\bv1=[0-9a-f]+",  # a Stripe-Signature value
+            r"[A-Za-z0-9+/=_.-]{40,}",  # any other long opaque token (purchase tokens, base64)
+        ):
+            text = re.sub(pattern, "[redacted]", text)
+        limit = cls.FAILURE_TEXT_LIMIT
+        return text if len(text) <= limit else text[: limit - 1] + "…"

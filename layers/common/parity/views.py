@@ -170,3 +170,15 @@ def admin_user_view(
         },
         "requestDate": rfc3339(now),
     }
+
+
+def purchase_state(purchase: Purchase) -> dict:
+    """A purchase's state as operators compare it before and after a check."""
+    return {
+        "state": purchase.state.value,
+        "expiresAt": rfc3339(purchase.expires_at),
+        "gracePeriodExpiresAt": rfc3339(purchase.grace_ends_at),
+        "willRenew": purchase.will_renew,
+        "ownerIds": list(purchase.owner_ids),
+        "checkedAt": rfc3339(purchase.checked_at),
+    }

@@ -1,0 +1,119 @@
+"""The drift scan from the console: run it now, check purchases now, read the reports. The same
+services as the functions (`parity.services.drift`), against the resources the console resolved; the
+checks themselves are made by the reconcile worker (on AWS the Lambda function, locally the stack's
+queue poller), which holds the store credentials."""
+
+from __future__ import annotations
+
+import json
+import time
+from datetime import datetime, timezone
+from typing import Any
+
+from parity_cli.errors import CliError
+
+RECONCILE = "Reconcile"
+
+
+class Clock:
+    def now(self) -> datetime:
+        return datetime.now(timezone.utc)
+
+
+def _service_logs_to_stderr() -> None:
+    """The services log JSON lines to stdout (Lambda's way); here stdout is the command's answer."""
+    import sys
+
+    from parity.observability import logger
+
+    logger.registered_handler.setStream(sys.stderr)
+    logger.setLevel("WARNING")
+
+
+def repository(ctx):
+    from parity.adapters.dynamodb import DynamoRepository
+
+    _service_logs_to_stderr()
+
+    if not ctx.resources.table_name:
+        raise CliError(f"no table in {ctx.resources.origin}", "no_table", 2)
+    return DynamoRepository(ctx.resources.table_name, client=ctx.client("dynamodb"))
+
+
+def reconcile_queue_url(ctx) -> str:
+    pair = next((pair for pair in ctx.resources.queues if pair.name == RECONCILE and pair.queue_url), None)
+    if pair is None:
+        raise CliError(f"no reconcile queue in {ctx.resources.origin}", "no_queue", 2)
+    return pair.queue_url
+
+
+def start_scan(ctx, progress) -> dict[str, Any]:
+    from parity.adapters.sqs import SqsQueue
+    from parity.services.drift import DriftScan
+
+    queue = SqsQueue(reconcile_queue_url(ctx), client=ctx.client("sqs"))
+    return DriftScan(repository(ctx), queue, Clock()).run(progress=lambda n: progress.update(n))
+
+
+def queue_checks(ctx, purchase_ids: list[str], report_id: str) -> None:
+    """Queue checks of these purchases under `report_id` (as the scan does)."""
+    from parity.adapters.sqs import SqsQueue
+    from parity.services.drift import PURCHASE
+
+    queue = SqsQueue(reconcile_queue_url(ctx), client=ctx.client("sqs"))
+    bodies = [json.dumps({"kind": PURCHASE, "purchaseId": pid, "reportId": report_id}) for pid in purchase_ids]
+    for start in range(0, len(bodies), 10):
+        queue.send_batch(bodies[start : start + 10])
+
+
+def report(ctx, report_id: str) -> dict[str, Any]:
+    item = ctx.client("dynamodb").get_item(
+        TableName=ctx.resources.table_name, Key={"PK": {"S": "REPORTS"}, "SK": {"S": report_id}}, ConsistentRead=True
+    ).get("Item")
+    if item is None:
+        return {"reportId": report_id, "counts": {}}
+    from boto3.dynamodb.types import TypeDeserializer
+
+    return plain({k: TypeDeserializer().deserialize(v) for k, v in item.items() if k not in ("PK", "SK")})
+
+
+def plain(document: Any) -> Any:
+    """DynamoDB's Decimals as JSON numbers."""
+    return json.loads(json.dumps(document, default=lambda n: int(n) if n == int(n) else float(n)))
+
+
+def checked(counts: dict[str, Any]) -> int:
+    """Checks the workers reported (each check has one status)."""
+    statuses = ("checked", "swept", "unknown", "missing", "not_configured", "errors")
+    return sum(int(counts.get(status, 0)) for status in statuses)
+
+
+def wait_for(ctx, report_id: str, expected: int, timeout: float, progress) -> dict[str, Any]:
+    """Poll the report until the workers have reported `expected` checks (or `timeout` passed)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        current = report(ctx, report_id)
+        done = checked(current.get("counts", {}))
+        progress.update(done, total=expected)
+        if done >= expected:
+            return current
+        if time.monotonic() > deadline:
+            raise CliError(
+                f"{done} of {expected} checks reported after {timeout:.0f} s; the workers may be behind "
+                f"(`parity dlq list`), or not running: report {report_id}",
+                "timeout",
+                1,
+            )
+        time.sleep(0.5)
+
+
+def render_report(data: dict[str, Any]) -> str:
+    counts = data.get("counts", {})
+    lines = [f"report {data.get('reportId')}: {data.get('selected', '?')} selected, status {data.get('status', '?')}"]
+    if counts:
+        lines.append("  " + ", ".join(f"{name} {int(value)}" for name, value in sorted(counts.items())))
+    for example in data.get("examples", [])[:10]:
+        before, after = example.get("before") or {}, example.get("after") or {}
+        change = f"{before.get('state')} → {after.get('state')}, {before.get('expiresAt')} → {after.get('expiresAt')}" if before else ""
+        lines.append(f"  - {example.get('subject')}: {', '.join(example.get('kinds', []))}  {change}".rstrip())
+    return "\n".join(lines)

@@ -13,6 +13,7 @@ from typing import Protocol
 from .domain.entitlements import Entitlement
 from .domain.model import PaymentRef, Purchase
 from .domain.ownership import AuditRecord
+from .domain.replay import Step
 from .domain.users import UserState
 
 
@@ -78,6 +79,7 @@ class Commit:
     change_details: tuple[Mapping, ...] = field(default=())  # recorded on the event for re-publishing
     completes_event: bool = True  # False: one step of a longer action (a merge moved in chunks)
     outcome: str = "applied"  # what the event log records (`claim_refused`: applied, its claim refused)
+    step: Step | None = None  # the purchase write, as replay folds it again (`domain.replay`)
 
 
 @dataclass(frozen=True)

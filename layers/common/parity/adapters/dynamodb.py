@@ -31,7 +31,9 @@ from ..domain.drift import DUE_SHARDS, due_at, due_shard
 from ..domain.entitlements import Entitlement
 from ..domain.errors import DuplicateEventError, VersionConflictError
 from ..domain.model import PaymentRef, Purchase, Revocation, State, Store
+from ..domain import replay
 from ..domain.ownership import Action, AuditRecord, Strategy
+from ..domain.replay import Step
 from ..domain.users import UserState
 from ..ports import AppendResult, Commit, EventSummary, PurchaseRead, StoredEvent, UserWrite
 
@@ -585,9 +587,11 @@ class DynamoRepository:
         changes,
         purchase_id: str | None = None,
         now: datetime | None = None,
+        step: Step | None = None,
     ) -> dict[str, Any]:
         """Mark the event processed (once). An event about a purchase joins the purchase's history in
-        GSI1, whatever id it arrived under (an invoice, a later token of a Play chain)."""
+        GSI1, whatever id it arrived under (an invoice, a later token of a Play chain), with the step it
+        wrote (`replayStep`, what `parity replay` folds)."""
         sets = ["processedAt = :now", "outcome = :outcome", "changes = :changes"]
         values = {
             ":now": _time(now or datetime.now(timezone.utc)),
@@ -597,6 +601,9 @@ class DynamoRepository:
         if purchase_id:
             sets += ["purchaseId = :pid", "GSI1PK = :gsi", "GSI1SK = if_not_exists(GSI1SK, :now)"]
             values |= {":pid": purchase_id, ":gsi": f"EVENTS#{purchase_id}"}
+        if step is not None:
+            sets.append("replayStep = :step")
+            values[":step"] = json.dumps(replay.encode(step), separators=(",", ":"))
         return {
             "Update": {
                 "TableName": self._table,
@@ -612,7 +619,9 @@ class DynamoRepository:
         items: list[dict[str, Any]] = []
         if commit.completes_event:
             only = commit.purchases[0].purchase.purchase_id if len(commit.purchases) == 1 else None
-            items.append(self._event_processed(commit.source, commit.event_id, commit.outcome, commit.change_details, only))
+            items.append(
+                self._event_processed(commit.source, commit.event_id, commit.outcome, commit.change_details, only, step=commit.step)
+            )
         for write in commit.purchases:
             purchase = write.purchase
             if write.expected_version == 0:

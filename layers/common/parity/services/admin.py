@@ -13,6 +13,7 @@ from datetime import datetime
 
 from ..domain.entitlements import Catalog, double_billing, entitlements_with_history
 from ..domain.ownership import Action, AuditRecord, assign, merge_owner
+from ..domain.replay import Step
 from ..domain.users import UserState
 from ..http import HttpError
 from ..observability import logger, metrics
@@ -72,7 +73,8 @@ class Administration:
                 if lost != owner
             ]
             projection = self._projector.project([(current, purchase)], now, (ADMIN, event_id), loaded)
-            self._commit(event_id, [PurchaseWrite(purchase, current.version)], projection, projection.users, audit)
+            step = Step(purchase_id, purchase.version, assigned_owner=owner)
+            self._commit(event_id, [PurchaseWrite(purchase, current.version)], projection, projection.users, audit, step=step)
             metrics.add_metric(name="ManualAssociations", unit="Count", value=1)
             logger.info("purchase manually associated", extra={"purchase_id": purchase_id, "actor": actor})
             return self._assignment(purchase, current.owner_ids)
@@ -239,6 +241,7 @@ class Administration:
         token_moves: tuple[tuple[str, str], ...] = (),
         completes_event: bool = True,
         extra_details: tuple[dict, ...] = (),
+        step: Step | None = None,
     ) -> None:
         cause = f"{ADMIN}:{event_id}"
         details = tuple(change_detail(c, cause=cause) for c in projection.changes) + projection.notices + extra_details
@@ -252,6 +255,7 @@ class Administration:
                 token_moves=token_moves,
                 change_details=details,
                 completes_event=completes_event,
+                step=step,
             )
         )
         if details:

@@ -22,8 +22,9 @@ from ..domain.errors import (
     UnknownPurchaseError,
 )
 from ..domain.model import PaymentRef, Purchase, PurchaseUpdate
-from ..domain.ownership import Action, AuditRecord, Strategy, claim_records, decide_claim
+from ..domain.ownership import Action, AuditRecord, Strategy, claim_records
 from ..domain.purchases import apply_update
+from ..domain.replay import Step, settle_owners
 from ..domain.users import UserState
 from ..observability import logger, metrics
 from ..ports import (
@@ -280,34 +281,34 @@ class EventProcessor:
                 return self._finish_without_change(source, update.event_id, "stale", update.purchase_id)
             purchase = current  # nothing new about the purchase, but its payments are worth recording
         claimant = update.claimant or read.token_user  # a token Parity issued names its user
-        refused, audit = False, ()
-        if claimant:
-            if claimant not in purchase.owner_ids:
-                claimant = self._canonical(claimant, loaded)
-            decision = decide_claim(purchase, claimant, self._strategy)
-            refused = decision.refused
+        if claimant and claimant not in purchase.owner_ids:
+            claimant = self._canonical(claimant, loaded)
+        customer_owner = None
+        if not claimant and not purchase.owner_ids and read.customer_user:
+            customer_owner = self._canonical(read.customer_user, loaded)  # no claim yet: the customer's user owns it
+        before_owners = purchase.owner_ids
+        purchase, decision = settle_owners(purchase, claimant, customer_owner, self._strategy)
+        refused, audit = bool(decision and decision.refused), ()
+        if decision is not None:
             if refused:
                 logger.warning("claim refused", extra={"purchase_id": purchase.purchase_id, "strategy": self._strategy.value})
                 metrics.add_metric(name="ClaimsRefused", unit="Count", value=1)
             elif decision.action is Action.TOOK_OVER:
                 metrics.add_metric(name="ClaimsTransferred", unit="Count", value=1)
             audit = claim_records(
-                purchase.owner_ids, decision.owner_ids, claimant, decision, purchase.purchase_id, now,
+                before_owners, decision.owner_ids, claimant, decision, purchase.purchase_id, now,
                 source, update.event_id, self._strategy,
             )  # fmt: skip
-            purchase = replace(purchase, owner_ids=decision.owner_ids)
-        elif not purchase.owner_ids and read.customer_user:
-            # No claim yet: the Stripe customer's linked user owns it.
-            owner = self._canonical(read.customer_user, loaded)
+        elif customer_owner:
             audit = (
-                AuditRecord(owner, Action.CLAIMED, now, source, update.event_id, purchase.purchase_id, detail="customer link"),
+                AuditRecord(customer_owner, Action.CLAIMED, now, source, update.event_id, purchase.purchase_id, detail="customer link"),
             )
-            purchase = replace(purchase, owner_ids=(owner,))
         if current is not None and purchase == current and not update.payment_refs and not audit:
             return self._finish_without_change(source, update.event_id, "stale", update.purchase_id)
 
         expected = current.version if current else 0
         purchase = replace(purchase, version=expected + 1)
+        step = Step(purchase.purchase_id, purchase.version, update, claimant, customer_owner, self._strategy)
         projection = self._projector.project([(current, purchase)], now, (source, update.event_id), loaded)
         details = self._details(projection, source, update.event_id)
         try:
@@ -321,6 +322,7 @@ class EventProcessor:
                     audit=audit + projection.audit,
                     change_details=details,
                     outcome="claim_refused" if refused else "applied",
+                    step=step,
                 )
             )
         except DuplicateEventError as duplicate:

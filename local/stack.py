@@ -110,11 +110,12 @@ class Stack:
             self._threads.append(self.tap)
 
         self._httpd.router = Router(self._endpoints(functions.routes))
+        # Before the first request is served: whoever sees the stack healthy finds the file written.
+        self._write_connection_file(template)
         for thread in self._threads:
             thread.start()
         self._serving = threading.Thread(target=self._httpd.serve_forever, args=(0.1,), name="http", daemon=True)
         self._serving.start()
-        self._write_connection_file(template)
 
     def _start_aws(self) -> None:
         from moto.server import ThreadedMotoServer

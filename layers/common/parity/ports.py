@@ -95,6 +95,17 @@ class EventSummary:
     purchase_id: str | None
 
 
+@dataclass(frozen=True)
+class ReplayInput:
+    """What a replay folds and compares: each purchase's recorded steps, the count of its events that
+    wrote it without recording a step, and the purchases and users as stored."""
+
+    steps: Mapping[str, tuple[Step, ...]]
+    unrecorded: Mapping[str, int]
+    purchases: Mapping[str, Purchase]
+    users: Mapping[str, UserState]
+
+
 class EventLog(Protocol):
     def append(self, event: StoredEvent) -> AppendResult:
         """Store the event unless its id is known (conditional put: the idempotency guard)."""

@@ -27,15 +27,15 @@ from typing import TYPE_CHECKING, Any
 from boto3.dynamodb.types import Binary, TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
 
+from ..domain import replay
 from ..domain.drift import DUE_SHARDS, due_at, due_shard
 from ..domain.entitlements import Entitlement
 from ..domain.errors import DuplicateEventError, VersionConflictError
 from ..domain.model import PaymentRef, Purchase, Revocation, State, Store
-from ..domain import replay
 from ..domain.ownership import Action, AuditRecord, Strategy
 from ..domain.replay import Step
 from ..domain.users import UserState
-from ..ports import AppendResult, Commit, EventSummary, PurchaseRead, StoredEvent, UserWrite
+from ..ports import AppendResult, Commit, EventSummary, PurchaseRead, ReplayInput, StoredEvent, UserWrite
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -207,6 +207,38 @@ def item_to_audit(item: dict[str, Any]) -> AuditRecord:
         actor=item.get("actor"),
         detail=item.get("detail"),
     )
+
+
+def _user_from_items(user_id: str, items: Sequence[dict[str, Any]]) -> UserState:
+    """A user from the items of their partition (loaded)."""
+    profile = next((item for item in items if item["SK"] == "PROFILE"), {})
+    return UserState(
+        user_id=user_id,
+        app_account_token=profile.get("appAccountToken"),
+        version=int(profile.get("version", 0)),
+        refunds=int(profile.get("refunds", 0)),
+        flagged_at=_parse_time(profile.get("flaggedAt")),
+        merged_into=profile.get("mergedInto"),
+        aliases=tuple(profile.get("aliases") or ()),
+        purchases=tuple(item_to_purchase(i) for i in items if i["SK"].startswith("PURCHASE#")),
+        entitlements={i["entitlementId"]: item_to_entitlement(i) for i in items if i["SK"].startswith("ENT#")},
+    )
+
+
+def _step_of(item: dict[str, Any]) -> Step | None:
+    """The step an event item recorded (loaded item), None when it wrote no purchase."""
+    text = item.get("replayStep")
+    return None if text is None else replay.decode(Step, json.loads(text))
+
+
+WROTE_A_PURCHASE = ("applied", "claim_refused")  # outcomes of events that wrote a purchase
+# Writes the fold reproduces without a step: a merge (through the aliases), a replay (it is the fold).
+NOT_FOLDED = ("user.merged", "state.replayed")
+
+
+def _unrecorded(item: dict[str, Any]) -> bool:
+    """An event (loaded item, no step) that wrote a purchase which a fold cannot reproduce without it."""
+    return item.get("outcome") in WROTE_A_PURCHASE and item.get("eventType") not in NOT_FOLDED
 
 
 def _cancellation_codes(error: ClientError) -> list[str]:
@@ -392,25 +424,70 @@ class DynamoRepository:
             if "LastEvaluatedKey" not in response:
                 break
             query["ExclusiveStartKey"] = response["LastEvaluatedKey"]
-        profile = next((item for item in items if item["SK"] == "PROFILE"), {})
-        return UserState(
-            user_id=user_id,
-            app_account_token=profile.get("appAccountToken"),
-            version=int(profile.get("version", 0)),
-            refunds=int(profile.get("refunds", 0)),
-            flagged_at=_parse_time(profile.get("flaggedAt")),
-            merged_into=profile.get("mergedInto"),
-            aliases=tuple(profile.get("aliases") or ()),
-            purchases=tuple(item_to_purchase(i) for i in items if i["SK"].startswith("PURCHASE#")),
-            entitlements={
-                i["entitlementId"]: item_to_entitlement(i) for i in items if i["SK"].startswith("ENT#")
-            },
-        )
+        return _user_from_items(user_id, items)
 
     def user_for_token(self, app_account_token: str) -> str | None:
         response = self._client.get_item(TableName=self._table, Key=_key(f"TOKEN#{app_account_token}", "TOKEN"))
         item = response.get("Item")
         return None if item is None else item["userId"]["S"]
+
+    # -- replay ---------------------------------------------------------------------------------------
+
+    def replay_steps(self, purchase_id: str) -> tuple[tuple[Step, ...], int]:
+        """The steps the purchase's events recorded (GSI1, every page), and how many of its events wrote
+        it without recording one (stored before steps were recorded: it cannot be rebuilt exactly)."""
+        query: dict[str, Any] = {
+            "TableName": self._table,
+            "IndexName": "GSI1",
+            "KeyConditionExpression": "GSI1PK = :pk",
+            "ExpressionAttributeValues": {":pk": {"S": f"EVENTS#{purchase_id}"}},
+            "ProjectionExpression": "replayStep, outcome, eventType",
+        }
+        steps, unrecorded = [], 0
+        while True:
+            response = self._client.query(**query)
+            for item in map(_load, response.get("Items", [])):
+                step = _step_of(item)
+                if step is not None:
+                    steps.append(step)
+                elif _unrecorded(item):
+                    unrecorded += 1
+            if "LastEvaluatedKey" not in response:
+                return tuple(steps), unrecorded
+            query["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+
+    def replay_input(self, progress=None) -> ReplayInput:
+        """Everything a replay of every purchase reads, in one pass over the table (Scan, paged):
+        each purchase's steps, the purchases and the users as stored. `progress(items)` after each page."""
+        steps: dict[str, list[Step]] = {}
+        unrecorded: dict[str, int] = {}
+        purchases: dict[str, Purchase] = {}
+        partitions: dict[str, list[dict[str, Any]]] = {}
+        scan: dict[str, Any] = {"TableName": self._table}
+        seen = 0
+        while True:
+            response = self._client.scan(**scan)
+            for item in map(_load, response.get("Items", [])):
+                pk = item["PK"]
+                if pk.startswith("EVENT#"):
+                    step = _step_of(item)
+                    if step is not None:
+                        steps.setdefault(step.purchase_id, []).append(step)
+                    elif _unrecorded(item) and item.get("purchaseId"):
+                        unrecorded[item["purchaseId"]] = unrecorded.get(item["purchaseId"], 0) + 1
+                elif pk.startswith("PURCHASE#") and item["SK"] == "PURCHASE":
+                    purchase = item_to_purchase(item)
+                    purchases[purchase.purchase_id] = purchase
+                elif pk.startswith("USER#"):
+                    partitions.setdefault(pk.removeprefix("USER#"), []).append(item)
+            seen += len(response.get("Items", []))
+            if progress:
+                progress(seen)
+            if "LastEvaluatedKey" not in response:
+                break
+            scan["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+        users = {uid: _user_from_items(uid, items) for uid, items in partitions.items()}
+        return ReplayInput({pid: tuple(s) for pid, s in steps.items()}, unrecorded, purchases, users)
 
     # -- drift scan ---------------------------------------------------------------------------------
 

@@ -1,0 +1,50 @@
+"""The replay step: its JSON round trip, and the fold of a purchase from its steps."""
+
+from __future__ import annotations
+
+import json
+
+from parity.domain.model import PaymentRef, PurchaseUpdate, Revocation, Snapshot, State, Store
+from parity.domain.ownership import Strategy
+from parity.domain.replay import Step, decode, differences, encode, rebuild
+from tests.support.domain import day
+
+
+def update(event_id: str, as_of: int, state: State = State.ACTIVE, until: int = 30, **fields) -> PurchaseUpdate:
+    return PurchaseUpdate(
+        Store.APP_STORE, "2000000000000001", event_id, day(as_of),
+        snapshot=Snapshot(state, day(until), day(as_of), product_id="pro_monthly", product_refs=("pro_monthly",)),
+        **fields,
+    )  # fmt: skip
+
+
+def test_a_step_survives_its_json_round_trip():
+    step = Step(
+        "app_store:2000000000000001", 3,
+        update("n_1", 1, payment_refs=(PaymentRef("pi_1", "app_store:2000000000000001", day(30)),),
+               revocation=Revocation("pi_1", day(30), True, day(2))),
+        claimant="u_1", strategy=Strategy.FIRST,
+    )  # fmt: skip
+    assert decode(Step, json.loads(json.dumps(encode(step)))) == step
+
+
+def test_the_fold_goes_by_version_and_decides_claims_as_recorded():
+    pid = "app_store:2000000000000001"
+    steps = [
+        Step(pid, 3, update("n_3", 5, until=60), claimant="u_2", strategy=Strategy.FIRST),  # refused
+        Step(pid, 1, update("n_1", 1), claimant="u_1", strategy=Strategy.FIRST),
+        Step(pid, 2, update("n_2", 0, State.EXPIRED)),  # older than n_1: stale, nothing changes
+        Step(pid, 4, assigned_owner="u_3"),
+    ]
+    purchase = rebuild(steps)
+    assert (purchase.owner_ids, purchase.manual_owner, purchase.version) == (("u_3",), True, 4)
+    assert (purchase.state, purchase.expires_at) == (State.ACTIVE, day(60))
+    assert rebuild(steps, aliases={"u_3": "u_9"}).owner_ids == ("u_9",)  # merged since
+
+
+def test_differences_name_the_fields_and_ignore_bookkeeping():
+    purchase = rebuild([Step("app_store:2000000000000001", 1, update("n_1", 1), claimant="u_1")])
+    assert differences(purchase, purchase.with_changes(version=9, checked_at=day(3))) == {}
+    assert differences(purchase, purchase.with_changes(store_state=State.REVOKED)) == {
+        "store_state": (State.ACTIVE, State.REVOKED)
+    }

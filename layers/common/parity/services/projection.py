@@ -13,10 +13,16 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TypeVar
 
-from ..domain.entitlements import Catalog, Entitlement, EntitlementChange, diff_entitlements, double_billing
-from ..domain.entitlements import entitlements_with_history
+from ..domain.entitlements import (
+    Catalog,
+    Entitlement,
+    EntitlementChange,
+    diff_entitlements,
+    double_billing,
+    entitlements_with_history,
+)
 from ..domain.errors import VersionConflictError
-from ..domain.model import Purchase
+from ..domain.model import Purchase, State
 from ..domain.ownership import Action, AuditRecord
 from ..domain.users import UserState, refunds_added
 from ..observability import logger, metrics
@@ -96,6 +102,9 @@ class Projector:
             new = entitlements_with_history(held.values(), past, self._catalog, now)
             user_changes = diff_entitlements(user_id, old, new)
             changes += user_changes
+            revoked = sum(1 for c in user_changes if c.new and c.new.state is State.REVOKED and not (c.old and c.old.state is State.REVOKED))
+            if revoked:
+                metrics.add_metric(name="EntitlementsRevoked", unit="Count", value=revoked)
             flagged_at = None
             if user.due_for_review(refunds, self._threshold):
                 flagged_at = now

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
+from parity import bootstrap
 from tests.support import apple as fx
 from tests.support.app_store_api import app_store_api_server
 from tests.support.harness import TEST_CATALOG, running_stack
@@ -218,3 +221,33 @@ def test_a_queued_retry_while_apple_is_still_down_fails_for_sqs_to_retry_and_que
     assert len(drained.failed) == 1
     assert api_stack.queue_depth() == 1  # only the failed message itself, waiting for its retry: no second copy
     assert api_stack.read("u_down").body["entitlements"] == {}
+
+
+# -- the drift scan asks the App Store ----------------------------------------------------------------
+
+
+def test_the_drift_scan_finds_a_refund_apple_never_notified_and_revokes(api_stack, api, signer, monkeypatch):
+    from tests.integration.test_drift import scan
+
+    original = "4000000000000011"
+    tx = subscription(signer, original)
+    api.transactions[original] = signer.sign(tx)
+    api.add_subscription(original, signer.sign(tx), signer.signed_renewal_info(originalTransactionId=original))
+    assert api_stack.submit_receipt("u_drift", {"store": "app_store", "transactionId": original}).status == 200
+
+    # GIVEN Apple refunded it and the REFUND notification never came
+    refunded = {**tx, "revocationDate": fx.now_ms(), "revocationReason": 0, "signedDate": fx.now_ms()}
+    api.statuses.clear()
+    api.add_subscription(original, signer.sign(refunded), signer.signed_renewal_info(originalTransactionId=original))
+    api.requests.clear()
+
+    # WHEN a week has passed (the rolling recheck) and the scan runs
+    real = bootstrap.SystemClock.now
+    monkeypatch.setattr(bootstrap.SystemClock, "now", lambda self: real(self) + timedelta(days=8))
+    result = scan(api_stack)
+
+    # THEN the App Store was asked for the subscription's status, and access is revoked and reported
+    assert f"/inApps/v1/subscriptions/{original}" in api.paths()
+    pro = api_stack.read("u_drift").body["entitlements"]["pro"]
+    assert (pro["active"], pro["state"]) == (False, "revoked")
+    assert result["counts"]["refunded_unnoticed"] == 1 and result["counts"]["repaired"] == 1

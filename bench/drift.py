@@ -43,12 +43,12 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     os.environ["POWERTOOLS_LOG_LEVEL"] = "ERROR"
 
+    from moto.core import botocore_stubber
+
     from parity import bootstrap
     from tests.support import stripe
     from tests.support.harness import running_stack
     from tests.support.lambda_events import LambdaContext, sqs_event
-
-    from moto.core import botocore_stubber
 
     emulator = {"seconds": 0.0}  # time spent inside moto (the emulated AWS), to tell Parity's own apart
     real_call = botocore_stubber.BotocoreStubber.__call__

@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from parity.http import HttpError
 from parity.bodies import AppStoreReceipt, PlayStoreReceipt, StripeReceipt, parse_receipt
+from parity.http import HttpError
 
 
 def body(document) -> bytes:

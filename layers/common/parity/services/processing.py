@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
-from datetime import datetime
 
 from ..domain import apple, google, stripe
 from ..domain.apple import VerifiedNotification
@@ -39,8 +38,8 @@ from ..ports import (
     StripeApi,
 )
 from ..views import change_detail
-from .projection import DEFAULT_REFUND_THRESHOLD, Projection, Projector, retry_on_conflict
 from ..webhooks.google import parse_push
+from .projection import DEFAULT_REFUND_THRESHOLD, Projection, Projector, retry_on_conflict
 
 
 @dataclass(frozen=True)

@@ -11,15 +11,15 @@ import hashlib
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from ..bodies import AppStoreReceipt, PlayStoreReceipt, StripeReceipt, parse_receipt
 from ..domain import apple, google, stripe
 from ..domain.errors import StoreApiError
 from ..domain.model import PurchaseUpdate
 from ..http import HttpError
 from ..observability import logger, metrics
 from ..ports import Clock, EventLog, Queue, StoredEvent
-from ..bodies import AppStoreReceipt, PlayStoreReceipt, StripeReceipt, parse_receipt
 from ..webhooks import RejectedWebhook
 from .ingest import RECEIPT_RETRY
 

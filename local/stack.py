@@ -166,6 +166,7 @@ class Stack:
             "endpointUrl": self.endpoint_url,
             "region": REGION,
             "stackName": STACK_NAME,
+            "catalogFile": str(Path(os.environ["CATALOG_FILE"]).resolve()) if os.environ.get("CATALOG_FILE") else None,
             "resources": {
                 logical: {"type": types.get(logical), "ref": ref, "arn": self.resources.arns.get(logical)}
                 for logical, ref in sorted(self.resources.refs.items())

@@ -80,6 +80,7 @@ class Resources:
     event_bus_name: str | None = None
     region: str | None = None
     endpoint_url: str | None = None  # the local stack's moto server; None: AWS (or AWS_ENDPOINT_URL)
+    catalog_file: str | None = None  # the local stack's catalog (on AWS the layer ships the repository's)
     local: bool = False
 
     def dead_letter_queues(self) -> tuple[QueuePair, ...]:
@@ -199,6 +200,7 @@ def from_local_file(path: Path) -> Resources:
         event_bus_name=next(iter(buses.values()), None),
         region=document.get("region"),
         endpoint_url=document.get("endpointUrl"),
+        catalog_file=document.get("catalogFile"),
         local=True,
     )
 

@@ -2,8 +2,8 @@
 log, and show where it differs from the stored state; `--apply` writes the rebuilt state (conditional on
 the versions read, with change events for the users, recorded in the event log).
 
-The entitlements are computed with the catalog the functions use: `--catalog FILE`, else `$CATALOG_FILE`,
-else the one the layer ships (`layers/common/catalog.json`)."""
+The entitlements are computed with the catalog the functions use: `--catalog FILE`, else the local
+stack's, else `$CATALOG_FILE`, else the one the layer ships (`layers/common/catalog.json`)."""
 
 from __future__ import annotations
 
@@ -28,10 +28,10 @@ def register(parser: argparse.ArgumentParser, add) -> None:
     parser.set_defaults(handler=run)
 
 
-def catalog(path: str | None):
+def catalog(*paths: str | None):
     from parity.domain.entitlements import Catalog
 
-    chosen = Path(path or os.environ.get("CATALOG_FILE") or LAYER_CATALOG)
+    chosen = Path(next((p for p in paths if p), None) or os.environ.get("CATALOG_FILE") or LAYER_CATALOG)
     try:
         return Catalog.from_document(json.loads(chosen.read_text()))
     except (OSError, ValueError) as error:
@@ -45,7 +45,7 @@ def run(ctx, args) -> int:
     publisher = None
     if ctx.resources.event_bus_name:
         publisher = EventBridgePublisher(ctx.resources.event_bus_name, client=ctx.client("events"))
-    replayer = Replayer(drift.repository(ctx), catalog(args.catalog), drift.Clock(), publisher)
+    replayer = Replayer(drift.repository(ctx), catalog(args.catalog, ctx.resources.catalog_file), drift.Clock(), publisher)
     if args.user:
         replay = replayer.user(args.user)
     else:

@@ -21,7 +21,8 @@ def update(event_id: str, as_of: int, state: State = State.ACTIVE, until: int = 
 def test_a_step_survives_its_json_round_trip():
     step = Step(
         "app_store:2000000000000001", 3,
-        update("n_1", 1, payment_refs=(PaymentRef("pi_1", "app_store:2000000000000001", day(30)),),
+        update("n_1", 1, payment_refs=(PaymentRef("pi_1", "app_store:2000000000000001", day(30)),
+                                       PaymentRef("tok_1", "app_store:2000000000000001", None)),
                revocation=Revocation("pi_1", day(30), True, day(2))),
         claimant="u_1", strategy=Strategy.FIRST,
     )  # fmt: skip

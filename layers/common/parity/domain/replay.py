@@ -126,7 +126,13 @@ def decode(cls: Any, data: Any) -> Any:
         return tuple(decode(typing.get_args(cls)[0], item) for item in data)
     if dataclasses.is_dataclass(cls):
         hints = typing.get_type_hints(cls)
-        return cls(**{f.name: decode(hints[f.name], data[f.name]) for f in dataclasses.fields(cls) if f.name in data})
+        fields = {}
+        for f in dataclasses.fields(cls):
+            if f.name in data:
+                fields[f.name] = decode(hints[f.name], data[f.name])
+            elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+                fields[f.name] = None  # left out by `encode` because it was None
+        return cls(**fields)
     if isinstance(cls, type) and issubclass(cls, Enum):
         return cls(data)
     if cls is datetime:

@@ -22,12 +22,13 @@ from ..domain.replay import differences, rebuild
 from ..domain.users import UserState
 from ..ports import ChangePublisher, Clock, Commit, PurchaseWrite, ReplayInput, StoredEvent
 from ..views import change_detail
+from .admin import ADMIN
 from .projection import Projector
 
 if TYPE_CHECKING:
     from ..adapters.dynamodb import DynamoRepository
 
-ADMIN = "admin"
+
 
 
 @dataclass(frozen=True)

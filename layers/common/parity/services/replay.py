@@ -29,8 +29,6 @@ if TYPE_CHECKING:
     from ..adapters.dynamodb import DynamoRepository
 
 
-
-
 @dataclass(frozen=True)
 class PurchaseDifference:
     purchase_id: str

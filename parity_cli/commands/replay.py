@@ -24,7 +24,7 @@ def register(parser: argparse.ArgumentParser, add) -> None:
     target.add_argument("--user", metavar="USER_ID", help="the purchases the user holds or held, and their entitlements")
     target.add_argument("--all", action="store_true", help="every purchase and user (one pass over the table)")
     parser.add_argument("--apply", action="store_true", help="write the rebuilt state where it differs")
-    parser.add_argument("--catalog", metavar="FILE", help="the catalog (default $CATALOG_FILE, else the layer's)")
+    parser.add_argument("--catalog", metavar="FILE", help="the catalog (default: the local stack's, $CATALOG_FILE, else the layer's)")
     parser.set_defaults(handler=run)
 
 

@@ -152,7 +152,10 @@ class Replayer:
             purchase = replace(purchase, version=expected + 1, checked_at=stored.checked_at if stored else None)
             event_id = f"replay:{run}:{difference.purchase_id}"
             fixed_users |= {*purchase.owner_ids, *(stored.owner_ids if stored else ())}
-            self._write(event_id, difference.purchase_id, [(stored, purchase)], [PurchaseWrite(purchase, expected)], actor, difference.fields)
+            # The stored owners are told, but a refund written back was counted when it happened:
+            # as the projection sees it, the purchase had its revocations already.
+            before = replace(purchase, owner_ids=stored.owner_ids if stored else ())
+            self._write(event_id, difference.purchase_id, [(before, purchase)], [PurchaseWrite(purchase, expected)], actor, difference.fields)
             commits += 1
         for user_id in sorted(set(replay.entitlements) - fixed_users):
             user = self._repo.load_user(user_id)

@@ -225,19 +225,17 @@ def _user_from_items(user_id: str, items: Sequence[dict[str, Any]]) -> UserState
     )
 
 
-def _step_of(item: dict[str, Any]) -> Step | None:
-    """The step an event item recorded (loaded item), None when it wrote no purchase."""
-    text = item.get("replayStep")
-    return None if text is None else replay.decode(Step, json.loads(text))
-
-
 WROTE_A_PURCHASE = ("applied", "claim_refused")  # outcomes of events that wrote a purchase
 # Writes the fold reproduces without a step: a merge (through the aliases), a replay (it is the fold).
 NOT_FOLDED = ("user.merged", "state.replayed")
 
 
-def _unrecorded(item: dict[str, Any]) -> bool:
-    """An event (loaded item, no step) that wrote a purchase which a fold cannot reproduce without it."""
+def _replay_entry(item: dict[str, Any]) -> Step | bool:
+    """What an event item (loaded) gives a replay: the step it recorded; else True when it wrote a
+    purchase that a fold cannot reproduce without a step (stored before steps were recorded); else False."""
+    text = item.get("replayStep")
+    if text is not None:
+        return replay.decode(Step, json.loads(text))
     return item.get("outcome") in WROTE_A_PURCHASE and item.get("eventType") not in NOT_FOLDED
 
 
@@ -447,11 +445,11 @@ class DynamoRepository:
         while True:
             response = self._client.query(**query)
             for item in map(_load, response.get("Items", [])):
-                step = _step_of(item)
-                if step is not None:
-                    steps.append(step)
-                elif _unrecorded(item):
-                    unrecorded += 1
+                entry = _replay_entry(item)
+                if isinstance(entry, Step):
+                    steps.append(entry)
+                else:
+                    unrecorded += entry
             if "LastEvaluatedKey" not in response:
                 return tuple(steps), unrecorded
             query["ExclusiveStartKey"] = response["LastEvaluatedKey"]
@@ -470,10 +468,10 @@ class DynamoRepository:
             for item in map(_load, response.get("Items", [])):
                 pk = item["PK"]
                 if pk.startswith("EVENT#"):
-                    step = _step_of(item)
-                    if step is not None:
-                        steps.setdefault(step.purchase_id, []).append(step)
-                    elif _unrecorded(item) and item.get("purchaseId"):
+                    entry = _replay_entry(item)
+                    if isinstance(entry, Step):
+                        steps.setdefault(entry.purchase_id, []).append(entry)
+                    elif entry and item.get("purchaseId"):
                         unrecorded[item["purchaseId"]] = unrecorded.get(item["purchaseId"], 0) + 1
                 elif pk.startswith("PURCHASE#") and item["SK"] == "PURCHASE":
                     purchase = item_to_purchase(item)

@@ -45,9 +45,8 @@ def stack(tmp_path, signer, catalog):
 
 def subscription(signer, original: str, **fields) -> dict:
     now = fx.now_ms()
-    return signer.transaction(
-        originalTransactionId=original, transactionId=original, expiresDate=now + 30 * DAY, signedDate=now, **fields
-    )
+    fields = {"transactionId": original, "expiresDate": now + 30 * DAY, "signedDate": now, **fields}
+    return signer.transaction(originalTransactionId=original, **fields)
 
 
 def test_a_signed_transaction_is_verified_claimed_and_readable_at_once(stack, signer):
@@ -156,20 +155,23 @@ def api(api_key, signer):
         yield state
 
 
-@pytest.fixture
-def api_stack(tmp_path, signer, catalog, api, api_key):
+def api_env(tmp_path, api, api_key) -> dict:
+    """The App Store Server API settings, with a .p8 key written for the test."""
     key_file = tmp_path / "AuthKey.p8"
     key_file.write_bytes(
         api_key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
     )
-    env = apple_env(
-        tmp_path,
-        signer,
-        APPLE_API_BASE=api.base_url,
-        APPLE_KEY_ID=KEY_ID,
-        APPLE_ISSUER_ID=ISSUER_ID,
-        APPLE_PRIVATE_KEY_FILE=str(key_file),
-    )
+    return {
+        "APPLE_API_BASE": api.base_url,
+        "APPLE_KEY_ID": KEY_ID,
+        "APPLE_ISSUER_ID": ISSUER_ID,
+        "APPLE_PRIVATE_KEY_FILE": str(key_file),
+    }
+
+
+@pytest.fixture
+def api_stack(tmp_path, signer, catalog, api, api_key):
+    env = apple_env(tmp_path, signer, **api_env(tmp_path, api, api_key))
     with running_stack(catalog=catalog, catalog_dir=tmp_path, env=env) as fresh:
         yield fresh
 
@@ -251,3 +253,99 @@ def test_the_drift_scan_finds_a_refund_apple_never_notified_and_revokes(api_stac
     pro = api_stack.read("u_drift").body["entitlements"]["pro"]
     assert (pro["active"], pro["state"]) == (False, "revoked")
     assert result["counts"]["refunded_unnoticed"] == 1 and result["counts"]["repaired"] == 1
+
+
+# -- claims honour verified links (the store data names the user; an id alone proves nothing) -----------
+
+STRATEGIES = ("ALL", "FIRST", "LAST")
+
+
+def strategy_stack(tmp_path, signer, catalog, strategy: str, **env: str):
+    return running_stack(
+        catalog=catalog, catalog_dir=tmp_path, env=apple_env(tmp_path, signer, ENTITLEMENT_STRATEGY=strategy, **env)
+    )
+
+
+def has_pro(stack, user: str) -> bool:
+    pro = stack.read(user).body["entitlements"].get("pro")
+    return bool(pro and pro["active"])
+
+
+@pytest.mark.parametrize("strategy", STRATEGIES)
+def test_another_user_posting_a_transaction_that_carries_the_owners_token_gets_409(tmp_path, signer, catalog, strategy):
+    with strategy_stack(tmp_path, signer, catalog, strategy) as stack:
+        # GIVEN u_owner bought with their appAccountToken and claimed the purchase
+        token = stack.read("u_owner").body["appAccountToken"]
+        receipt = {"store": "app_store", "signedTransaction": signer.sign(subscription(signer, "4000000000000101", appAccountToken=token))}
+        assert stack.submit_receipt("u_owner", receipt).status == 200
+
+        # WHEN u_thief posts the same signed transaction
+        response = stack.submit_receipt("u_thief", receipt)
+
+        # THEN it is refused, and u_owner keeps access
+        assert (response.status, response.body["error"]["code"]) == (409, "purchase_owned_by_another_user")
+        assert has_pro(stack, "u_owner") and not has_pro(stack, "u_thief")
+        assert stack.purchase_item("app_store:4000000000000101")["ownerIds"] == ["u_owner"]
+
+
+def test_a_transaction_naming_another_user_is_refused_even_before_they_claim_it(stack, signer):
+    token = stack.read("u_buyer").body["appAccountToken"]
+    receipt = {"store": "app_store", "signedTransaction": signer.sign(subscription(signer, "4000000000000102", appAccountToken=token))}
+
+    response = stack.submit_receipt("u_thief", receipt)
+
+    assert (response.status, response.body["error"]["code"]) == (409, "purchase_owned_by_another_user")
+    assert not has_pro(stack, "u_thief")
+    # the buyer claims it afterwards
+    assert stack.submit_receipt("u_buyer", receipt).status == 200 and has_pro(stack, "u_buyer")
+
+
+def test_a_purchase_the_store_linked_is_refused_to_a_later_transaction_without_token(stack, signer):
+    # GIVEN a purchase the store linked to u_owner (their token on its first transaction)
+    token = stack.read("u_owner").body["appAccountToken"]
+    linked = subscription(signer, "4000000000000103", appAccountToken=token)
+    assert stack.submit_receipt("u_owner", {"store": "app_store", "signedTransaction": signer.sign(linked)}).status == 200
+
+    # WHEN a later transaction of the same purchase, without a token, is posted by someone else
+    renewal = subscription(signer, "4000000000000103", appAccountToken=None, transactionId="4000000000000199")
+    response = stack.submit_receipt("u_thief", {"store": "app_store", "signedTransaction": signer.sign(renewal)})
+
+    # THEN the link stands
+    assert (response.status, response.body["error"]["code"]) == (409, "purchase_owned_by_another_user")
+    assert has_pro(stack, "u_owner")
+
+
+@pytest.mark.parametrize("strategy", STRATEGIES)
+def test_a_transaction_id_alone_takes_nothing_from_anyone(tmp_path, signer, catalog, api, api_key, strategy):
+    env = api_env(tmp_path, api, api_key)
+    with strategy_stack(tmp_path, signer, catalog, strategy, **env) as stack:
+        token = stack.read("u_owner").body["appAccountToken"]
+        linked = subscription(signer, "4000000000000104", appAccountToken=token)
+        unlinked = subscription(signer, "4000000000000105", appAccountToken=None)
+        for tx in (linked, unlinked):
+            original = tx["originalTransactionId"]
+            api.transactions[original] = signer.sign(tx)
+            api.add_subscription(original, signer.sign(tx), signer.signed_renewal_info(originalTransactionId=original))
+        assert stack.submit_receipt("u_owner", {"store": "app_store", "signedTransaction": signer.sign(unlinked)}).status == 200
+
+        # WHEN u_thief sends only the ids: one whose transaction carries u_owner's token, one u_owner holds
+        answers = [
+            stack.submit_receipt("u_thief", {"store": "app_store", "transactionId": original})
+            for original in ("4000000000000104", "4000000000000105")
+        ]
+
+        # THEN both are refused, and only the linked user may claim by id
+        assert [(a.status, a.body["error"]["code"]) for a in answers] == [(409, "purchase_owned_by_another_user")] * 2
+        assert not has_pro(stack, "u_thief")
+        assert stack.purchase_item("app_store:4000000000000105")["ownerIds"] == ["u_owner"]
+        assert stack.submit_receipt("u_owner", {"store": "app_store", "transactionId": "4000000000000104"}).status == 200
+
+
+def test_a_transaction_id_alone_claims_a_purchase_nobody_holds(api_stack, api, signer):
+    tx = subscription(signer, "4000000000000106", appAccountToken=None)
+    api.transactions["4000000000000106"] = signer.sign(tx)
+    api.add_subscription("4000000000000106", signer.sign(tx), signer.signed_renewal_info(originalTransactionId="4000000000000106"))
+
+    response = api_stack.submit_receipt("u_first_by_id", {"store": "app_store", "transactionId": "4000000000000106"})
+
+    assert response.status == 200 and response.body["entitlements"]["pro"]["active"] is True

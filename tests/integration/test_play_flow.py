@@ -24,6 +24,11 @@ def play():
 
 @pytest.fixture
 def stack(tmp_path, certs, play):
+    with _stack(tmp_path, certs, play) as fresh:
+        yield fresh
+
+
+def _stack(tmp_path, certs, play, **extra: str):
     env = {
         "GOOGLE_PACKAGE_NAME": PACKAGE,
         "GOOGLE_PUBSUB_AUDIENCE": push.AUDIENCE,
@@ -33,8 +38,7 @@ def stack(tmp_path, certs, play):
         "GOOGLE_SERVICE_ACCOUNT_FILE": str(play.write_service_account(tmp_path / "service-account.json")),
     }
     catalog = {"products": {**TEST_CATALOG["products"], "pro_monthly": ["pro"], "lifetime": ["pro", "lifetime"]}}
-    with running_stack(catalog=catalog, catalog_dir=tmp_path, env=env) as fresh:
-        yield fresh
+    return running_stack(catalog=catalog, catalog_dir=tmp_path, env={**env, **extra})
 
 
 def notify(stack, notification: dict) -> None:
@@ -162,3 +166,21 @@ def test_google_unreachable_gives_202_pending_and_the_retry_claims_later(stack, 
     assert (response.status, response.body["status"]) == (202, "pending")
     assert stack.drain().failed == []
     assert stack.read("u_play_pending").body["entitlements"]["pro"]["active"] is True
+
+
+@pytest.mark.parametrize("strategy", ["ALL", "FIRST", "LAST"])
+def test_a_purchase_token_that_google_says_is_another_users_is_a_409(tmp_path, certs, play, strategy):
+    with _stack(tmp_path, certs, play, ENTITLEMENT_STRATEGY=strategy) as stack:
+        # GIVEN u_owner bought with their token as obfuscatedExternalAccountId, and claimed it
+        account = stack.read("u_owner").body["appAccountToken"]
+        token = push.purchase_token()
+        play.add_subscription(token, externalAccountIdentifiers={"obfuscatedExternalAccountId": account})
+        assert stack.submit_receipt("u_owner", play_receipt(token)).status == 200
+
+        # WHEN u_thief posts the same purchase token
+        response = stack.submit_receipt("u_thief", play_receipt(token))
+
+        # THEN it is refused and u_owner keeps access
+        assert (response.status, response.body["error"]["code"]) == (409, "purchase_owned_by_another_user")
+        assert stack.read("u_owner").body["entitlements"]["pro"]["active"] is True
+        assert "pro" not in stack.read("u_thief").body["entitlements"]

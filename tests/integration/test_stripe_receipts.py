@@ -246,3 +246,28 @@ def test_under_last_the_latest_submitter_of_a_session_made_for_nobody_takes_it(s
 
     assert stack.read("u_y").body["entitlements"]["pro"]["active"] is True
     assert stack.read("u_x").body["entitlements"]["pro"]["active"] is False
+
+
+@pytest.mark.parametrize("strategy", ["ALL", "FIRST", "LAST"])
+@pytest.mark.parametrize("named_on", ["subscription", "customer"])
+def test_an_unlinked_session_whose_subscription_names_another_user_is_a_409(tmp_path, api, strategy, named_on):
+    with running_stack(catalog_dir=tmp_path, env=stripe_env(api, ENTITLEMENT_STRATEGY=strategy)) as stack:
+        # GIVEN a session made for nobody, whose subscription (or its customer) says it is u_buyer's
+        session = subscription_checkout(api, None)
+        subscription = api.subscriptions[session["subscription"]]
+        if named_on == "subscription":
+            subscription["metadata"] = {"user_id": "u_buyer"}
+        else:
+            subscription["customer"] = {"id": subscription["customer"], "object": "customer", "metadata": {"user_id": "u_buyer"}}
+
+        # WHEN u_other submits it
+        response = stack.submit_receipt("u_other", receipt(session))
+
+        # THEN it is refused; u_buyer can claim it
+        assert (response.status, response.body["error"]["code"]) == (409, "purchase_owned_by_another_user")
+        assert stack.read("u_other").body["entitlements"] == {}
+        assert stack.submit_receipt("u_buyer", receipt(session)).status == 200
+        assert stack.read("u_buyer").body["entitlements"]["pro"]["active"] is True
+        # and once it is theirs, nobody else takes it, whatever the strategy
+        assert stack.submit_receipt("u_other", receipt(session)).status == 409
+        assert stack.read("u_buyer").body["entitlements"]["pro"]["active"] is True

@@ -6,7 +6,16 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from parity.domain.ownership import Action, ClaimDecision, Strategy, assign, claim_records, decide_claim, merge_owner
+from parity.domain.ownership import (
+    Action,
+    ClaimDecision,
+    Refusal,
+    Strategy,
+    assign,
+    claim_records,
+    decide_claim,
+    merge_owner,
+)
 from tests.support.domain import T0, purchase
 
 EVERY_STRATEGY = list(Strategy)
@@ -40,7 +49,7 @@ def test_under_all_every_claimant_shares_the_purchase():
 
 def test_under_first_the_first_claimant_keeps_it_and_a_later_claim_is_refused():
     decision = decide_claim(purchase(owner_ids=("u_1",)), "u_2", Strategy.FIRST)
-    assert decision == ClaimDecision(("u_1",), accepted=False, action=Action.REFUSED)
+    assert decision == ClaimDecision(("u_1",), accepted=False, action=Action.REFUSED, refusal=Refusal.HELD)
     assert decision.refused
 
 
@@ -64,7 +73,7 @@ def test_a_manual_association_outranks_every_claim_by_another_user(strategy):
     decision = decide_claim(manual, "u_2", strategy)
 
     # THEN the claim is refused and u_1 keeps it
-    assert decision == ClaimDecision(("u_1",), accepted=False, action=Action.REFUSED)
+    assert decision == ClaimDecision(("u_1",), accepted=False, action=Action.REFUSED, refusal=Refusal.HELD)
 
 
 @pytest.mark.parametrize("strategy", EVERY_STRATEGY)
@@ -147,3 +156,59 @@ def test_any_interleaving_of_claims_and_manual_associations_ends_as_the_rules_pr
     assert len(held.owner_ids) == len(set(held.owner_ids))
     if strategy is not Strategy.ALL or held.manual_owner:
         assert len(held.owner_ids) <= 1  # never two owners under FIRST or LAST
+
+
+# ------------------------------------------------------------------------ verified links and ids alone
+
+
+@pytest.mark.parametrize("strategy", EVERY_STRATEGY)
+@pytest.mark.parametrize("owners", [(), ("u_a",), ("u_owner",)])
+def test_a_purchase_the_store_links_to_a_user_is_refused_to_anyone_else_under_every_strategy(strategy, owners):
+    linked = purchase(owner_ids=owners).with_changes(linked_user="u_a")
+
+    decision = decide_claim(linked, "u_b", strategy)
+
+    assert (decision.accepted, decision.owner_ids, decision.refusal) == (False, owners, Refusal.LINKED)
+
+
+@pytest.mark.parametrize("strategy", EVERY_STRATEGY)
+def test_the_linked_user_claims_an_unowned_purchase(strategy):
+    linked = purchase(owner_ids=()).with_changes(linked_user="u_a")
+    assert decide_claim(linked, "u_a", strategy) == ClaimDecision(("u_a",), accepted=True, action=Action.CLAIMED)
+
+
+@pytest.mark.parametrize("strategy", EVERY_STRATEGY)
+def test_a_manual_association_outranks_the_link(strategy):
+    manual = assign(purchase(owner_ids=()).with_changes(linked_user="u_a"), "u_ops")
+
+    decision = decide_claim(manual, "u_a", strategy)
+
+    assert (decision.accepted, decision.owner_ids, decision.refusal) == (False, ("u_ops",), Refusal.HELD)
+
+
+@pytest.mark.parametrize("strategy", EVERY_STRATEGY)
+def test_an_id_alone_takes_nothing_from_an_owner(strategy):
+    decision = decide_claim(purchase(owner_ids=("u_a",)), "u_b", strategy, id_only=True)
+    assert (decision.accepted, decision.owner_ids, decision.refusal) == (False, ("u_a",), Refusal.UNPROVEN)
+
+
+@pytest.mark.parametrize("strategy", EVERY_STRATEGY)
+def test_an_id_alone_claims_a_purchase_nobody_holds_or_one_linked_to_the_claimant(strategy):
+    assert decide_claim(purchase(owner_ids=()), "u_b", strategy, id_only=True).owner_ids == ("u_b",)
+    mine = purchase(owner_ids=()).with_changes(linked_user="u_b")
+    assert decide_claim(mine, "u_b", strategy, id_only=True).owner_ids == ("u_b",)
+
+
+
+@given(
+    strategy=st.sampled_from(EVERY_STRATEGY),
+    link=USERS,
+    claims=st.lists(st.tuples(USERS, st.booleans()), max_size=12),
+)
+def test_whatever_the_claims_only_the_linked_user_ever_holds_a_linked_purchase(strategy, link, claims):
+    held = purchase(owner_ids=()).with_changes(linked_user=link)
+    for user, id_only in claims:
+        decision = decide_claim(held, user, strategy, id_only)
+        assert decision.accepted == (user == link)
+        held = held.with_changes(owner_ids=decision.owner_ids)
+    assert set(held.owner_ids) <= {link}

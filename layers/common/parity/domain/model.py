@@ -85,6 +85,9 @@ class Purchase:
     product_refs: tuple[str, ...] = ()
     owner_ids: tuple[str, ...] = ()
     manual_owner: bool = False
+    # The user verified store data names (appAccountToken, obfuscatedExternalAccountId, Stripe's
+    # client_reference_id or metadata.user_id): only they may claim it (a manual association outranks it).
+    linked_user: str | None = None
     revocations: tuple[Revocation, ...] = ()
     customer_ref: str | None = None
     snapshot_at: datetime | None = None  # store time of the last snapshot applied (event_time may be later)
@@ -171,8 +174,12 @@ class PurchaseUpdate:
     product_refs: tuple[str, ...] = ()  # products named by a payment (invoice lines), when no snapshot did
     payment_failed: bool = False
     revocation: Revocation | None = None
-    claimant: str | None = None
+    claimant: str | None = None  # who claims it: a receipts caller, else the user the store data names
     app_account_token: str | None = None  # the store carried a user's token: a claim by that user
+    linked_user: str | None = None  # the Parity user id the store data names literally (Stripe)
+    # The claimant showed only an id (an App Store transactionId), no signed data: proof of nothing,
+    # honoured only for a purchase linked to them or that nobody holds or is linked to.
+    id_only_claim: bool = False
     customer_ref: str | None = None
     payment_refs: tuple[PaymentRef, ...] = field(default=())
 

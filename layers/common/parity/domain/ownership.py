@@ -36,32 +36,54 @@ class Action(str, Enum):
     DOUBLE_BILLING = "double_billing"  # access to one entitlement paid in two stores at once
 
 
+class Refusal(str, Enum):
+    """Why a claim was refused."""
+
+    HELD = "held"  # the first claimant keeps it (FIRST), or an operator chose its owner
+    LINKED = "linked"  # verified store data names another user
+    UNPROVEN = "unproven"  # an id alone, for a purchase someone holds or the store data links
+
+
 @dataclass(frozen=True)
 class ClaimDecision:
     owner_ids: tuple[str, ...]
     accepted: bool
     action: Action | None = None  # the claimant's line in the audit trail; None when nothing changed
+    refusal: Refusal | None = None
 
     @property
     def refused(self) -> bool:
         return not self.accepted
 
 
-def decide_claim(purchase: Purchase, claimant: str, strategy: Strategy) -> ClaimDecision:
+def decide_claim(purchase: Purchase, claimant: str, strategy: Strategy, id_only: bool = False) -> ClaimDecision:
     """The owners of `purchase` after `claimant` claims it.
 
     A manual association outranks every claim: only the manually chosen owner's claims are accepted.
+    Then verified store data: a purchase linked to a user (`linked_user`) is theirs alone, whatever the
+    strategy. A claim that shows only an id (`id_only`) proves nothing, so it takes nothing from anyone:
+    it is honoured for the linked user, or for a purchase nobody holds or is linked to.
     """
     owners = purchase.owner_ids
     if claimant in owners:
         return ClaimDecision(owners, accepted=True)
+    if purchase.manual_owner:
+        return _refused(owners, Refusal.HELD)
+    if purchase.linked_user and purchase.linked_user != claimant:
+        return _refused(owners, Refusal.LINKED)
+    if id_only and purchase.linked_user != claimant and owners:
+        return _refused(owners, Refusal.UNPROVEN)
     if not owners:
         return ClaimDecision((claimant,), accepted=True, action=Action.CLAIMED)
-    if purchase.manual_owner or strategy is Strategy.FIRST:
-        return ClaimDecision(owners, accepted=False, action=Action.REFUSED)
+    if strategy is Strategy.FIRST:
+        return _refused(owners, Refusal.HELD)
     if strategy is Strategy.ALL:
         return ClaimDecision((*owners, claimant), accepted=True, action=Action.SHARED)
     return ClaimDecision((claimant,), accepted=True, action=Action.TOOK_OVER)
+
+
+def _refused(owners: tuple[str, ...], refusal: Refusal) -> ClaimDecision:
+    return ClaimDecision(owners, accepted=False, action=Action.REFUSED, refusal=refusal)
 
 
 def assign(purchase: Purchase, user_id: str) -> Purchase:

@@ -35,16 +35,25 @@ class Step:
     claimant: str | None = None  # resolved: the user a token names, a merged id's user
     customer_owner: str | None = None  # resolved: the user the store customer is linked to
     strategy: Strategy | None = None
+    linked_user: str | None = None  # resolved: the user verified store data names
     assigned_owner: str | None = None  # a manual association (no update)
 
 
 def settle_owners(
-    purchase: Purchase, claimant: str | None, customer_owner: str | None, strategy: Strategy
+    purchase: Purchase,
+    claimant: str | None,
+    customer_owner: str | None,
+    strategy: Strategy,
+    linked_user: str | None = None,
+    id_only: bool = False,
 ) -> tuple[Purchase, ClaimDecision | None]:
-    """Who holds `purchase` after an update: a claim is decided by the strategy; with no claim, a
-    purchase nobody holds goes to the linked customer's user."""
+    """Who holds `purchase` after an update: the user verified store data names is recorded as its
+    link; a claim is decided by the link and the strategy; with no claim, a purchase nobody holds goes
+    to the linked customer's user."""
+    if linked_user:
+        purchase = replace(purchase, linked_user=linked_user)
     if claimant:
-        decision = decide_claim(purchase, claimant, strategy)
+        decision = decide_claim(purchase, claimant, strategy, id_only)
         return replace(purchase, owner_ids=decision.owner_ids), decision
     if not purchase.owner_ids and customer_owner:
         return replace(purchase, owner_ids=(customer_owner,)), None
@@ -63,7 +72,14 @@ def advance(current: Purchase | None, step: Step) -> Purchase | None:
         if current is None or not step.update.payment_refs:
             return None
         purchase = current
-    purchase, _ = settle_owners(purchase, step.claimant, step.customer_owner, step.strategy or Strategy.LAST)
+    purchase, _ = settle_owners(
+        purchase,
+        step.claimant,
+        step.customer_owner,
+        step.strategy or Strategy.LAST,
+        step.linked_user,
+        step.update.id_only_claim,
+    )
     return replace(purchase, version=step.version)
 
 

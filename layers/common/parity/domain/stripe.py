@@ -96,7 +96,7 @@ class StripeFacts:
             product_refs=self.product_refs,
             payment_failed=self.payment_failed,
             revocation=revocation,
-            claimant=self.claimant,
+            linked_user=self.claimant,
             customer_ref=self.customer_ref,
             payment_refs=tuple(PaymentRef(ref, purchase, known_period) for ref in self.payment_refs),
         )

@@ -173,7 +173,7 @@ class EventProcessor:
         `claimant`, which then outranks the user the event names)."""
         facts = stripe.normalize(event)
         if claimant:
-            facts = replace(facts, claimant=claimant, customer_user=None)
+            facts = replace(facts, customer_user=None)  # a receipt claims; it links no customer
         logger.append_keys(store="stripe", event_id=facts.event_id, event_type=facts.event_type)
         for warning in facts.warnings:
             logger.warning(warning)
@@ -192,7 +192,7 @@ class EventProcessor:
             # A one-time checkout: the event does not say what was bought, the session's line items do.
             items = self._stripe_read(self._stripe.checkout_line_items, facts.checkout_session_id)
             facts = stripe.with_products(facts, stripe.line_item_refs(items))
-        update = facts.update_for(found.purchase_id.split(":", 1)[1], found.period_end)
+        update = replace(facts.update_for(found.purchase_id.split(":", 1)[1], found.period_end), claimant=claimant)
         return self.apply(update, source="stripe", owner_hint=next(iter(found.owner_ids), None))
 
     def _resolve_stripe_purchase(self, facts: stripe.StripeFacts) -> PaymentRef:
@@ -254,13 +254,13 @@ class EventProcessor:
     def _read(self, update: PurchaseUpdate, owner_hint: str | None) -> tuple[PurchaseRead, dict[str, UserState]]:
         """The stored purchase with the users its links name (asked only when they may matter), and the
         users already loaded on the way."""
-        if owner_hint:
+        if owner_hint and update.claimant in (None, owner_hint):
             owner = self._repo.load_user(owner_hint)
             copy = next((p for p in owner.purchases if p.purchase_id == update.purchase_id), None)
             if copy is not None:
                 return PurchaseRead(copy), {owner_hint: owner}
-        customer = update.customer_ref if update.claimant is None else None
-        return self._repo.read_purchase(update.purchase_id, customer, update.app_account_token), {}
+        # Another user's claim: the links the store data carries are read with the purchase, to judge it.
+        return self._repo.read_purchase(update.purchase_id, update.customer_ref, update.app_account_token), {}
 
     def _canonical(self, user_id: str, loaded: dict[str, UserState]) -> str:
         """The user behind `user_id`: itself, or the user it was merged into (a link to a merged id
@@ -268,6 +268,27 @@ class EventProcessor:
         user = loaded.get(user_id) or self._repo.load_user(user_id)
         loaded[user_id] = user
         return user.merged_into or user_id
+
+    def _parties(
+        self, update: PurchaseUpdate, read: PurchaseRead, purchase: Purchase, loaded: dict[str, UserState]
+    ) -> tuple[str | None, str | None]:
+        """The claimant, and the user verified store data links the purchase to (merged ids followed).
+
+        Store data names a user literally (Stripe), by a token Parity issued (appAccountToken,
+        obfuscatedExternalAccountId) or by its customer's link. With no claim from a caller, the user it
+        names is the claimant. A link stored earlier is resolved again only when someone else claims.
+        """
+
+        def resolve(user_id: str) -> str:
+            return user_id if user_id in purchase.owner_ids else self._canonical(user_id, loaded)
+
+        named = update.linked_user or read.token_user
+        claimant = update.claimant or named
+        claimant = resolve(claimant) if claimant else None
+        linked = named or read.customer_user
+        if linked is None and purchase.linked_user and claimant and claimant != purchase.linked_user:
+            linked = purchase.linked_user  # an earlier link, perhaps to a user merged since
+        return claimant, resolve(linked) if linked else None
 
     def _apply_once(self, update: PurchaseUpdate, source: str, owner_hint: str | None) -> Outcome:
         now = self._clock.now()
@@ -279,14 +300,14 @@ class EventProcessor:
             if current is None or not update.payment_refs:
                 return self._finish_without_change(source, update.event_id, "stale", update.purchase_id)
             purchase = current  # nothing new about the purchase, but its payments are worth recording
-        claimant = update.claimant or read.token_user  # a token Parity issued names its user
-        if claimant and claimant not in purchase.owner_ids:
-            claimant = self._canonical(claimant, loaded)
+        claimant, linked = self._parties(update, read, purchase, loaded)
         customer_owner = None
         if not claimant and not purchase.owner_ids and read.customer_user:
             customer_owner = self._canonical(read.customer_user, loaded)  # no claim yet: the customer's user owns it
         before_owners = purchase.owner_ids
-        purchase, decision = settle_owners(purchase, claimant, customer_owner, self._strategy)
+        purchase, decision = settle_owners(
+            purchase, claimant, customer_owner, self._strategy, linked, update.id_only_claim
+        )
         refused, audit = bool(decision and decision.refused), ()
         if decision is not None:
             if refused:
@@ -307,7 +328,7 @@ class EventProcessor:
 
         expected = current.version if current else 0
         purchase = replace(purchase, version=expected + 1)
-        step = Step(purchase.purchase_id, purchase.version, update, claimant, customer_owner, self._strategy)
+        step = Step(purchase.purchase_id, purchase.version, update, claimant, customer_owner, self._strategy, linked)
         projection = self._projector.project([(current, purchase)], now, (source, update.event_id), loaded)
         details = self._details(projection, source, update.event_id)
         try:

@@ -109,7 +109,11 @@ class ReceiptService:
             logger.warning(warning)
         if not facts.concerns_purchase:
             raise HttpError(400, "unverifiable_receipt", "The transaction names no purchase.")
-        update = facts.update_for(user_id)
+        update = replace(
+            facts.update_for(user_id),
+            app_account_token=facts.claim_token,
+            id_only_claim=receipt.signed_transaction is None,
+        )
         # Every submission is a claim of its own (the audit trail keeps each; under LAST a repeated one
         # takes the purchase back), so its event id is unique to it.
         submitted = int(self._clock.now().timestamp() * 1000)

@@ -49,3 +49,18 @@ def test_differences_name_the_fields_and_ignore_bookkeeping():
     assert differences(purchase, purchase.with_changes(store_state=State.REVOKED)) == {
         "store_state": (State.ACTIVE, State.REVOKED)
     }
+
+
+def test_the_fold_keeps_the_link_the_store_data_made_and_refuses_others_as_processing_did():
+    pid = "app_store:2000000000000001"
+    steps = [
+        Step(pid, 1, update("n_1", 1), claimant="u_1", strategy=Strategy.LAST, linked_user="u_1"),
+        Step(pid, 2, update("n_2", 2, until=60), claimant="u_2", strategy=Strategy.LAST),  # refused: linked to u_1
+        Step(pid, 3, update("n_3", 3, until=90, id_only_claim=True), claimant="u_3", strategy=Strategy.ALL),
+    ]
+    step = steps[2]
+    assert decode(Step, json.loads(json.dumps(encode(step)))) == step
+
+    purchase = rebuild(steps)
+
+    assert (purchase.owner_ids, purchase.linked_user, purchase.expires_at) == (("u_1",), "u_1", day(90))

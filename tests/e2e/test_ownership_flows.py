@@ -711,3 +711,28 @@ def test_a_purchase_double_billing_two_entitlements_is_applied_and_reported(pari
         {"entitlement": "lifetime", "purchaseIds": both},
         {"entitlement": "pro", "purchaseIds": both},
     ]
+
+
+# ------------------------------------------------------------------- claims honour verified links
+
+
+def test_a_transaction_carrying_another_users_token_is_refused_and_takes_nothing(parity, users, apple_signer, play_api):
+    # GIVEN user A's App Store and Play purchases, bought with A's appAccountToken, claimed by A
+    token = parity.read(users.a)["appAccountToken"]
+    receipt = {"store": "app_store", "signedTransaction": apple_signer.sign(storekit_transaction(apple_signer, token))}
+    assert parity.submit_receipt(users.a, receipt).status == 200
+    play_token = push.purchase_token()
+    play_api.add_subscription(
+        play_token, product_id=PLAY_MONTHLY, externalAccountIdentifiers={"obfuscatedExternalAccountId": token}
+    )
+    play = {"store": "play_store", "packageName": PLAY_PACKAGE, "productId": PLAY_MONTHLY, "purchaseToken": play_token}
+    assert parity.submit_receipt(users.a, play).status == 200
+
+    # WHEN user B posts them (the default strategy, LAST, would hand an unlinked purchase over)
+    answers = [parity.submit_receipt(users.b, body) for body in (receipt, play)]
+
+    # THEN both are refused, A keeps access, and B has nothing
+    for answer in answers:
+        answer.assert_error(409, OWNED_BY_ANOTHER)
+    assert has_access(parity, users.a) and not has_access(parity, users.b)
+    assert parity.read(users.b)["purchases"] == []

@@ -1,8 +1,11 @@
 """Queues on this machine: what Lambda's SQS event source mappings and an EventBridge rule do on AWS.
 
 `QueuePoller` long-polls a queue, hands each batch to its function as the SQS event Lambda builds,
-deletes what succeeded and makes the failures visible again after a short backoff (1 s, 2 s, 4 s...;
-on AWS the queue's 60 s visibility timeout spaces the retries). Moto honours the queue's
+and deletes what succeeded. Like Lambda's event source it leaves the failures in flight: they come back
+when their visibility ends, which the function itself sets for each failed record (its backoff,
+`parity.retries`: seconds to a minute after an error, up to an hour apart during a store outage;
+`RETRY_*` variables shorten it), or the queue's visibility timeout when the whole invocation failed.
+Moto honours FIFO groups (a group waits while one of its messages is in flight) and the queue's
 RedrivePolicy: a message received `maxReceiveCount` times moves to the dead-letter queue on the next
 receive, as on AWS.
 
@@ -23,12 +26,7 @@ from local.functions import QueueSource
 from local.resources import REGION, STACK_NAME
 
 log = logging.getLogger("local.poller")
-MAX_BACKOFF_SECONDS = 30
 RECENT_CHANGES = 100
-
-
-def backoff_seconds(receive_count: int) -> int:
-    return min(2 ** max(receive_count - 1, 0), MAX_BACKOFF_SECONDS)
 
 
 def sqs_record(message: dict, queue_arn: str) -> dict:
@@ -83,7 +81,7 @@ class QueuePoller(threading.Thread):
                 self._halt.wait(1)
 
     def deliver(self, messages: list[dict]) -> None:
-        """One invocation; then delete the successes and schedule the retries of the failures."""
+        """One invocation; then delete the successes. The failures stay in flight (see the module)."""
         event = {"Records": [sqs_record(message, self.queue_arn) for message in messages]}
         ids = {message["MessageId"] for message in messages}
         try:
@@ -100,14 +98,6 @@ class QueuePoller(threading.Thread):
                     {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(done[start : start + 10])
                 ],
             )
-        for message in messages:
-            if message["MessageId"] in failed:
-                count = int((message.get("Attributes") or {}).get("ApproximateReceiveCount", "1"))
-                self._sqs.change_message_visibility(
-                    QueueUrl=self.queue_url,
-                    ReceiptHandle=message["ReceiptHandle"],
-                    VisibilityTimeout=backoff_seconds(count),
-                )
 
     def _failures(self, result, ids: set[str]) -> set[str]:
         """Lambda's rules for ReportBatchItemFailures: an unusable response fails the whole batch."""

@@ -5,6 +5,7 @@ import os
 from functools import cache
 
 from aws_lambda_powertools.utilities.batch import SqsFifoPartialProcessor, process_partial_response
+from aws_lambda_powertools.utilities.batch.exceptions import SQSFifoMessageGroupCircuitBreakerError
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from parity import bootstrap
@@ -13,21 +14,32 @@ from parity.observability import logger, metrics
 from parity.services.ingest import RECEIPT_RETRY
 from parity.settings import Settings
 
+# The most a record's store calls can take (README, "Store outages": Stripe 3 requests of 2 x 3 s, or
+# Play 2 calls of 2 x 3 s with a token fetch, ...): a record is not started with less time left.
+RECORD_BUDGET_SECONDS = 25
+
 settings = Settings.from_env()
 repository = bootstrap.repository(settings)
 service = bootstrap.event_processor(settings, repo=repository)
-# After this many receives the message would go to the DLQ; an event whose purchase is still unknown
-# by then is recorded as unresolved instead (it may concern a payment Parity never sold).
-MAX_RECEIVE_COUNT = int(os.environ.get("MAX_RECEIVE_COUNT", "5"))
+redelivery = bootstrap.redelivery(settings, settings.events_queue_url, RECORD_BUDGET_SECONDS)
+# An event whose purchase is still unknown at this receive (about 2 to 3 minutes after the first, on
+# the short schedule) is recorded as unresolved: it may concern a payment Parity never sold.
+UNRESOLVED_AFTER_RECEIVES = int(os.environ.get("UNRESOLVED_AFTER_RECEIVES", "5"))
 
 
 class FailureRecordingProcessor(SqsFifoPartialProcessor):
-    """Every record failed (raised, or skipped behind a failed record of its group) is also recorded
-    on its event's log item, since SQS keeps no reason: `parity dlq show` reads it back."""
+    """Every record failed (raised, or skipped behind a failed record of its group) is handed back after
+    its backoff (`parity.retries`), and recorded on its event's log item, since SQS keeps no reason:
+    `parity dlq show` reads it back."""
+
+    def _prepare(self):
+        super()._prepare()
+        redelivery.begin()
 
     def failure_handler(self, record, exception):
         response = super().failure_handler(record, exception)
         kind, error, _ = exception
+        redelivery.failed(record, error, skipped=isinstance(error, SQSFifoMessageGroupCircuitBreakerError))
         record_failure(record, error if error is not None else getattr(kind, "__name__", "Error"))
         return response
 
@@ -56,19 +68,32 @@ def receipts():
     return bootstrap.receipt_service(settings)
 
 
-def record_handler(record: SQSRecord) -> str:
+def record_handler(record: SQSRecord, lambda_context=None) -> str:
     try:
         message = json.loads(record.body)
-        if message["source"] == RECEIPT_RETRY:
-            return retry_receipt(message)
-        final = int(record.attributes.approximate_receive_count or 1) >= MAX_RECEIVE_COUNT
-        outcome = service.process_message(message, final_attempt=final)
+        with redelivery.attempt(store_of(message), lambda_context):
+            if message["source"] == RECEIPT_RETRY:
+                return retry_receipt(message)
+            final = int(record.attributes.approximate_receive_count or 1) >= UNRESOLVED_AFTER_RECEIVES
+            outcome = service.process_message(message, final_attempt=final)
         logger.info("event processed", extra={"status": outcome.status, "purchase_id": outcome.purchase_id, "changes": len(outcome.changes)})
         return outcome.status
     finally:
         # The service labels the logger with the record's event; those keys must not label the next
         # record's lines (a receipt retry appends none) nor the next invocation's.
         logger.remove_keys(["store", "event_id", "event_type"])
+
+
+def store_of(message) -> str | None:
+    """The store a message's processing may call (a queued receipt names it in its body)."""
+    if not isinstance(message, dict):
+        return None
+    if message.get("source") == RECEIPT_RETRY:
+        try:
+            return json.loads(message.get("body") or "{}").get("store")
+        except (ValueError, AttributeError):
+            return None
+    return message.get("source")
 
 
 def retry_receipt(message: dict) -> str:

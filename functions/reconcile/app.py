@@ -9,11 +9,41 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from parity import bootstrap
 from parity.observability import logger, metrics
+from parity.retries import OutOfTime
+from parity.services.drift import PLAY_VOIDED
 from parity.settings import Settings
+
+# The most one check's store calls can take (README, "Store outages": the App Store's transaction and
+# status reads, 2 attempts of 5 s with up to 5 s between): a check is not started with less time left.
+RECORD_BUDGET_SECONDS = 35
 
 settings = Settings.from_env()
 reconciler = bootstrap.reconciler(settings)
-processor = BatchProcessor(event_type=EventType.SQS)
+redelivery = bootstrap.redelivery(settings, settings.reconcile_queue_url, RECORD_BUDGET_SECONDS)
+
+
+class RetryingProcessor(BatchProcessor):
+    """A failed check comes back after its backoff (`parity.retries`): hours apart during a store outage."""
+
+    def _prepare(self):
+        super()._prepare()
+        redelivery.begin()
+
+    def failure_handler(self, record, exception):
+        response = super().failure_handler(record, exception)
+        redelivery.failed(record, exception[1])
+        return response
+
+
+processor = RetryingProcessor(event_type=EventType.SQS)
+
+
+def store_of(message: dict) -> str | None:
+    """The store a check asks: the purchase id's prefix (`app_store:...`); Play for the voided catch-up."""
+    if message.get("kind") == PLAY_VOIDED:
+        return "play_store"
+    purchase_id = message.get("purchaseId")
+    return purchase_id.split(":", 1)[0] if isinstance(purchase_id, str) and ":" in purchase_id else None
 
 
 @logger.inject_lambda_context
@@ -21,11 +51,14 @@ processor = BatchProcessor(event_type=EventType.SQS)
 def lambda_handler(event, context):
     checks, errors = defaultdict(list), defaultdict(int)
 
-    def record_handler(record: SQSRecord) -> str:
+    def record_handler(record: SQSRecord, lambda_context=None) -> str:
         message = json.loads(record.body)
         report_id = message.get("reportId") or "manual"
         try:
-            check = reconciler.handle(message)
+            with redelivery.attempt(store_of(message), lambda_context):
+                check = reconciler.handle(message)
+        except OutOfTime:
+            raise  # not an error: handed back unstarted
         except Exception:
             errors[report_id] += 1
             raise

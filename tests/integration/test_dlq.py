@@ -14,6 +14,7 @@ import pytest
 from botocore.exceptions import ClientError
 from botocore.stub import Stubber
 
+from local.resources import load_template
 from parity.adapters.dynamodb import DynamoRepository
 from parity_cli import deadletters
 from parity_cli.context import Context
@@ -23,7 +24,8 @@ from parity_cli.output import Output
 from parity_cli.resources import Resources
 from tests.support import stripe
 
-MAX_RECEIVE_COUNT = 5  # StoreEventsQueue's RedrivePolicy in template.yaml
+# StoreEventsQueue's RedrivePolicy in template.yaml (the MaxReceiveCount parameter's default)
+MAX_RECEIVE_COUNT = load_template()["Parameters"]["MaxReceiveCount"]["Default"]
 
 
 def cli(*argv: str, clients: dict | None = None) -> tuple[int, str, str]:
@@ -111,7 +113,7 @@ def test_a_poison_message_is_dead_lettered_with_its_reason_shown_unconsumed_redr
         assert stack.queue_depth(stack.dlq_url) == 1
     code, human, _ = cli("dlq", "show")
     assert code == 0 and event["id"] in human and "RuntimeError: Stripe is down (HTTP 503)" in human
-    assert "5 failures" in human and "none was consumed" in human
+    assert f"{MAX_RECEIVE_COUNT} failures" in human and "none was consumed" in human
 
     # AND, the cause fixed, redrives it: moto has no StartMessageMoveTask, so one by one
     failing.clear()

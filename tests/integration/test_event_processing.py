@@ -395,7 +395,7 @@ def test_a_refund_before_its_purchase_is_known_fails_until_the_link_exists_then_
 
 
 def test_a_refund_of_a_payment_never_linked_is_recorded_unresolved_on_its_last_attempt(stack, t0, monkeypatch):
-    monkeypatch.setenv("MAX_RECEIVE_COUNT", "2")
+    monkeypatch.setenv("UNRESOLVED_AFTER_RECEIVES", "2")
     stack.reload()
     refund = stripe.event("charge.refunded", stripe.charge("ch_unknown", "pi_unknown"), created=t0)
     stack.deliver(refund)

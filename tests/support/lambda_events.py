@@ -26,13 +26,14 @@ class LambdaContext:
     aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
     log_group_name: str = "/aws/lambda/parity-test"
     log_stream_name: str = "2026/11/22/[$LATEST]test"
+    remaining_ms: int = 300_000  # the queue consumers' timeout (template.yaml); tests shorten it
 
     @property
     def invoked_function_arn(self) -> str:
         return f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{self.function_name}"
 
     def get_remaining_time_in_millis(self) -> int:
-        return 10_000
+        return self.remaining_ms
 
 
 def _request_context(method: str, path: str, domain: str, route_key: str, **extra) -> dict:

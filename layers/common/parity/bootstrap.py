@@ -88,14 +88,15 @@ def stripe_api_client(settings: Settings):
 def play_developer_api(settings: Settings):
     """The Play Developer API client when a service account is configured (Google imports stay lazy).
 
-    Short timeouts: the processor has 10 s, the receipts route answers within API Gateway's 29 s; the
-    queue retries what does not fit.
+    Short timeouts and at most 2 s waited on a `Retry-After`: the receipts route answers within API
+    Gateway's 29 s, and the queue consumers budget each record's store calls (README, "Store outages");
+    the queue retries what does not fit.
     """
     if not (settings.google_service_account_file or settings.google_service_account.get()):
         return None
     from .adapters.play_api import PlayDeveloperApi
 
-    return PlayDeveloperApi.from_settings(settings, timeout=3, max_attempts=2)
+    return PlayDeveloperApi.from_settings(settings, timeout=3, max_attempts=2, max_retry_after=2)
 
 
 def entitlement_reader(settings: Settings, repo=None):
@@ -184,7 +185,8 @@ def reconciler(settings: Settings):
     if verifier is not None:
         from .adapters.app_store_api import AppStoreApiClient
 
-        app_store = AppStoreApiClient.from_settings(settings, verifier)
+        # Bounded so that a batch of checks fits the worker's timeout (README, "Store outages").
+        app_store = AppStoreApiClient.from_settings(settings, verifier, timeout=5, max_attempts=2, max_retry_after=5)
     stripe_api, play_api = stripe_api_client(settings), play_developer_api(settings)
     return Reconciler(
         repository=repo,
@@ -196,3 +198,13 @@ def reconciler(settings: Settings):
         play_package=settings.google_package_name,
         stripe=stripe_api,
     )
+
+
+def redelivery(settings: Settings, queue_url: str | None, record_budget_seconds: float):
+    """How a queue consumer hands failed records back: `queue_url` is the queue it consumes."""
+    from .adapters.sqs import SqsQueue
+    from .retries import Redelivery
+
+    if not queue_url:
+        raise ValueError("the consumed queue's URL is not set (EVENTS_QUEUE_URL / RECONCILE_QUEUE_URL)")
+    return Redelivery(SqsQueue(queue_url), settings.retry_schedule, record_budget_seconds)

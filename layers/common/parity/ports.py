@@ -155,6 +155,14 @@ class Queue(Protocol):
     def send(self, body: str, group: str, dedup_id: str) -> None: ...
 
 
+class RetryQueue(Protocol):
+    """The queue a function consumes, as far as retrying a failed message goes."""
+
+    def retry_later(self, receipt_handle: str, delay_seconds: int) -> None:
+        """Deliver the received message again in `delay_seconds` (at most 12 h) instead of at the end of
+        the queue's visibility timeout; each delivery counts towards the queue's `maxReceiveCount`."""
+
+
 class ChangePublisher(Protocol):
     def publish(self, details: Sequence[Mapping]) -> None:
         """Publish `entitlement.changed` events (details from `views.change_detail`)."""

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from .domain.entitlements import Catalog
 from .domain.ownership import Strategy
+from .domain.redelivery import RetrySchedule
 
 MAX_BODY_BYTES = 1024 * 1024  # the contract's 1 MiB request limit
 SECRET_CACHE_SECONDS = 300
@@ -53,6 +54,32 @@ def _load_catalog(path: str | None) -> Catalog:
         raise ConfigurationError(f"CATALOG_FILE {path!r} is not a usable catalog: {error}") from error
 
 
+_RETRY_VARIABLES = {
+    "RETRY_OUTAGE_BASE_SECONDS": "outage_base",
+    "RETRY_OUTAGE_MAX_SECONDS": "outage_ceiling",
+    "RETRY_ERROR_BASE_SECONDS": "error_base",
+    "RETRY_ERROR_MAX_SECONDS": "error_ceiling",
+}
+
+
+def _retry_schedule(env: Mapping[str, str]) -> RetrySchedule:
+    values = {}
+    for name, attribute in _RETRY_VARIABLES.items():
+        if env.get(name):
+            try:
+                values[attribute] = int(env[name])
+            except ValueError:
+                raise ConfigurationError(f"{name} must be a whole number of seconds") from None
+    try:
+        return RetrySchedule(**values)
+    except ValueError as error:
+        names = {attribute: name for name, attribute in _RETRY_VARIABLES.items()}
+        text = str(error)
+        for attribute, name in names.items():
+            text = text.replace(attribute, name)
+        raise ConfigurationError(text) from None
+
+
 @dataclass(frozen=True)
 class Settings:
     table_name: str
@@ -85,6 +112,8 @@ class Settings:
     google_oidc_certs_url: str | None = None  # None: Google's (https://www.googleapis.com/oauth2/v1/certs)
     google_api_base: str | None = None
     google_service_account_file: str | None = None
+    # Queue consumers: when a failed message is delivered again (store outage / any other failure).
+    retry_schedule: RetrySchedule = field(default_factory=RetrySchedule)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -128,6 +157,7 @@ class Settings:
             raise ConfigurationError("APPLE_APP_APPLE_ID must be the app's numeric Apple id") from None
         return cls(
             table_name=env.get("TABLE_NAME", "parity"),
+            retry_schedule=_retry_schedule(env),
             events_queue_url=env.get("EVENTS_QUEUE_URL") or None,
             event_bus_name=env.get("EVENT_BUS_NAME") or None,
             catalog=_load_catalog(env.get("CATALOG_FILE")),

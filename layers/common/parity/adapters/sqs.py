@@ -6,6 +6,8 @@ from __future__ import annotations
 import hashlib
 from typing import TYPE_CHECKING
 
+from ..domain.redelivery import SQS_MAX_VISIBILITY_SECONDS
+
 if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient
 
@@ -23,6 +25,15 @@ class SqsQueue:
         """FIFO send; SQS drops a second send with the same dedup id within five minutes."""
         self._client.send_message(
             QueueUrl=self._url, MessageBody=body, MessageGroupId=fifo_id(group), MessageDeduplicationId=fifo_id(dedup_id)
+        )
+
+    def retry_later(self, receipt_handle: str, delay_seconds: int) -> None:
+        """ChangeMessageVisibility of a message in flight: the new timeout runs from now. Lambda's event
+        source leaves a failed message in flight, so this is when SQS delivers it again."""
+        self._client.change_message_visibility(
+            QueueUrl=self._url,
+            ReceiptHandle=receipt_handle,
+            VisibilityTimeout=max(0, min(int(delay_seconds), SQS_MAX_VISIBILITY_SECONDS)),
         )
 
     def send_batch(self, bodies: list[str]) -> None:

@@ -126,7 +126,7 @@ def function_endpoint(route: Route, jwt_verifier, admin_token: str | None) -> En
         try:
             return lambda_response(route.function.invoke(event))
         except Exception:  # a crashing function must not take the stack down
-            log.exception("%s crashed on %s %s", route.function.logical_id, request.method, request.path)
+            log.exception("%s crashed on %s %s", route.function.logical_id, request.method, escape(request.path))
             return error_response(500, "internal_error", "The function failed; see the stack's log.")
 
     return Endpoint(route.method, route.path, handle)
@@ -268,7 +268,7 @@ class _Handler(BaseHTTPRequestHandler):
         except ApiError as error:
             response = error_response(error.status, error.code, error.message, error.headers)
         except Exception:
-            log.exception("%s %s failed", request.method, request.path)
+            log.exception("%s %s failed", escape(request.method), escape(request.path))
             response = error_response(500, "internal_error", "The local stack failed to answer; see its log.")
         self._write(response)
 
@@ -357,7 +357,18 @@ class _Handler(BaseHTTPRequestHandler):
         self._write(error_response(code, codes.get(code, "http_error"), message or self.responses.get(code, ("",))[0]))
 
     def log_message(self, format: str, *args) -> None:
-        log.info("%s %s", self.address_string(), format % args)
+        log.info("%s %s", self.address_string(), escape(format % args))
+
+
+# Control characters (C0, DEL, C1) and backslashes as escapes: a request line or header cannot forge
+# log lines, move the cursor or recolour a terminal.
+_ESCAPES = {code: f"\\x{code:02x}" for code in (*range(0x20), *range(0x7F, 0xA0))}
+_ESCAPES[ord("\\")] = "\\\\"
+
+
+def escape(text: str) -> str:
+    """`text` fit for one log line: control characters escaped as `\\xNN`, backslashes doubled."""
+    return str(text).translate(_ESCAPES)
 
 
 def _too_large_error() -> ApiError:

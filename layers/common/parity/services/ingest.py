@@ -153,9 +153,8 @@ class GoogleIngest:
         from ..webhooks.google import parse_push
 
         if self._verifier is None or not self._package_name:
-            why = self._not_configured or "GOOGLE_PACKAGE_NAME is not set"
-            logger.warning("Google Play notifications are not configured", extra={"reason": why})
-            raise RejectedWebhook("not_configured", "Google Play notifications are not configured.")
+            why = self._not_configured or "GOOGLE_PACKAGE_NAME is not set"  # names variables, never a path
+            raise RejectedWebhook("not_configured", f"Google Play notifications are not configured: {why}")
         self._verifier.verify(authorization)
         push = parse_push(body, self._package_name)
         if push.is_test:

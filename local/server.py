@@ -347,12 +347,14 @@ class _Handler(BaseHTTPRequestHandler):
     def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
         """Protocol errors (malformed request line, headers too large...) in the contract's shape too."""
         self.close_connection = True
+        if code == 501:  # a method http.server has no do_<METHOD> for: the client's error, not ours
+            code, message = 405, f"The method is not supported; use one of {', '.join(METHODS[:-2])}."
         codes = {
             400: "bad_request",
+            405: "method_not_allowed",
             408: "request_timeout",
             414: "uri_too_long",
             431: "headers_too_large",
-            501: "not_implemented",
         }
         self._write(error_response(code, codes.get(code, "http_error"), message or self.responses.get(code, ("",))[0]))
 

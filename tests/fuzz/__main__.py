@@ -24,14 +24,17 @@ def main(argv: list[str] | None = None) -> int:
         if done % 500 == 0 or done == total:
             print(f"\r  {done}/{total} inputs sent", end="", file=sys.stderr, flush=True)
 
+    failures: list[str] = []
     with tempfile.TemporaryDirectory(prefix="parity-fuzz-") as scratch:
-        with fuzz_stack(Path(scratch)) as target:
-            print(f"fuzzing {target.base_url} with {args.inputs} inputs (seed {args.seed})", file=sys.stderr)
-            report = run(target, args.inputs, args.seed, progress=progress)
-            print(file=sys.stderr)
-    # The stack has stopped cleanly by now (a crash logged by it fails `fuzz_stack` on exit).
-    print(report.table())
-    failures = report.failures()
+        try:
+            with fuzz_stack(Path(scratch)) as target:
+                print(f"fuzzing {target.base_url} with {args.inputs} inputs (seed {args.seed})", file=sys.stderr)
+                report = run(target, args.inputs, args.seed, progress=progress)
+                print(file=sys.stderr)
+                print(report.table())
+                failures += report.failures()
+        except AssertionError as stack_failure:  # the stack did not stop cleanly, or logged a crash
+            failures.append(f"the stack: {str(stack_failure)[:4000]}")
     for line in failures:
         print("FAIL " + line)
     return 1 if failures else 0

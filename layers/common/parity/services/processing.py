@@ -41,7 +41,6 @@ from ..views import change_detail
 from ..webhooks.google import parse_push
 from .projection import DEFAULT_REFUND_THRESHOLD, Projection, Projector, retry_on_conflict
 
-
 # What a stored event that cannot be used raises while it is read and normalized (never an outage).
 MALFORMED = (MalformedEventError, KeyError, TypeError, ValueError, AttributeError, IndexError)
 

@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: dev demo test unit integration e2e check-template bench clean
+.PHONY: dev demo test unit integration e2e fuzz check-template bench clean
 
 $(STAMP): requirements-dev.txt layers/common/requirements.txt functions/event_processor/requirements.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -30,6 +30,9 @@ integration: $(STAMP)
 
 e2e: $(STAMP)
 	$(BIN)/python -m pytest tests/e2e
+
+fuzz: $(STAMP)  # 10,000 hostile inputs across every route of a local stack (docs/RELIABILITY.md)
+	PYTHONPATH=layers/common:. $(BIN)/python -m tests.fuzz --inputs $${FUZZ_INPUTS:-10000}
 
 check-template:
 	scripts/check_template.sh

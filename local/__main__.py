@@ -106,6 +106,9 @@ def _banner(stack, seconds: float) -> None:
         f"Parity local stack ready on {config.base_url} (started in {seconds:.2f} s)",
         "  routes:     " + ", ".join(r for r in stack.routes_summary() if not r.split()[1].startswith(("/_", "/."))),
         "  local only: GET /_local/changes (last change events), GET /_local/events/{source}/{eventId}",
+        "  admin:      Authorization: Bearer $ADMIN_TOKEN"
+        if config.admin_token
+        else "  admin:      off (set ADMIN_TOKEN to use the admin routes)",
     ]
     if config.demo_defaults:
         lines.append("  DEMO CONFIGURATION in use for what is not configured (test secrets, demo catalog):")

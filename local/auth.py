@@ -10,6 +10,8 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hmac
 import json
 import logging
@@ -20,8 +22,10 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from jwt.algorithms import RSAAlgorithm
 
 from local.resources import ACCOUNT
+from parity.domain import limits
 
 ALGORITHMS = ("RS256", "ES256")
+MAX_TOKEN_CHARS = 16 * 1024  # far above any identity provider's token; larger ones are refused unread
 log = logging.getLogger("local.auth")
 
 
@@ -39,6 +43,21 @@ def bearer_token(authorization: str | None) -> str:
     return token
 
 
+def check_segments(token: str) -> None:
+    """The header and payload of a compact JWT, JSON objects within the contract's limits (PyJWT parses
+    them with plain `json.loads`, which raises RecursionError on deep nesting); ValueError otherwise."""
+    parts = token.split(".")
+    if len(parts) != 3:
+        raise ValueError("not a compact JWT")
+    for part in parts[:2]:
+        try:
+            decoded = base64.urlsafe_b64decode(part + "=" * (-len(part) % 4))
+        except (binascii.Error, ValueError):
+            raise ValueError("not base64url") from None
+        if not isinstance(limits.loads(decoded), dict):
+            raise ValueError("not a JSON object")
+
+
 class JwtVerifier:
     def __init__(self, jwks_url: str, issuer: str | None, audiences: tuple[str, ...]) -> None:
         self._jwks = jwt.PyJWKClient(jwks_url, cache_keys=True, lifespan=300, timeout=5)
@@ -48,9 +67,12 @@ class JwtVerifier:
     def claims(self, authorization: str | None) -> dict:
         """The verified claims of the request's token; raises Unauthorized."""
         token = bearer_token(authorization)
+        if len(token) > MAX_TOKEN_CHARS:
+            raise Unauthorized("The bearer token is too long.")
         try:
+            check_segments(token)
             algorithm = jwt.get_unverified_header(token).get("alg")
-        except jwt.InvalidTokenError:
+        except (jwt.InvalidTokenError, ValueError):
             raise Unauthorized("The bearer token is not a JWT.") from None
         if algorithm not in ALGORITHMS:
             raise Unauthorized(f"The token must be signed with {' or '.join(ALGORITHMS)}.")

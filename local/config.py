@@ -19,7 +19,6 @@ DEFAULT_PORT = 3000
 DEMO_WEBHOOK_SECRET = "whsec_parity_demo"
 DEMO_CATALOG = ROOT / "layers" / "common" / "catalog.json"
 DEMO_AUDIENCE = "parity-demo"
-DEMO_ADMIN_TOKEN = "parity_demo_admin"
 
 
 @dataclass(frozen=True)
@@ -53,9 +52,8 @@ class Config:
         if not environ.get("CATALOG_FILE"):
             environ["CATALOG_FILE"] = str(DEMO_CATALOG)
             demo.append(f"CATALOG_FILE={DEMO_CATALOG.relative_to(ROOT)}")
-        if not environ.get("ADMIN_TOKEN"):
-            environ["ADMIN_TOKEN"] = DEMO_ADMIN_TOKEN
-            demo.append(f"ADMIN_TOKEN={DEMO_ADMIN_TOKEN}")
+        # No demo admin token: a well-known one would open the admin routes to anything that can reach
+        # the port. Without ADMIN_TOKEN they are off (401), as the README says.
         jwks_url = environ.get("AUTH_JWKS_URL") or None
         issuer = environ.get("AUTH_ISSUER") or None
         audiences = tuple(a.strip() for a in (environ.get("AUTH_AUDIENCE") or "").split(",") if a.strip())

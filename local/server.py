@@ -126,7 +126,7 @@ def function_endpoint(route: Route, jwt_verifier, admin_token: str | None) -> En
         try:
             return lambda_response(route.function.invoke(event))
         except Exception:  # a crashing function must not take the stack down
-            log.exception("%s crashed on %s %s", route.function.logical_id, request.method, request.path)
+            log.exception("%s crashed on %s %s", route.function.logical_id, request.method, escape(request.path))
             return error_response(500, "internal_error", "The function failed; see the stack's log.")
 
     return Endpoint(route.method, route.path, handle)
@@ -268,7 +268,7 @@ class _Handler(BaseHTTPRequestHandler):
         except ApiError as error:
             response = error_response(error.status, error.code, error.message, error.headers)
         except Exception:
-            log.exception("%s %s failed", request.method, request.path)
+            log.exception("%s %s failed", escape(request.method), escape(request.path))
             response = error_response(500, "internal_error", "The local stack failed to answer; see its log.")
         self._write(response)
 
@@ -347,17 +347,30 @@ class _Handler(BaseHTTPRequestHandler):
     def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
         """Protocol errors (malformed request line, headers too large...) in the contract's shape too."""
         self.close_connection = True
+        if code == 501:  # a method http.server has no do_<METHOD> for: the client's error, not ours
+            code, message = 405, f"The method is not supported; use one of {', '.join(METHODS[:-2])}."
         codes = {
             400: "bad_request",
+            405: "method_not_allowed",
             408: "request_timeout",
             414: "uri_too_long",
             431: "headers_too_large",
-            501: "not_implemented",
         }
         self._write(error_response(code, codes.get(code, "http_error"), message or self.responses.get(code, ("",))[0]))
 
     def log_message(self, format: str, *args) -> None:
-        log.info("%s %s", self.address_string(), format % args)
+        log.info("%s %s", self.address_string(), escape(format % args))
+
+
+# Control characters (C0, DEL, C1) and backslashes as escapes: a request line or header cannot forge
+# log lines, move the cursor or recolour a terminal.
+_ESCAPES = {code: f"\\x{code:02x}" for code in (*range(0x20), *range(0x7F, 0xA0))}
+_ESCAPES[ord("\\")] = "\\\\"
+
+
+def escape(text: str) -> str:
+    """`text` fit for one log line: control characters escaped as `\\xNN`, backslashes doubled."""
+    return str(text).translate(_ESCAPES)
 
 
 def _too_large_error() -> ApiError:

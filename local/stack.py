@@ -34,6 +34,7 @@ from local.server import (
     function_endpoint,
     json_response,
 )
+from parity.domain import limits
 
 log = logging.getLogger("local.stack")
 
@@ -230,6 +231,8 @@ class Stack:
         from parity.adapters.dynamodb import event_key
 
         source, event_id = unquote(params["source"]), unquote(params["eventId"])
+        if not (limits.is_key_id(source, 64) and limits.is_key_id(event_id)):
+            return error_response(400, "invalid_event_id", "The source and event id are not ids Parity stores.")
         item = self._dynamodb.get_item(
             TableName=os.environ["TABLE_NAME"], Key=event_key(source, event_id), ConsistentRead=True
         ).get("Item")
@@ -252,11 +255,13 @@ class Stack:
     def _demo_token(self, request: Request, params: dict) -> Response:
         """Demo configuration only: a user token signed by the stack's demo key."""
         try:
-            document = json.loads(request.body or b"{}")
+            document = limits.loads(request.body or b"{}")
             sub = document.get("sub") if isinstance(document, dict) else None
-        except ValueError:
+        except limits.MalformedJson:
             sub = None
         if not isinstance(sub, str) or not sub:
             return error_response(400, "bad_request", 'Send {"sub": "<user id>"}.')
+        if not limits.is_user_id(sub):
+            return error_response(400, "invalid_user_id", limits.USER_ID_RULE)
         ttl = 3600
         return json_response(200, {"token": self.demo_keys.token(sub, ttl), "tokenType": "Bearer", "expiresIn": ttl})

@@ -7,7 +7,17 @@
 
 from parity import bootstrap
 from parity.bodies import MergeRequest, OwnerAssignment, parse_json
-from parity.http import HttpError, error_response, operator, path_parameter, raw_body, response
+from parity.http import (
+    ROUTE_ERRORS,
+    HttpError,
+    check_user_id,
+    error_response,
+    operator,
+    path_parameter,
+    raw_body,
+    response,
+    user_id_parameter,
+)
 from parity.observability import logger, metrics
 from parity.settings import Settings
 
@@ -17,16 +27,16 @@ admin = bootstrap.administration(settings)
 
 def assign_owner(event: dict, actor: str) -> dict:
     body = parse_json(raw_body(event), OwnerAssignment, "invalid_request", "request body")
-    return admin.assign_owner(path_parameter(event, "purchaseId"), body.user_id, actor, body.reason)
+    return admin.assign_owner(path_parameter(event, "purchaseId"), check_user_id(body.user_id), actor, body.reason)
 
 
 def merge(event: dict, actor: str) -> dict:
     body = parse_json(raw_body(event), MergeRequest, "invalid_request", "request body")
-    return admin.merge(path_parameter(event, "userId"), body.from_user_id, actor, body.reason)
+    return admin.merge(user_id_parameter(event), check_user_id(body.from_user_id), actor, body.reason)
 
 
 def user_report(event: dict, actor: str) -> dict:
-    return admin.user_report(path_parameter(event, "userId"))
+    return admin.user_report(user_id_parameter(event))
 
 
 ROUTES = {
@@ -44,5 +54,5 @@ def lambda_handler(event, context):
         if route is None:
             raise HttpError(404, "not_found", f"There is no admin route {event.get('routeKey')!r}.")
         return response(200, route(event, operator(event)))
-    except HttpError as error:
+    except ROUTE_ERRORS as error:
         return error_response(error)

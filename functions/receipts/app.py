@@ -1,7 +1,7 @@
 """POST /v1/users/{userId}/receipts: validate a purchase with its store, claim it, answer entitlements."""
 
 from parity import bootstrap
-from parity.http import HttpError, error_response, path_parameter, raw_body, require_own_user, response
+from parity.http import ROUTE_ERRORS, error_response, raw_body, require_own_user, response, user_id_parameter
 from parity.observability import logger, metrics
 from parity.settings import Settings
 
@@ -13,9 +13,9 @@ receipts = bootstrap.receipt_service(settings)
 @metrics.log_metrics
 def lambda_handler(event, context):
     try:
-        user_id = path_parameter(event, "userId")
+        user_id = user_id_parameter(event)
         require_own_user(event, user_id)
         answer = receipts.submit(user_id, raw_body(event))
-    except HttpError as error:
+    except ROUTE_ERRORS as error:
         return error_response(error)
     return response(answer.status, answer.body)

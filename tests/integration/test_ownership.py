@@ -176,8 +176,8 @@ def test_a_manual_association_is_in_the_event_log_and_repeating_it_changes_nothi
     [
         (b"not json", 400, "malformed_body"),
         (b'{"user": "u_1"}', 422, "invalid_request"),
-        (b'{"userId": ""}', 422, "invalid_request"),
-        (b'{"userId": "has spaces"}', 422, "invalid_request"),
+        (b'{"userId": ""}', 400, "invalid_user_id"),
+        (b'{"userId": "has spaces"}', 400, "invalid_user_id"),
     ],
 )
 def test_a_malformed_association_is_refused_and_changes_nothing(stack, t0, body, status, code):

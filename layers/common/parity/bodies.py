@@ -7,11 +7,11 @@ admin routes.
 
 from __future__ import annotations
 
-import json
 from typing import Annotated, Any, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, model_validator
 
+from .domain import limits
 from .http import HttpError
 
 
@@ -22,9 +22,9 @@ class Body(BaseModel):
 def parse_json(body: bytes, shape: TypeAdapter | type[BaseModel], code: str, what: str) -> Any:
     """`body` validated as `shape`; HttpError 400 (not JSON) or 422 `code` ("The <what> does not ...")."""
     try:
-        document = json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError):
-        raise HttpError(400, "malformed_body", "The body is not valid JSON.") from None
+        document = limits.loads(body)
+    except limits.MalformedJson as error:
+        raise HttpError(400, "malformed_body", str(error)) from None
     adapter = shape if isinstance(shape, TypeAdapter) else TypeAdapter(shape)
     try:
         return adapter.validate_python(document)
@@ -55,9 +55,9 @@ class AppStoreReceipt(Body):
 
 class PlayStoreReceipt(Body):
     store: Literal["play_store"]
-    package_name: str = Field(alias="packageName", min_length=1)
-    product_id: str = Field(alias="productId", min_length=1)
-    purchase_token: str = Field(alias="purchaseToken", min_length=1)
+    package_name: str = Field(alias="packageName", min_length=1, max_length=255)
+    product_id: str = Field(alias="productId", min_length=1, max_length=255, pattern=r"^[!-~]+$")
+    purchase_token: str = Field(alias="purchaseToken", min_length=1, max_length=512, pattern=r"^[!-~]+$")
 
 
 class StripeReceipt(Body):
@@ -79,18 +79,15 @@ def parse_receipt(body: bytes) -> AppStoreReceipt | PlayStoreReceipt | StripeRec
 
 # -- admin routes
 
-USER_ID = r"^[A-Za-z0-9_.:@|+=-]{1,128}$"  # what a JWT `sub` usually looks like; no spaces or slashes
-
-
 class OwnerAssignment(Body):
     """`PUT /v1/admin/purchases/{purchaseId}/owner`"""
 
-    user_id: str = Field(alias="userId", pattern=USER_ID)
+    user_id: str = Field(alias="userId")  # checked as a user id by the route (400 invalid_user_id)
     reason: str | None = Field(None, max_length=500)  # kept in the audit trail
 
 
 class MergeRequest(Body):
     """`POST /v1/admin/users/{userId}/merge`"""
 
-    from_user_id: str = Field(alias="fromUserId", pattern=USER_ID)
+    from_user_id: str = Field(alias="fromUserId")  # checked as a user id by the route
     reason: str | None = Field(None, max_length=500)

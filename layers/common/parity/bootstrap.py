@@ -41,6 +41,9 @@ def apple_verifier(settings: Settings):
     try:
         return SignedDataVerifier.from_settings(settings), ""
     except ConfigurationError as error:
+        from .observability import logger
+
+        logger.warning("App Store data will be refused: not configured", extra={"reason": str(error)})
         return None, str(error)
 
 

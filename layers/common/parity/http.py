@@ -12,6 +12,8 @@ from collections.abc import Callable, Mapping
 from typing import Any
 from urllib.parse import unquote
 
+from .domain import limits
+from .domain.errors import MalformedEventError, VersionConflictError
 from .settings import MAX_BODY_BYTES
 from .views import error_body
 
@@ -26,6 +28,12 @@ class HttpError(Exception):
         self.message = message
 
 
+# Errors a route answers itself, beside HttpError: a write that kept losing its optimistic lock (503:
+# the client may retry; `Retry-After` says when), and store data beyond the input limits (400).
+CONFLICT_RETRY_AFTER_SECONDS = 1
+ROUTE_ERRORS = (HttpError, VersionConflictError, MalformedEventError)
+
+
 def response(status: int, body: Any, headers: Mapping[str, str] | None = None) -> dict:
     return {
         "statusCode": status,
@@ -34,7 +42,16 @@ def response(status: int, body: Any, headers: Mapping[str, str] | None = None) -
     }
 
 
-def error_response(error: HttpError) -> dict:
+def error_response(error: HttpError | VersionConflictError | MalformedEventError) -> dict:
+    """The contract's error answer for one of `ROUTE_ERRORS`."""
+    if isinstance(error, MalformedEventError):
+        return response(400, error_body("unverifiable_receipt", f"The store data cannot be used: {error}."))
+    if isinstance(error, VersionConflictError):
+        return response(
+            503,
+            error_body("conflict", "Concurrent writes kept conflicting with this one; retry the request."),
+            {"retry-after": str(CONFLICT_RETRY_AFTER_SECONDS)},
+        )
     return response(error.status, error_body(error.code, error.message))
 
 
@@ -56,10 +73,33 @@ def header(event: Mapping, name: str) -> str | None:
 
 
 def path_parameter(event: Mapping, name: str) -> str:
+    """A path parameter, percent-decoded: an id of at most `MAX_KEY_ID_CHARS` printable characters
+    (ids become DynamoDB keys); 400 `invalid_path_parameter` otherwise."""
     value = (event.get("pathParameters") or {}).get(name)
     if not value:
         raise HttpError(400, "missing_path_parameter", f"The path parameter {name!r} is missing.")
-    return unquote(value)
+    value = unquote(value)
+    if not limits.is_key_id(value):
+        raise HttpError(
+            400, "invalid_path_parameter", f"{name} must be 1–{limits.MAX_KEY_ID_CHARS} printable ASCII characters."
+        )
+    return value
+
+
+def check_user_id(value: object) -> str:
+    """`value` if it is a user id (the contract's rule); 400 `invalid_user_id` otherwise. The one check
+    of user ids in paths, JWT subjects and request bodies."""
+    if not limits.is_user_id(value):
+        raise HttpError(400, "invalid_user_id", limits.USER_ID_RULE)
+    return value
+
+
+def user_id_parameter(event: Mapping, name: str = "userId") -> str:
+    """A user id path parameter, percent-decoded and checked (400 `invalid_user_id`)."""
+    value = (event.get("pathParameters") or {}).get(name)
+    if not value:
+        raise HttpError(400, "missing_path_parameter", f"The path parameter {name!r} is missing.")
+    return check_user_id(unquote(value))
 
 
 def webhook_status(rejected) -> int:
@@ -115,6 +155,7 @@ def require_own_user(event: Mapping, user_id: str) -> None:
     subject = jwt_subject(event)
     if subject is None:
         raise HttpError(401, "unauthorized", "A valid bearer token is required.")
+    check_user_id(subject)
     if subject != user_id:
         raise HttpError(403, "forbidden", "The token does not belong to this user.")
 

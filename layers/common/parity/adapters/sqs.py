@@ -4,6 +4,7 @@ such as the drift scan's reconcile queue."""
 from __future__ import annotations
 
 import hashlib
+import re
 from typing import TYPE_CHECKING
 
 from ..domain.redelivery import SQS_MAX_VISIBILITY_SECONDS
@@ -45,7 +46,13 @@ class SqsQueue:
             raise RuntimeError(f"SQS refused {len(response['Failed'])} of {len(bodies)} messages: {response['Failed'][0]}")
 
 
+_FIFO_ID = re.compile(r"[!-~]{1,128}")  # what SQS accepts as a MessageGroupId or MessageDeduplicationId
+
+
 def fifo_id(key: str) -> str:
-    """A FIFO group or dedup id (at most 128 characters): the key itself, or its SHA-256 when longer
-    (Play purchase tokens are), so that distinct keys never share an id."""
-    return key if len(key) <= 128 else hashlib.sha256(key.encode()).hexdigest()
+    """A FIFO group or dedup id: the key itself when SQS accepts it (1–128 printable ASCII characters),
+    else its SHA-256 (a Play purchase token is longer; an id may hold a space or non-ASCII), so that
+    distinct keys never share an id."""
+    if _FIFO_ID.fullmatch(key):
+        return key
+    return hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()

@@ -38,12 +38,12 @@ How Apple's facts become Parity's:
 from __future__ import annotations
 
 import base64
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
+from . import limits
 from .model import PurchaseUpdate, Revocation, Snapshot, State, Store, purchase_id
 from .purchases import EPOCH
 from .timeutil import from_epoch_ms, to_epoch_ms
@@ -194,7 +194,7 @@ class VerifiedNotification:
         Only for bodies read back from the event log, which holds verified events only: the signatures
         are not checked here (that is `parity.webhooks.apple.SignedDataVerifier`'s job, at the door).
         """
-        payload = _jws_payload(json.loads(body)["signedPayload"])
+        payload = _jws_payload(limits.loads(body)["signedPayload"])
         data = payload.get("data") if isinstance(payload.get("data"), Mapping) else {}
         app_data = payload.get("appData") if isinstance(payload.get("appData"), Mapping) else {}
         return cls(
@@ -216,7 +216,7 @@ class VerifiedNotification:
 def _jws_payload(jws: str) -> dict[str, Any]:
     """The decoded payload (middle segment) of a compact JWS; no signature check."""
     segment = jws.split(".")[1]
-    return json.loads(base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4)))
+    return limits.loads(base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4)))
 
 
 @dataclass(frozen=True)

@@ -42,3 +42,8 @@ class StoreApiError(ParityError):
 
 class UnknownPurchaseError(ParityError):
     """The event refers to a purchase Parity cannot identify (yet)."""
+
+
+class MalformedEventError(ParityError):
+    """A stored event (or a receipt's store data) Parity cannot use: a value is of the wrong type, out of
+    range, or beyond the input limits. Retrying will not change it: it is recorded as rejected."""

@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 
+from . import limits
 from .model import PaymentRef, PurchaseUpdate, Revocation, Snapshot, State, Store
 from .timeutil import from_epoch
 
@@ -106,18 +107,24 @@ def _id(value) -> str | None:
     """A Stripe reference is either an id or the expanded object."""
     if isinstance(value, Mapping):
         value = value.get("id")
-    return value if isinstance(value, str) and value else None
+    # An id beyond the input limits (it would become a key) is no reference: the event names nothing.
+    return value if limits.is_key_id(value) else None
 
 
 def _user_id(*sources) -> str | None:
     for source in sources:
         if isinstance(source, str) and source.strip():
-            return source.strip()
+            return _valid_user(source.strip())
         if isinstance(source, Mapping):
             metadata = source.get("metadata")
             if isinstance(metadata, Mapping) and isinstance(metadata.get("user_id"), str) and metadata["user_id"]:
-                return metadata["user_id"]
+                return _valid_user(metadata["user_id"])
     return None
+
+
+def _valid_user(user_id: str) -> str | None:
+    """A link that is not a valid user id links no one (it could never be a JWT's `sub`)."""
+    return user_id if limits.is_user_id(user_id) else None
 
 
 def _environment(obj: Mapping) -> str:

@@ -5,16 +5,24 @@ from __future__ import annotations
 from datetime import datetime, timezone
 
 
+def _at(seconds: float) -> datetime:
+    """An aware UTC datetime; ValueError (not OverflowError or OSError) for a time it cannot hold."""
+    try:
+        return datetime.fromtimestamp(seconds, tz=timezone.utc)
+    except (OverflowError, OSError, ValueError):
+        raise ValueError(f"the time {seconds!r} (epoch seconds) is out of range") from None
+
+
 def from_epoch(seconds: float | int | None) -> datetime | None:
     if seconds is None:
         return None
-    return datetime.fromtimestamp(int(seconds), tz=timezone.utc)
+    return _at(int(seconds))
 
 
 def from_epoch_ms(millis: float | int | str | None) -> datetime | None:
     if millis is None:
         return None
-    return datetime.fromtimestamp(int(millis) / 1000, tz=timezone.utc)
+    return _at(int(millis) / 1000)
 
 
 def to_epoch_ms(moment: datetime | None) -> int | None:

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from ..domain import stripe
+from ..domain import limits, stripe
 from ..observability import logger
 from ..ports import Clock, EventLog, Queue, StoredEvent
 from ..settings import Secret
@@ -48,6 +49,16 @@ class EventIntake:
         self._clock = clock
 
     def record(self, source: str, event_id: str, event_type: str, routing_key: str, body: bytes) -> Ingested:
+        """Store and enqueue a verified event. Its id becomes a key: one beyond the input limits is
+        refused (RejectedWebhook, nothing stored); a routing key beyond them is replaced by its hash."""
+        if not limits.is_key_id(event_id):
+            raise RejectedWebhook(
+                "malformed_body", f"The event id is not 1–{limits.MAX_KEY_ID_CHARS} printable characters."
+            )
+        if not limits.is_key_id(event_type, 256):
+            event_type = "unknown"
+        if not limits.is_key_id(routing_key):
+            routing_key = "sha256:" + hashlib.sha256(routing_key.encode("utf-8", "surrogatepass")).hexdigest()
         appended = self._log.append(
             StoredEvent(source, event_id, event_type, routing_key, received_at=self._clock.now(), body=body)
         )
@@ -97,7 +108,8 @@ class AppleIngest:
     def ingest(self, body: bytes) -> Ingested:
         """Raises RejectedWebhook for anything unverifiable; then nothing is stored or queued."""
         if self._verifier is None:
-            raise RejectedWebhook("not_configured", f"App Store notifications are not configured: {self._not_configured}")
+            # Why (a missing variable or file) is in the function's log: not for the sender to read.
+            raise RejectedWebhook("not_configured", "App Store notifications are not configured.")
         notification = self._verifier.verify_and_decode_notification_body(body)
         uuid = notification.notification_uuid
         if not isinstance(uuid, str) or not uuid:
@@ -141,7 +153,7 @@ class GoogleIngest:
         from ..webhooks.google import parse_push
 
         if self._verifier is None or not self._package_name:
-            why = self._not_configured or "GOOGLE_PACKAGE_NAME is not set"
+            why = self._not_configured or "GOOGLE_PACKAGE_NAME is not set"  # names variables, never a path
             raise RejectedWebhook("not_configured", f"Google Play notifications are not configured: {why}")
         self._verifier.verify(authorization)
         push = parse_push(body, self._package_name)

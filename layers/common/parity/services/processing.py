@@ -7,15 +7,15 @@ write it all in one conditional transaction, then publish what changed.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 
-from ..domain import apple, google, stripe
+from ..domain import apple, google, limits, stripe
 from ..domain.apple import VerifiedNotification
 from ..domain.entitlements import Catalog, EntitlementChange
 from ..domain.errors import (
     DuplicateEventError,
+    MalformedEventError,
     StaleEventError,
     StoreApiError,
     UnknownPurchaseError,
@@ -41,10 +41,13 @@ from ..views import change_detail
 from ..webhooks.google import parse_push
 from .projection import DEFAULT_REFUND_THRESHOLD, Projection, Projector, retry_on_conflict
 
+# What a stored event that cannot be used raises while it is read and normalized (never an outage).
+MALFORMED = (MalformedEventError, KeyError, TypeError, ValueError, AttributeError, IndexError)
+
 
 @dataclass(frozen=True)
 class Outcome:
-    status: str  # applied | stale | duplicate | ignored | customer_linked | unresolved
+    status: str  # applied | stale | duplicate | ignored | customer_linked | unresolved | rejected
     purchase_id: str | None = None
     changes: tuple[EntitlementChange, ...] = ()
     claim_refused: bool = False  # the update's claimant was refused by the strategy or a manual owner
@@ -94,7 +97,17 @@ class EventProcessor:
                 return self.process_app_store(VerifiedNotification.from_verified_body(body))
             if source == "play_store":
                 return self.process_play_store(event_id, parse_push(body).notification)
-            return self.process_stripe(json.loads(body))
+            return self.process_stripe(limits.loads(body))
+        except MALFORMED as error:
+            # Verified, but not usable (a value of the wrong type, out of range, beyond the limits):
+            # retrying cannot change that, so it is recorded as rejected instead of failing forever.
+            logger.error(
+                "stored event is malformed; recorded as rejected",
+                extra={"event_id": event_id, "source": source, "error": type(error).__name__, "reason": str(error)[:300]},
+            )
+            metrics.add_metric(name="EventsRejected", unit="Count", value=1)
+            self._log.mark_processed(source, event_id, "rejected")
+            return Outcome("rejected")
         except UnknownPurchaseError:
             if not final_attempt:
                 raise
@@ -247,8 +260,12 @@ class EventProcessor:
         """Apply one normalized update; retried on optimistic-lock conflicts with fresh reads.
 
         `owner_hint`: a user believed to own the purchase; their partition holds a copy of it, so one
-        Query reads both (the canonical item's version condition catches a stale belief).
+        Query reads both (the canonical item's version condition catches a stale belief). An update
+        with an id beyond the input limits raises MalformedEventError before anything is read.
         """
+        problem = limits.update_problem(update)
+        if problem:
+            raise MalformedEventError(problem)
         return retry_on_conflict(lambda attempt: self._apply_once(update, source, owner_hint if attempt == 1 else None))
 
     def _read(self, update: PurchaseUpdate, owner_hint: str | None) -> tuple[PurchaseRead, dict[str, UserState]]:

@@ -84,7 +84,8 @@ class ReceiptService:
 
     def _app_store(self, user_id: str, receipt: AppStoreReceipt, body: bytes, queued: bool) -> ReceiptAnswer:
         if self._verifier is None:
-            raise HttpError(503, "not_configured", f"App Store receipts are not configured: {self._apple_unavailable}")
+            logger.warning("App Store receipts are not configured", extra={"reason": self._apple_unavailable})
+            raise HttpError(503, "not_configured", "App Store receipts are not configured.")
         transaction = None
         if receipt.signed_transaction:
             try:

@@ -27,7 +27,6 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
-import json
 import re
 import threading
 import time
@@ -44,6 +43,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 from cryptography.x509.oid import ExtensionOID
 
+from ..domain import limits
 from ..domain.apple import VerifiedNotification
 from ..settings import ConfigurationError
 from . import RejectedWebhook
@@ -180,9 +180,9 @@ class SignedDataVerifier:
     def verify_and_decode_notification_body(self, body: bytes) -> VerifiedNotification:
         """A webhook request body, `{"signedPayload": "<JWS>"}`, verified and decoded."""
         try:
-            document = json.loads(body)
-        except (UnicodeDecodeError, json.JSONDecodeError):
-            raise RejectedSignedData("malformed_body", "The body is not valid JSON.") from None
+            document = limits.loads(body)
+        except limits.MalformedJson as error:
+            raise RejectedSignedData("malformed_body", str(error)) from None
         if not isinstance(document, dict) or not isinstance(document.get("signedPayload"), str):
             raise RejectedSignedData("malformed_body", 'The body is not {"signedPayload": "<JWS>"}.')
         return self.verify_and_decode_notification(document["signedPayload"])
@@ -385,9 +385,9 @@ def _b64url(segment: str) -> bytes:
 
 def _json_segment(segment: str) -> dict[str, Any]:
     try:
-        value = json.loads(_b64url(segment))
-    except (UnicodeDecodeError, json.JSONDecodeError):
-        raise RejectedSignedData("malformed_jws", "A JWS segment is not JSON.") from None
+        value = limits.loads(_b64url(segment))
+    except limits.MalformedJson as error:
+        raise RejectedSignedData("malformed_jws", f"A JWS segment is not usable JSON: {error}") from None
     if not isinstance(value, dict):
         raise RejectedSignedData("malformed_jws", "A JWS segment is not a JSON object.")
     return value

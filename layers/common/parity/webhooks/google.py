@@ -40,6 +40,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
+from ..domain import limits
 from . import RejectedWebhook
 
 if TYPE_CHECKING:
@@ -49,6 +50,7 @@ GOOGLE_CERTS_URL = "https://www.googleapis.com/oauth2/v1/certs"
 GOOGLE_ISSUERS = ("accounts.google.com", "https://accounts.google.com")
 ALGORITHM = "RS256"
 CLOCK_SKEW_SECONDS = 10  # tolerated on `iat` and `exp` (google-auth's own default is 0)
+MAX_EVENT_TIME_MILLIS = 253402300799999  # the last millisecond a datetime holds (9999-12-31)
 MAX_TOKEN_CHARS = 8192  # Google's tokens are ~1 KB; anything far larger is refused unread
 
 CERTS_DEFAULT_TTL = 300  # when the certs answer has no usable max-age
@@ -286,9 +288,16 @@ class PubSubPushVerifier:
         token = bearer_token(authorization)
         if len(token) > MAX_TOKEN_CHARS:
             raise _invalid("The token is too long to be a Google OIDC token.")
+        # google-auth parses the header and the payload before it checks the signature: within limits first.
+        segments = token.split(".")
+        if len(segments) != 3:
+            raise _invalid("The token is not a JWT.")
         try:
+            for segment in segments[:2]:
+                if not isinstance(limits.loads(_b64decode(segment)), dict):
+                    raise ValueError("not an object")
             header = self._jwt.decode_header(token)
-        except self._errors:
+        except (*self._errors, binascii.Error):
             raise _invalid("The token is not a JWT.") from None
         if header.get("alg") != ALGORITHM:
             raise _invalid(f"The token is not signed with {ALGORITHM}.")
@@ -415,6 +424,8 @@ def _check_notification(notification: Any) -> None:
     millis = notification.get("eventTimeMillis")
     if not (_is_int(millis) or (isinstance(millis, str) and millis.isascii() and millis.isdigit())):
         raise _malformed("The notification has no eventTimeMillis.")
+    if not 0 <= int(millis) <= MAX_EVENT_TIME_MILLIS:
+        raise _malformed("The notification's eventTimeMillis is out of range.")
     kinds = [k for k in KINDS if notification.get(k) is not None]
     if len(kinds) != 1:
         raise _malformed(f"The notification must carry exactly one of {', '.join(KINDS)}.")
@@ -426,6 +437,8 @@ def _check_notification(notification: Any) -> None:
     token = detail.get("purchaseToken")
     if not isinstance(token, str) or not token:
         raise _malformed(f"{kinds[0]} has no purchaseToken.")
+    if not limits.is_key_id(token):
+        raise _malformed(f"The purchaseToken is not 1–{limits.MAX_KEY_ID_CHARS} printable characters.")
     if kinds[0] != "voidedPurchaseNotification" and not _is_int(detail.get("notificationType")):
         raise _malformed(f"{kinds[0]} has no numeric notificationType.")
 
@@ -434,20 +447,22 @@ def parse_push(body: bytes, package_name: str | None = None) -> PubSubPush:
     """The push envelope → PubSubPush; `malformed_body` (400), or `wrong_package` (400) when
     `package_name` is given and the notification is for another app."""
     try:
-        envelope = json.loads(body)
-    except (UnicodeDecodeError, ValueError):
-        raise _malformed("The body is not valid JSON.") from None
+        envelope = limits.loads(body)
+    except limits.MalformedJson as error:
+        raise _malformed(str(error)) from None
     message = envelope.get("message") if isinstance(envelope, dict) else None
     if not isinstance(message, dict):
         raise _malformed("The body is not a Pub/Sub push (no message).")
     message_id = message.get("messageId") or message.get("message_id")
     if not isinstance(message_id, str) or not message_id:
         raise _malformed("The Pub/Sub message has no messageId.")
+    if not limits.is_key_id(message_id):
+        raise _malformed(f"The Pub/Sub messageId is not 1–{limits.MAX_KEY_ID_CHARS} printable characters.")
     data = message.get("data")
     if not isinstance(data, str) or not data:
         raise _malformed("The Pub/Sub message has no data.")
     try:
-        notification = json.loads(_b64decode(data))
+        notification = limits.loads(_b64decode(data))
     except (binascii.Error, ValueError, UnicodeDecodeError):
         raise _malformed("message.data is not base64-encoded JSON.") from None
     _check_notification(notification)

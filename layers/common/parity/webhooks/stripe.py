@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import json
 import time
 from collections.abc import Mapping
 
+from ..domain import limits
 from . import RejectedWebhook
 
 DEFAULT_TOLERANCE_SECONDS = 300
+MIN_CREATED, MAX_CREATED = 0, 253402300799  # epoch seconds a datetime holds (up to 9999-12-31)
 
 
 def compute_signature(secret: str, timestamp: int, body: bytes) -> str:
@@ -55,15 +56,23 @@ def verify_signature(
 def parse_event(body: bytes) -> Mapping:
     """The verified body as a Stripe event object (id, type, created, data.object)."""
     try:
-        event = json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError):
-        raise RejectedWebhook("malformed_body", "The body is not valid JSON.") from None
+        event = limits.loads(body)
+    except limits.MalformedJson as error:
+        raise RejectedWebhook("malformed_body", str(error)) from None
+    data = event.get("data") if isinstance(event, dict) else None
     if not (
         isinstance(event, dict)
-        and isinstance(event.get("id"), str)
         and isinstance(event.get("type"), str)
         and isinstance(event.get("created"), int)
-        and isinstance((event.get("data") or {}).get("object"), dict)
+        and not isinstance(event.get("created"), bool)
+        and isinstance(data, dict)
+        and isinstance(data.get("object"), dict)
     ):
         raise RejectedWebhook("malformed_body", "The body is not a Stripe event (id, type, created, data.object).")
+    if not limits.is_key_id(event.get("id")) or not limits.is_key_id(event["type"], 256):
+        raise RejectedWebhook(
+            "malformed_body", f"The event id and type must be 1–{limits.MAX_KEY_ID_CHARS} printable characters."
+        )
+    if not MIN_CREATED <= event["created"] <= MAX_CREATED:
+        raise RejectedWebhook("malformed_body", "The event's created time is out of range.")
     return event

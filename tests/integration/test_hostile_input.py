@@ -151,3 +151,23 @@ def test_not_configured_answers_name_no_server_file(tmp_path):
         assert_error(answer, 503, "not_configured")
         message = answer.body["error"]["message"]
         assert "/" not in message and ".cer" not in message, message
+
+
+def test_a_fault_past_normalization_fails_the_record_for_a_retry_and_is_not_recorded_as_rejected(stack, t0, monkeypatch):
+    # GIVEN a usable event, and a repository that fails the way a bug would (KeyError)
+    event = stripe.event("customer.subscription.updated", stripe.subscription("sub_bug", "active", t0 + 99), created=t0)
+    assert stack.post_stripe(event).status == 200
+    repository = stack.processor.service._repo
+
+    def broken(*args, **kwargs):
+        raise KeyError("a bug, not the event's fault")
+
+    monkeypatch.setattr(repository, "read_purchase", broken)
+    monkeypatch.setattr(repository, "load_user", broken)
+
+    # WHEN it is processed
+    drained = stack.drain()
+
+    # THEN the record fails (SQS retries it, then the DLQ keeps it for a redrive): nothing is dropped
+    assert len(drained.failed) == 1
+    assert stack.event_item(event["id"]).get("outcome") != "rejected"

@@ -7,8 +7,9 @@ write it all in one conditional transaction, then publish what changed.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
+from typing import TypeVar
 
 from ..domain import apple, google, limits, stripe
 from ..domain.apple import VerifiedNotification
@@ -41,8 +42,19 @@ from ..views import change_detail
 from ..webhooks.google import parse_push
 from .projection import DEFAULT_REFUND_THRESHOLD, Projection, Projector, retry_on_conflict
 
-# What a stored event that cannot be used raises while it is read and normalized (never an outage).
-MALFORMED = (MalformedEventError, KeyError, TypeError, ValueError, AttributeError, IndexError)
+# What reading and normalizing a stored event that cannot be used raises (never an outage). Only those
+# two steps are guarded: the same errors from anything later (a repository, a store API) are faults
+# of Parity or a store, retried and dead-lettered like any other.
+UNUSABLE = (KeyError, TypeError, ValueError, AttributeError, IndexError)
+T = TypeVar("T")
+
+
+def usable(read: Callable[..., T], *args) -> T:
+    """`read(*args)` over a stored event's data; what cannot be used raises MalformedEventError."""
+    try:
+        return read(*args)
+    except UNUSABLE as error:
+        raise MalformedEventError(f"{type(error).__name__}: {error}") from error
 
 
 @dataclass(frozen=True)
@@ -94,11 +106,11 @@ class EventProcessor:
                 raise ValueError(f"event {event_id!r} is not in the event log")
         try:
             if source == "app_store":
-                return self.process_app_store(VerifiedNotification.from_verified_body(body))
+                return self.process_app_store(usable(VerifiedNotification.from_verified_body, body))
             if source == "play_store":
-                return self.process_play_store(event_id, parse_push(body).notification)
-            return self.process_stripe(limits.loads(body))
-        except MALFORMED as error:
+                return self.process_play_store(event_id, usable(parse_push, body).notification)
+            return self.process_stripe(usable(limits.loads, body))
+        except MalformedEventError as error:
             # Verified, but not usable (a value of the wrong type, out of range, beyond the limits):
             # retrying cannot change that, so it is recorded as rejected instead of failing forever.
             logger.error(
@@ -117,7 +129,7 @@ class EventProcessor:
 
     def process_app_store(self, notification: VerifiedNotification) -> Outcome:
         """A notification verified at the door. Its appAccountToken, when Parity issued it, is a claim."""
-        facts = apple.normalize(notification)
+        facts = usable(apple.normalize, notification)
         logger.append_keys(store="app_store", event_id=facts.event_id, event_type=facts.event_type)
         for warning in facts.warnings:
             logger.warning(warning)
@@ -131,7 +143,7 @@ class EventProcessor:
         purchase as the Play Developer API says now. A purchase awaiting acknowledgement is acknowledged
         after it is applied, on every delivery until Google says it is (Google refunds unacknowledged
         purchases after three days), so a failed acknowledgement retries with the message."""
-        note = google.parse_notification(notification)
+        note = usable(google.parse_notification, notification)
         logger.append_keys(store="play_store", event_id=event_id, event_type=note.type_name or note.kind)
         for warning in note.warnings:
             logger.warning(warning)
@@ -184,7 +196,7 @@ class EventProcessor:
     def process_stripe(self, event: Mapping, claimant: str | None = None) -> Outcome:
         """A Stripe event (verified at the door, or built from an API read for a receipt claim by
         `claimant`, which then outranks the user the event names)."""
-        facts = stripe.normalize(event)
+        facts = usable(stripe.normalize, event)
         if claimant:
             facts = replace(facts, customer_user=None)  # a receipt claims; it links no customer
         logger.append_keys(store="stripe", event_id=facts.event_id, event_type=facts.event_type)

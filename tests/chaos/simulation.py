@@ -337,7 +337,7 @@ def _read_back(stack, scenario: Scenario, result: RunResult) -> None:
         if pk.startswith("PURCHASE#") and sk == "PURCHASE":
             pid = pk[len("PURCHASE#") :]
             # A Play notification is a trigger: the state applied is Google's at the fetch, timed then.
-            volatile = PURCHASE_VOLATILE | {"eventTime"} if pid.startswith("play_store:") else PURCHASE_VOLATILE
+            volatile = PURCHASE_VOLATILE | {"eventTime", "snapshotAt"} if pid.startswith("play_store:") else PURCHASE_VOLATILE
             result.purchases[pid] = strip(_plain(item), volatile)
         elif pk.startswith("USER#") and sk == "PROFILE":
             result.profiles[pk[len("USER#") :]] = {

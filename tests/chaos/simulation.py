@@ -1,0 +1,354 @@
+"""The fault-injection run: the real functions in-process on moto (`tests.support.harness`), fed by
+simulated stores and a simulated SQS event source mapping on a simulated clock.
+
+- Stores: each delivery POSTs to the webhook function (Stripe signed at delivery, the App Store's signed
+  payload, a Pub/Sub push with a fresh OIDC token). Anything but a 200 (an error answer, or the
+  function failing) is delivered again later, as the stores do: Stripe after 1, 3, 9, ... minutes,
+  Apple after 1, 12, 24, 48, 72 hours, Pub/Sub after 10 s doubling to 600 s.
+- The event source mapping: batches of ten received from the FIFO queue, the processor invoked
+  (Powertools partial batch response), what succeeded deleted, what failed visible again 60 s later
+  (the queue's visibility timeout); moto moves a message received five times to the DLQ. The queue's
+  real visibility timeout is set to 12 hours so that only the simulated clock makes messages visible.
+  An injected crash ends the invocation without an answer; a batch may also be processed and then not
+  deleted (the function died after returning): both come back 60 s later, whole.
+- The operator: once the queue is quiet, `parity dlq redrive store-events` (the console, in-process)
+  an hour later; again until the DLQ stays empty.
+
+`run(...)` returns what happened and the end state read back with faults off: every user's
+entitlements read (`GET /v1/users/{id}/entitlements`), every purchase item, profile counters, the event
+log, the change events published, and the queues' depths.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import heapq
+import io
+import json
+import random
+import shutil
+import tempfile
+import time
+import warnings
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tests.chaos.faults import FaultInjector, SimulatedCrash
+from tests.chaos.scenarios import CATALOG, Delivery, Scenario
+from tests.support import apple as fx
+from tests.support import google as push
+from tests.support.lambda_events import LambdaContext, sqs_event
+
+VISIBILITY = 60  # StoreEventsQueue's VisibilityTimeout (template.yaml)
+BATCH = 10  # the event source mapping's BatchSize
+REDRIVE_AFTER = 3600  # the operator redrives an hour after the queue went quiet
+MAX_REDRIVES = 12
+MAX_DELIVERY_ATTEMPTS = 40
+APPLE_RETRIES = (3600, 12 * 3600, 24 * 3600, 48 * 3600, 72 * 3600)
+ROUTES = {"stripe": "POST /webhooks/stripe", "app_store": "POST /webhooks/apple", "play_store": "POST /webhooks/google"}
+# Keys of the read answer and of stored items that say when, not what.
+VOLATILE = {"requestDate", "cacheUntil", "signedEntitlements"}
+PURCHASE_VOLATILE = {"version", "updatedAt", "checkedAt", "GSI2PK", "GSI2SK", "learnedAt", "at"}
+
+
+def retry_delay(store: str, attempt: int) -> int:
+    """Seconds before a store delivers again after failed attempt number `attempt` (1-based)."""
+    if store == "stripe":
+        return min(60 * 3 ** (attempt - 1), 12 * 3600)
+    if store == "app_store":
+        return APPLE_RETRIES[min(attempt, len(APPLE_RETRIES)) - 1]
+    return min(10 * 2 ** (attempt - 1), 600)
+
+
+@dataclass
+class RunResult:
+    label: str
+    wall_seconds: float = 0.0
+    answers: Counter = field(default_factory=Counter)  # (route, status) → count
+    deliveries: int = 0
+    store_retries: int = 0
+    never_accepted: list[str] = field(default_factory=list)
+    accepted: set[tuple[str, str]] = field(default_factory=set)
+    batches: int = 0
+    invocations_failed: int = 0
+    records: Counter = field(default_factory=Counter)  # succeeded / failed
+    not_deleted: int = 0
+    redrives: list[dict] = field(default_factory=list)
+    redriven: int = 0
+    last_first_delivery: int = 0  # simulated seconds
+    converged_at: int = 0  # simulated seconds: the last message processed
+    faults: Counter = field(default_factory=Counter)
+    calls: Counter = field(default_factory=Counter)
+    # the end state
+    reads: dict[str, Any] = field(default_factory=dict)
+    purchases: dict[str, Any] = field(default_factory=dict)
+    profiles: dict[str, Any] = field(default_factory=dict)
+    events: dict[tuple[str, str], dict] = field(default_factory=dict)
+    changes: list[dict] = field(default_factory=list)
+    queue_left: int = 0
+    dlq_left: int = 0
+
+
+def strip(value: Any, volatile: set[str] = VOLATILE) -> Any:
+    if isinstance(value, dict):
+        return {k: strip(v, volatile) for k, v in sorted(value.items()) if k not in volatile}
+    if isinstance(value, list):
+        return [strip(v, volatile) for v in value]
+    return value
+
+
+def _plain(value: Any) -> Any:
+    """DynamoDB's Decimals and Binary as JSON-comparable values."""
+    from decimal import Decimal
+
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple, set)):
+        items = [_plain(v) for v in value]
+        return sorted(items, key=json.dumps) if isinstance(value, set) else items
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    if isinstance(value, (bytes, bytearray)) or type(value).__name__ == "Binary":
+        return "<binary>"
+    return value
+
+
+class _Clock:
+    def __init__(self) -> None:
+        self.now = 0
+        self._heap: list[tuple[int, int, str, Any]] = []
+        self._seq = 0
+
+    def at(self, when: int, kind: str, payload: Any) -> None:
+        self._seq += 1
+        heapq.heappush(self._heap, (when, self._seq, kind, payload))
+
+    def due(self) -> list[tuple[str, Any]]:
+        """Advance to the next moment anything is due; everything due then."""
+        if not self._heap:
+            return []
+        self.now = max(self.now, self._heap[0][0])
+        out = []
+        while self._heap and self._heap[0][0] <= self.now:
+            _, _, kind, payload = heapq.heappop(self._heap)
+            out.append((kind, payload))
+        return out
+
+    def __bool__(self) -> bool:
+        return bool(self._heap)
+
+
+def run(
+    scenario: Scenario,
+    deliveries: list[Delivery],
+    *,
+    label: str,
+    faults: FaultInjector | None = None,
+    not_delete_rate: float = 0.0,
+    rate_per_second: int = 10,
+    seed: int = 0,
+    progress=None,
+) -> RunResult:
+    """Deliver `deliveries` (at `rate_per_second`) and drive everything to quiet; read the end state."""
+    from tests.support import harness
+    from tests.chaos.moto_speed import fast_transactions
+    from tests.support.play_api import PACKAGE, play_api_server
+
+    result = RunResult(label)
+    started = time.perf_counter()
+    rng = random.Random(seed * 31 + 7)
+    scratch = Path(tempfile.mkdtemp(prefix="parity-chaos-"))
+    with contextlib.ExitStack() as cleanup:
+        cleanup.callback(shutil.rmtree, scratch, ignore_errors=True)
+        certs = cleanup.enter_context(push.certs_server())
+        play = cleanup.enter_context(play_api_server(_play_key()))
+        env = {
+            "POWERTOOLS_LOG_LEVEL": "CRITICAL",
+            "POWERTOOLS_METRICS_DISABLED": "true",
+            "APPLE_BUNDLE_ID": fx.BUNDLE_ID,
+            "APPLE_ENVIRONMENT": "Sandbox",
+            "APPLE_ROOT_CERTS": str(fx.default_chain().write_root(scratch, pem=False)),
+            "GOOGLE_PACKAGE_NAME": PACKAGE,
+            "GOOGLE_PUBSUB_AUDIENCE": push.AUDIENCE,
+            "GOOGLE_PUBSUB_SERVICE_ACCOUNT": push.SERVICE_ACCOUNT,
+            "GOOGLE_OIDC_CERTS_URL": certs.url,
+            "GOOGLE_API_BASE": play.base_url,
+            "GOOGLE_SERVICE_ACCOUNT_FILE": str(play.write_service_account(scratch / "service-account.json")),
+        }
+        stack = cleanup.enter_context(harness.running_stack(catalog=CATALOG, catalog_dir=scratch, env=env))
+        cleanup.enter_context(fast_transactions())
+        cleanup.enter_context(contextlib.redirect_stdout(io.StringIO()))
+        cleanup.enter_context(warnings.catch_warnings())
+        warnings.filterwarnings("ignore", "No application metrics to publish", UserWarning)
+        import boto3
+
+        if faults is not None:
+            cleanup.callback(faults.install(boto3.DEFAULT_SESSION))
+        for token, resource in scenario.play_resources.items():
+            play.subscriptions[(PACKAGE, token)] = copy.deepcopy(resource)
+        sqs = stack.session.client("sqs")
+        sqs.set_queue_attributes(QueueUrl=stack.queue_url, Attributes={"VisibilityTimeout": str(12 * 3600)})
+        from parity.adapters.dynamodb import DynamoRepository
+
+        setup_repo = DynamoRepository(stack.table, client=stack.session.client("dynamodb"))
+        for user, token in scenario.users.items():  # the apps' first reads issued these tokens
+            setup_repo.create_profile(user, token)
+        for name in ("stripe_webhook", "apple_webhook", "google_webhook", "event_processor", "entitlements"):
+            stack.function(name)
+        processor = stack.processor
+        if faults is not None:
+            faults.wrap_play(processor.service._play)
+        bearer = {"token": push.bearer(push.mint_token()), "at": time.time()}
+
+        def post(event) -> int:
+            try:
+                if event.store == "stripe":
+                    return stack.post_stripe(event.body).status
+                if event.store == "app_store":
+                    return stack.post_apple(event.body).status
+                if time.time() - bearer["at"] > 1800:
+                    bearer.update(token=push.bearer(push.mint_token()), at=time.time())
+                return stack.post_google(event.body, bearer["token"]).status
+            except Exception:  # noqa: BLE001 - the function failed: the function URL answers 502
+                return 502
+
+        clock = _Clock()
+        held: dict[str, str] = {}  # message id → receipt handle, for messages waiting to be visible again
+        for n, delivery in enumerate(deliveries):
+            clock.at(n // rate_per_second, "deliver", (delivery, 1))
+        result.last_first_delivery = (len(deliveries) - 1) // rate_per_second
+
+        def process(batch: list[dict]) -> None:
+            result.batches += 1
+            crashed = False
+            if faults is not None:
+                faults.enabled, faults.in_processor = True, True
+            try:
+                answer = processor.lambda_handler(sqs_event(batch, stack.queue_arn), LambdaContext("parity-event-processor"))
+            except SimulatedCrash:
+                crashed, answer = True, None
+            except Exception:  # noqa: BLE001 - the invocation failed: every record is retried
+                result.invocations_failed += 1
+                answer = {"batchItemFailures": [{"itemIdentifier": m["MessageId"]} for m in batch]}
+            finally:
+                if faults is not None:
+                    faults.in_processor = False
+            if not crashed and not_delete_rate and rng.random() < not_delete_rate:
+                crashed = True
+                result.not_deleted += 1
+                if faults is not None:
+                    faults.counts["processor.NotDeleted"] += 1
+            failed = set() if answer is None else {item["itemIdentifier"] for item in answer.get("batchItemFailures", [])}
+            for message in batch:
+                if crashed or message["MessageId"] in failed:
+                    result.records["failed"] += 1
+                    held[message["MessageId"]] = message["ReceiptHandle"]
+                    clock.at(clock.now + VISIBILITY, "visible", message["MessageId"])
+                else:
+                    result.records["succeeded"] += 1
+                    sqs.delete_message(QueueUrl=stack.queue_url, ReceiptHandle=message["ReceiptHandle"])
+            result.converged_at = clock.now
+
+        def drain_queue() -> None:
+            while True:
+                batch = stack.receive(BATCH)
+                if not batch:
+                    return
+                process(batch)
+
+        def quiet() -> None:
+            """Run the clock until nothing is due and the queue has nothing visible."""
+            steps = 0
+            while clock:
+                for kind, payload in clock.due():
+                    if kind == "deliver":
+                        delivery, attempt = payload
+                        if faults is not None:
+                            faults.enabled = True
+                        status = post(delivery.event)
+                        result.deliveries += 1
+                        result.store_retries += attempt > 1
+                        result.answers[(ROUTES[delivery.event.store], status)] += 1
+                        key = (delivery.event.store, delivery.event.event_id)
+                        if status == 200:
+                            result.accepted.add(key)
+                        elif attempt < MAX_DELIVERY_ATTEMPTS:
+                            clock.at(clock.now + retry_delay(delivery.event.store, attempt), "deliver", (delivery, attempt + 1))
+                        elif key not in result.accepted:
+                            result.never_accepted.append(delivery.event.event_id)
+                    elif kind == "visible":
+                        handle = held.pop(payload, None)
+                        if handle is not None:
+                            with contextlib.suppress(Exception):  # moved to the DLQ meanwhile
+                                sqs.change_message_visibility(QueueUrl=stack.queue_url, ReceiptHandle=handle, VisibilityTimeout=0)
+                drain_queue()
+                result.changes += stack.changes() + stack.notices()
+                steps += 1
+                if progress and steps % 200 == 0:
+                    progress(f"{label}: t={clock.now}s deliveries={result.deliveries} batches={result.batches}")
+            drain_queue()
+
+        quiet()
+        from parity_cli.main import run as cli
+
+        for _ in range(MAX_REDRIVES):
+            if stack.queue_depth(stack.dlq_url) == 0:
+                break
+            clock.now += REDRIVE_AFTER
+            out, err = io.StringIO(), io.StringIO()
+            code = cli(["dlq", "redrive", "store-events", "--json"], stdout=out, stderr=err, clients={"sqs": sqs}, tty=False)
+            document = json.loads(out.getvalue() or "{}")
+            moved = sum(r.get("moved", 0) for r in document.get("redrives", []))
+            result.redrives.append({"at": clock.now, "code": code, "moved": moved})
+            result.redriven += moved
+            drain_queue()
+            quiet()
+        if faults is not None:
+            faults.enabled = False
+            result.faults, result.calls = Counter(faults.counts), Counter(faults.calls)
+        result.changes += stack.changes() + stack.notices()
+        result.queue_left = stack.queue_depth()
+        result.dlq_left = stack.queue_depth(stack.dlq_url)
+        _read_back(stack, scenario, result)
+    result.wall_seconds = time.perf_counter() - started
+    return result
+
+
+_PLAY_KEY: list = []
+
+
+def _play_key():
+    from tests.support.play_api import generate_key
+
+    if not _PLAY_KEY:
+        _PLAY_KEY.append(generate_key())
+    return _PLAY_KEY[0]
+
+
+def _read_back(stack, scenario: Scenario, result: RunResult) -> None:
+    for user in scenario.users:
+        answer = stack.read(user)
+        result.reads[user] = {"status": answer.status, "body": strip(answer.body)}
+    for item in stack.table_items():
+        pk, sk = item["PK"], item["SK"]
+        if pk.startswith("PURCHASE#") and sk == "PURCHASE":
+            pid = pk[len("PURCHASE#") :]
+            # A Play notification is a trigger: the state applied is Google's at the fetch, timed then.
+            volatile = PURCHASE_VOLATILE | {"eventTime", "snapshotAt"} if pid.startswith("play_store:") else PURCHASE_VOLATILE
+            result.purchases[pid] = strip(_plain(item), volatile)
+        elif pk.startswith("USER#") and sk == "PROFILE":
+            result.profiles[pk[len("USER#") :]] = {
+                "refunds": _plain(item.get("refunds", 0)),
+                "flagged": "flaggedAt" in item,
+                "appAccountToken": item.get("appAccountToken"),
+            }
+        elif pk.startswith("EVENT#") and sk == "EVENT":
+            result.events[(item["source"], item["eventId"])] = {
+                "processed": "processedAt" in item,
+                "outcome": item.get("outcome"),
+                "changes": json.loads(item.get("changes") or "[]"),
+                "failures": _plain(item.get("failures", 0)),
+            }

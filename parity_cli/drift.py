@@ -13,6 +13,7 @@ from typing import Any
 from parity_cli.errors import CliError
 
 RECONCILE = "Reconcile"
+STORE_EVENTS = "StoreEvents"
 
 
 class Clock:
@@ -47,12 +48,31 @@ def reconcile_queue_url(ctx) -> str:
     return pair.queue_url
 
 
+def event_intake(ctx):
+    """The store-events side of the event log (to send unresolved events back), or None without it."""
+    from parity.adapters.sqs import SqsQueue
+    from parity.services.ingest import EventIntake
+
+    pair = next((pair for pair in ctx.resources.queues if pair.name == STORE_EVENTS and pair.queue_url), None)
+    if pair is None:
+        return None
+    return EventIntake(repository(ctx), SqsQueue(pair.queue_url, client=ctx.client("sqs")), Clock())
+
+
+def requeue_parked(ctx) -> int:
+    """Send the events parked unresolved back to the store-events queue (as the nightly scan does)."""
+    intake = event_intake(ctx)
+    return intake.requeue_parked() if intake else 0
+
+
 def start_scan(ctx, progress) -> dict[str, Any]:
     from parity.adapters.sqs import SqsQueue
     from parity.services.drift import DriftScan
 
     queue = SqsQueue(reconcile_queue_url(ctx), client=ctx.client("sqs"))
-    return DriftScan(repository(ctx), queue, Clock()).run(progress=lambda n: progress.update(n))
+    intake = event_intake(ctx)
+    scan = DriftScan(repository(ctx), queue, Clock(), intake.requeue_parked if intake else None)
+    return scan.run(progress=lambda n: progress.update(n))
 
 
 def queue_checks(ctx, purchase_ids: list[str], report_id: str) -> None:

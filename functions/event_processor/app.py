@@ -22,9 +22,10 @@ settings = Settings.from_env()
 repository = bootstrap.repository(settings)
 service = bootstrap.event_processor(settings, repo=repository)
 redelivery = bootstrap.redelivery(settings, settings.events_queue_url, RECORD_BUDGET_SECONDS)
-# An event whose purchase is still unknown at this receive (about 2 to 3 minutes after the first, on
-# the short schedule) is recorded as unresolved: it may concern a payment Parity never sold.
-UNRESOLVED_AFTER_RECEIVES = int(os.environ.get("UNRESOLVED_AFTER_RECEIVES", "5"))
+# An event whose purchase is still unknown at this receive (53 to 64 minutes after the first, on the
+# outage schedule) is parked as unresolved: it may concern a payment Parity never sold, or wait for an
+# event that is still failing; the nightly scan and `parity dlq redrive` send it back.
+UNRESOLVED_AFTER_RECEIVES = int(os.environ.get("UNRESOLVED_AFTER_RECEIVES", "8"))
 
 
 class FailureRecordingProcessor(SqsFifoPartialProcessor):

@@ -176,19 +176,25 @@ def _message_lines(message: dict[str, Any]) -> list[str]:
 
 def run_redrive(ctx, args) -> int:
     from parity_cli.deadletters import redrive
+    from parity_cli.drift import STORE_EVENTS, requeue_parked
 
     # The local stack's emulator has no StartMessageMoveTask: its messages always move one by one.
     method = "one-by-one" if args.one_by_one or ctx.resources.local else "auto"
-    results = [
-        redrive(ctx, queue, method=method, max_messages=args.max, rate=args.rate) for queue in _queues(ctx, args.queue)
-    ]
+    queues = _queues(ctx, args.queue)
+    results = [redrive(ctx, queue, method=method, max_messages=args.max, rate=args.rate) for queue in queues]
     data = {"origin": ctx.resources.origin, "redrives": [result.to_json() for result in results]}
+    if any(queue.name == STORE_EVENTS for queue in queues) and not args.max:
+        # The events that waited for what was dead-lettered (a refund for the invoice naming its
+        # subscription) were parked unresolved: they go back too, behind the redriven ones.
+        data["unresolvedRequeued"] = requeue_parked(ctx)
     ctx.output.result(data, render_redrive)
     return 0 if all(result.status == "COMPLETED" for result in results) else 1
 
 
 def render_redrive(data: dict) -> str:
     lines = []
+    if data.get("unresolvedRequeued"):
+        lines.append(f"{data['unresolvedRequeued']} unresolved event(s) sent back to the store-events queue.")
     for r in data["redrives"]:
         if r["method"] == "none":
             lines.append(f"{r['name']}: nothing to redrive ({r['dlq']} is empty).")

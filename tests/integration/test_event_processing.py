@@ -406,7 +406,37 @@ def test_a_refund_of_a_payment_never_linked_is_recorded_unresolved_on_its_last_a
 
     assert last.failed == [] and len(last.succeeded) == 1
     assert stack.event_item(refund["id"])["outcome"] == "unresolved"
+    assert "processedAt" not in stack.event_item(refund["id"])  # parked: still processable
     assert stack.queue_depth() == 0
+
+
+def test_a_refund_parked_unresolved_applies_once_the_drift_scan_sends_it_back_after_its_link(stack, t0, monkeypatch):
+    # GIVEN a refund whose link (invoice_payment.paid) was held up (a store outage, a dead letter) so long
+    # that the refund was parked unresolved
+    monkeypatch.setenv("UNRESOLVED_AFTER_RECEIVES", "2")
+    stack.reload()
+    end = _paid_subscription(stack, t0)
+    refund = stripe.event("charge.refunded", stripe.charge("ch_ref", "pi_ref"), created=t0 + 100)
+    stack.deliver(refund)
+    stack.drain()
+    stack.redeliver_failed()
+    stack.drain()
+    assert stack.event_item(refund["id"])["outcome"] == "unresolved"
+
+    # WHEN the link is applied at last, and the nightly drift scan runs
+    stack.deliver(stripe.event("invoice_payment.paid", stripe.invoice_payment("in_ref", "pi_ref", "ch_ref"), created=t0 + 2))
+    assert not stack.drain().failed
+    started = stack.function("drift_scan").lambda_handler({}, LambdaContext("parity-drift-scan"))
+
+    # THEN the scan sent the parked refund back, and it revokes
+    assert started["unresolvedRequeued"] == 1
+    assert not stack.drain().failed
+    pro = stack.read("u_ref").body["entitlements"]["pro"]
+    assert (pro["active"], pro["state"], pro["expiresAt"]) == (False, "revoked", rfc3339(end))
+    item = stack.event_item(refund["id"])
+    assert (item["outcome"], "processedAt" in item) == ("applied", True)
+    # AND a later scan finds nothing parked
+    assert stack.function("drift_scan").lambda_handler({}, LambdaContext("parity-drift-scan"))["unresolvedRequeued"] == 0
 
 
 def test_a_lost_dispute_revokes_and_a_won_dispute_restores(stack, t0):

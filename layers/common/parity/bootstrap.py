@@ -175,7 +175,8 @@ def drift_scan(settings: Settings):
 
     if not settings.reconcile_queue_url:
         raise ValueError("RECONCILE_QUEUE_URL is not set")
-    return DriftScan(repository(settings), SqsQueue(settings.reconcile_queue_url), SystemClock())
+    intake = event_intake(settings)  # the nightly scan also sends the unresolved events back
+    return DriftScan(intake.event_log, SqsQueue(settings.reconcile_queue_url), SystemClock(), intake.requeue_parked)
 
 
 def reconciler(settings: Settings):

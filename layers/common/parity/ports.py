@@ -5,7 +5,7 @@ Adapters in `parity.adapters` implement them against AWS and the stores; tests u
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
@@ -118,6 +118,13 @@ class EventLog(Protocol):
 
     def get_event_body(self, source: str, event_id: str) -> bytes | None:
         """The stored raw body (for queue messages too large to carry it), None when unknown."""
+
+    def park(self, source: str, event_id: str) -> bool:
+        """Record an event whose purchase is still unknown as unresolved, processable later; False when
+        it was processed already."""
+
+    def parked(self, since: datetime) -> Iterator[tuple[str, str]]:
+        """(source, event id) of the unresolved events received since `since`, still unprocessed."""
 
 
 class Repository(Protocol):

@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from .domain.errors import ParityError, StoreApiError
+from .domain.errors import ParityError, StoreApiError, UnknownPurchaseError
 from .domain.redelivery import RetrySchedule
 from .observability import logger, metrics
 from .ports import RetryQueue
@@ -45,9 +45,13 @@ class OutOfTime(ParityError):
 
 def is_outage(error: BaseException | None) -> bool:
     """A failure that time will cure: a store that answered 5xx or 429, timed out or could not be
-    reached (`StoreApiError(retryable=True)`), or an AWS service throttling or failing likewise."""
+    reached (`StoreApiError(retryable=True)`), or an AWS service throttling or failing likewise. An
+    event whose purchase is not known yet waits the same way: the events that make it known (an invoice
+    naming a refunded charge's subscription) may themselves be waiting for a store."""
     if isinstance(error, StoreApiError):
         return error.retryable
+    if isinstance(error, UnknownPurchaseError):
+        return True
     try:
         from botocore.exceptions import ClientError, ConnectionError, HTTPClientError
     except ImportError:  # pragma: no cover - botocore ships with every Lambda runtime

@@ -323,6 +323,48 @@ class DynamoRepository:
             return False
         return True
 
+    PARKED = "UNRESOLVED"  # GSI1 partition of the events whose purchase is not known yet
+
+    def park(self, source: str, event_id: str, now: datetime | None = None) -> bool:
+        """Record the event as unresolved (its purchase unknown after its retries) and keep it
+        processable: no `processedAt`, listed in GSI1's `UNRESOLVED` partition by arrival until it is
+        processed (which moves it to its purchase's history). False when it was processed already."""
+        try:
+            self._client.update_item(
+                TableName=self._table,
+                Key=event_key(source, event_id),
+                UpdateExpression="SET outcome = :outcome, unresolvedAt = :now, GSI1PK = :parked",
+                ConditionExpression="attribute_exists(PK) AND attribute_not_exists(processedAt)",
+                ExpressionAttributeValues=_dump(
+                    {":outcome": "unresolved", ":now": _time(now or datetime.now(timezone.utc)), ":parked": self.PARKED}
+                ),
+            )
+        except ClientError as error:
+            if error.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                raise
+            return False
+        return True
+
+    def parked(self, since: datetime) -> Iterator[tuple[str, str]]:
+        """(source, event id) of the events parked unresolved that arrived since `since` and are still
+        unprocessed, oldest first (every page)."""
+        query: dict[str, Any] = {
+            "TableName": self._table,
+            "IndexName": "GSI1",
+            "KeyConditionExpression": "GSI1PK = :parked AND GSI1SK >= :since",
+            "FilterExpression": "attribute_not_exists(processedAt)",
+            "ProjectionExpression": "PK",
+            "ExpressionAttributeValues": _dump({":parked": self.PARKED, ":since": _time(since)}),
+        }
+        while True:
+            response = self._client.query(**query)
+            for item in map(_load, response.get("Items", [])):
+                _, source, event_id = item["PK"].split("#", 2)
+                yield source, event_id
+            if "LastEvaluatedKey" not in response:
+                return
+            query["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+
     # -- reads --------------------------------------------------------------------------------------
 
     def get_purchase(self, purchase_id: str) -> Purchase | None:

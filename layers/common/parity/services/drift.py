@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import uuid
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -49,10 +49,13 @@ def report_id_for(now: datetime) -> str:
 class DriftScan:
     """Selects what may have drifted and queues it; the report is completed by the workers."""
 
-    def __init__(self, repository: DynamoRepository, queue: SqsQueue, clock: Clock) -> None:
+    def __init__(
+        self, repository: DynamoRepository, queue: SqsQueue, clock: Clock, requeue_parked: Callable[[], int] | None = None
+    ) -> None:
         self._repo = repository
         self._queue = queue
         self._clock = clock
+        self._requeue_parked = requeue_parked  # EventIntake.requeue_parked: unresolved events, again
 
     def run(self, progress=None) -> dict[str, Any]:
         """Queue every purchase due by now (and the Play voided-purchases catch-up); returns the new
@@ -71,10 +74,14 @@ class DriftScan:
                     progress(selected)
         if batch:
             self._queue.send_batch(batch)
-        self._repo.save_report(report_id, {"selected": selected, "status": "queued", "queuedAt": rfc3339(self._clock.now())})
+        requeued = self._requeue_parked() if self._requeue_parked else 0
+        self._repo.save_report(
+            report_id,
+            {"selected": selected, "unresolvedRequeued": requeued, "status": "queued", "queuedAt": rfc3339(self._clock.now())},
+        )
         metrics.add_metric(name="DriftScanSelected", unit="Count", value=selected)
-        logger.info("drift scan queued", extra={"report_id": report_id, "selected": selected})
-        return {"reportId": report_id, "selected": selected}
+        logger.info("drift scan queued", extra={"report_id": report_id, "selected": selected, "unresolved_requeued": requeued})
+        return {"reportId": report_id, "selected": selected, "unresolvedRequeued": requeued}
 
 
 @dataclass(frozen=True)

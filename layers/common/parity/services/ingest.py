@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import TYPE_CHECKING
 
 from ..domain import limits, stripe
@@ -24,6 +25,10 @@ class Ingested:
     event_type: str
     duplicate: bool
 
+
+# How long an event whose purchase is unknown keeps being retried by `requeue_parked` (a payment
+# Parity never sold stays unresolved after that).
+PARKED_RETRY_WINDOW = timedelta(days=7)
 
 RECEIPT_RETRY = "receipt"  # the `source` of queue messages retrying a receipt the store could not confirm
 
@@ -48,6 +53,10 @@ class EventIntake:
         self._queue = queue
         self._clock = clock
 
+    @property
+    def event_log(self) -> EventLog:
+        return self._log
+
     def record(self, source: str, event_id: str, event_type: str, routing_key: str, body: bytes) -> Ingested:
         """Store and enqueue a verified event. Its id becomes a key: one beyond the input limits is
         refused (RejectedWebhook, nothing stored); a routing key beyond them is replaced by its hash."""
@@ -69,6 +78,26 @@ class EventIntake:
                 queue_message(source, event_id, body), group=routing_key, dedup_id=f"{source}:{event_id}"
             )
         return Ingested(event_id, event_type, duplicate=not appended.stored)
+
+
+    def requeue_parked(self, within: timedelta = PARKED_RETRY_WINDOW) -> int:
+        """Send the events parked unresolved in the last `within` back to the store-events queue: the
+        events they waited for (an invoice naming a refunded charge's subscription) may have been applied
+        since, after a store outage or a dead-letter redrive. Run by the nightly drift scan and by
+        `parity dlq redrive`; an event still unresolved is parked again, one applied is done."""
+        now = self._clock.now()
+        sent = 0
+        for source, event_id in self._log.parked(now - within):
+            # Without its body (the processor reads it from the event log), in a group of its own.
+            self._queue.send(
+                json.dumps({"source": source, "eventId": event_id}),
+                group=f"parked:{source}:{event_id}",
+                dedup_id=f"parked:{source}:{event_id}:{int(now.timestamp())}",
+            )
+            sent += 1
+        if sent:
+            logger.info("unresolved events requeued", extra={"count": sent})
+        return sent
 
 
 class StripeIngest:

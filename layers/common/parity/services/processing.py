@@ -93,8 +93,8 @@ class EventProcessor:
     def process_message(self, message: Mapping, final_attempt: bool = False) -> Outcome:
         """One queue message (`{"source", "eventId", "body"}`) → its effect.
 
-        `final_attempt`: an event whose purchase still cannot be identified is recorded as unresolved
-        instead of being retried once more.
+        `final_attempt`: an event whose purchase still cannot be identified is parked as unresolved
+        (processable later, see `EventIntake.requeue_parked`) instead of being retried once more.
         """
         source, event_id = message["source"], message["eventId"]
         if source not in ("stripe", "app_store", "play_store"):
@@ -123,8 +123,11 @@ class EventProcessor:
         except UnknownPurchaseError:
             if not final_attempt:
                 raise
-            logger.warning("event concerns no known purchase; recorded as unresolved", extra={"event_id": event_id})
-            self._log.mark_processed(source, event_id, "unresolved")
+            # Parked, not finished: the event it waits for (the invoice that names a refunded charge's
+            # subscription) may still be failing or dead-lettered. `requeue_parked` sends it again.
+            logger.warning("event concerns no known purchase yet; parked as unresolved", extra={"event_id": event_id})
+            metrics.add_metric(name="EventsUnresolved", unit="Count", value=1)
+            self._log.park(source, event_id)
             return Outcome("unresolved")
 
     def process_app_store(self, notification: VerifiedNotification) -> Outcome:

@@ -21,7 +21,9 @@ RECORD_BUDGET_SECONDS = 25
 settings = Settings.from_env()
 repository = bootstrap.repository(settings)
 service = bootstrap.event_processor(settings, repo=repository)
-redelivery = bootstrap.redelivery(settings, settings.events_queue_url, RECORD_BUDGET_SECONDS)
+# Failed records are counted in StoreEventsFailed: the invocation succeeds while they fail
+# (ReportBatchItemFailures), so Lambda's Errors metric never sees them (ProcessorErrorsAlarm).
+redelivery = bootstrap.redelivery(settings, settings.events_queue_url, RECORD_BUDGET_SECONDS, "StoreEventsFailed")
 # An event whose purchase is still unknown at this receive (53 to 64 minutes after the first, on the
 # outage schedule) is parked as unresolved: it may concern a payment Parity never sold, or wait for an
 # event that is still failing; the nightly scan and `parity dlq redrive` send it back.

@@ -239,3 +239,31 @@ def test_a_queue_that_refuses_the_change_does_not_fail_the_handler():
             raise RuntimeError("ReceiptHandleIsInvalid")
 
     assert Redelivery(Refusing(), RetrySchedule(), 25).failed(Record("x"), OUTAGE) is None
+
+
+def test_every_failed_record_is_counted_for_the_failure_alarm_and_nothing_else_is():
+    # GIVEN a consumer whose failed records are counted in its failure metric (ReportBatchItemFailures:
+    # the invocation succeeds, so Lambda's Errors metric never sees them)
+    from parity.observability import metrics
+
+    class Refusing:
+        def retry_later(self, receipt_handle, delay_seconds):
+            raise RuntimeError("ReceiptHandleIsInvalid")
+
+    metrics.clear_metrics()
+    retries = Redelivery(FakeQueue(), RetrySchedule(), 25, failure_metric="StoreEventsFailed")
+    refused = Redelivery(Refusing(), RetrySchedule(), 25, failure_metric="StoreEventsFailed")
+    try:
+        # WHEN records fail, one is held back behind its group, one is handed back unstarted, and one's
+        # delay cannot be set
+        retries.begin()
+        retries.failed(Record("a", Attributes("1", "g1")), OUTAGE)
+        retries.failed(Record("b", Attributes("1", "g1")), RuntimeError("skipped"), skipped=True)
+        retries.failed(Record("c", Attributes("1", "g2")), RuntimeError("bug"))
+        retries.failed(Record("d", Attributes("1", "g3")), OutOfTime("deadline"))
+        refused.failed(Record("e", Attributes("1", "g4")), OUTAGE)
+        # THEN the failures are counted, the skipped and unstarted records are not
+        counted = metrics.metric_set["StoreEventsFailed"]["Value"]
+        assert sum(counted) == 3
+    finally:
+        metrics.clear_metrics()

@@ -204,11 +204,12 @@ def reconciler(settings: Settings):
     )
 
 
-def redelivery(settings: Settings, queue_url: str | None, record_budget_seconds: float):
-    """How a queue consumer hands failed records back: `queue_url` is the queue it consumes."""
+def redelivery(settings: Settings, queue_url: str | None, record_budget_seconds: float, failure_metric: str | None = None):
+    """How a queue consumer hands failed records back: `queue_url` is the queue it consumes;
+    `failure_metric` counts its failed records (the template's failure alarms watch it)."""
     from .adapters.sqs import SqsQueue
     from .retries import Redelivery
 
     if not queue_url:
         raise ValueError("the consumed queue's URL is not set (EVENTS_QUEUE_URL / RECONCILE_QUEUE_URL)")
-    return Redelivery(SqsQueue(queue_url), settings.retry_schedule, record_budget_seconds)
+    return Redelivery(SqsQueue(queue_url), settings.retry_schedule, record_budget_seconds, failure_metric=failure_metric)

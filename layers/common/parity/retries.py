@@ -8,6 +8,10 @@ batch's later records for that store fail at once with the same error instead of
 timeouts: one unreachable store costs one record's worth of time, and the function stays within its
 timeout. A record that would not finish before the function's deadline is not started; it is handed
 back at once (`OutOfTime`).
+
+Each failed record is also counted in the consumer's own metric (`failure_metric`: `StoreEventsFailed`,
+`ReconcileChecksFailed`): with partial batch failures the invocation succeeds while its records fail, so
+Lambda's `Errors` metric never sees them; the template's failure alarms watch these counts.
 """
 
 from __future__ import annotations
@@ -71,8 +75,10 @@ class Redelivery:
         schedule: RetrySchedule,
         record_budget_seconds: float,
         draw: Callable[[], float] = random.random,
+        failure_metric: str | None = None,
     ) -> None:
         self._queue = queue
+        self._failure_metric = failure_metric
         self._schedule = schedule
         self._budget_ms = record_budget_seconds * 1000
         self._draw = draw
@@ -121,6 +127,10 @@ class Redelivery:
             delay = self._schedule.delay(receives, outage, self._draw())
         if group is not None and not skipped:
             self._group_delays[group] = delay
+        # A record that failed (not one held back behind its group, nor one handed back unstarted), counted
+        # before anything else can go wrong: the failure alarms must see it even when the delay cannot be set.
+        if self._failure_metric and not skipped and not isinstance(error, OutOfTime):
+            metrics.add_metric(name=self._failure_metric, unit="Count", value=1)
         try:
             self._queue.retry_later(record.receipt_handle, delay)
         except Exception as failure:  # noqa: BLE001 - the record is failed either way

@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: dev demo test unit integration e2e fuzz chaos check-template bench clean
+.PHONY: dev demo test unit integration e2e fuzz chaos check-template deploy-check bench clean
 
 $(STAMP): requirements-dev.txt layers/common/requirements.txt functions/event_processor/requirements.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -36,6 +36,11 @@ fuzz: $(STAMP)  # 10,000 hostile inputs across every route of a local stack (doc
 
 check-template:
 	scripts/check_template.sh
+
+# A rehearsal of `sam deploy` without an AWS account: sam build, the SAM transform offline, then dev and
+# prod created as stacks in one emulated account and region (README, "Deploying").
+deploy-check:
+	scripts/deploy_check.sh
 
 bench: $(STAMP)
 	PYTHONPATH=layers/common:. $(BIN)/python bench/run.py

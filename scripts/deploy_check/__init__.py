@@ -1,0 +1,1 @@
+"""`make deploy-check`: the SAM transform offline, then the stacks created in an emulated account."""

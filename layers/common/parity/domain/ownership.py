@@ -36,21 +36,27 @@ class Action(str, Enum):
     DOUBLE_BILLING = "double_billing"  # access to one entitlement paid in two stores at once
 
 
+TOO_MANY_OWNERS = "too_many_owners"  # a refusal's reason: the purchase is shared with the most users allowed
+
+
 @dataclass(frozen=True)
 class ClaimDecision:
     owner_ids: tuple[str, ...]
     accepted: bool
     action: Action | None = None  # the claimant's line in the audit trail; None when nothing changed
+    reason: str | None = None  # why a claim was refused beyond the strategy (TOO_MANY_OWNERS)
 
     @property
     def refused(self) -> bool:
         return not self.accepted
 
 
-def decide_claim(purchase: Purchase, claimant: str, strategy: Strategy) -> ClaimDecision:
+def decide_claim(purchase: Purchase, claimant: str, strategy: Strategy, max_owners: int | None = None) -> ClaimDecision:
     """The owners of `purchase` after `claimant` claims it.
 
     A manual association outranks every claim: only the manually chosen owner's claims are accepted.
+    `max_owners`: under ALL, the most users one purchase is shared with (None: no bound); a further
+    claimant is refused with the reason TOO_MANY_OWNERS.
     """
     owners = purchase.owner_ids
     if claimant in owners:
@@ -60,6 +66,8 @@ def decide_claim(purchase: Purchase, claimant: str, strategy: Strategy) -> Claim
     if purchase.manual_owner or strategy is Strategy.FIRST:
         return ClaimDecision(owners, accepted=False, action=Action.REFUSED)
     if strategy is Strategy.ALL:
+        if max_owners is not None and len(owners) >= max_owners:
+            return ClaimDecision(owners, accepted=False, action=Action.REFUSED, reason=TOO_MANY_OWNERS)
         return ClaimDecision((*owners, claimant), accepted=True, action=Action.SHARED)
     return ClaimDecision((claimant,), accepted=True, action=Action.TOOK_OVER)
 
@@ -102,13 +110,17 @@ def claim_records(
     event_id: str,
     strategy: Strategy,
 ) -> tuple[AuditRecord, ...]:
-    """The audit lines of one claim: the claimant's, and each owner's it concerned."""
+    """The audit lines of one claim: the claimant's, and each owner's it concerned. A claim refused
+    because the purchase is shared with the most users allowed concerns no owner (a line each would
+    cost a write per owner for every further claimant): only the claimant's line says so."""
     if decision.action is None:
         return ()
 
-    def record(user_id: str, action: Action, others: tuple[str, ...]) -> AuditRecord:
-        return AuditRecord(user_id, action, at, source, event_id, purchase_id, others, strategy)
+    def record(user_id: str, action: Action, others: tuple[str, ...], detail: str | None = None) -> AuditRecord:
+        return AuditRecord(user_id, action, at, source, event_id, purchase_id, others, strategy, detail=detail)
 
+    if decision.reason == TOO_MANY_OWNERS:
+        return (record(claimant, Action.REFUSED, before, TOO_MANY_OWNERS),)
     if decision.refused:
         return (record(claimant, Action.REFUSED, before), *(record(o, Action.CLAIM_REFUSED, (claimant,)) for o in before))
     lost = tuple(owner for owner in before if owner not in after)

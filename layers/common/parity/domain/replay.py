@@ -36,15 +36,20 @@ class Step:
     customer_owner: str | None = None  # resolved: the user the store customer is linked to
     strategy: Strategy | None = None
     assigned_owner: str | None = None  # a manual association (no update)
+    max_owners: int | None = None  # under ALL, the bound on sharing then in force (None: none)
 
 
 def settle_owners(
-    purchase: Purchase, claimant: str | None, customer_owner: str | None, strategy: Strategy
+    purchase: Purchase,
+    claimant: str | None,
+    customer_owner: str | None,
+    strategy: Strategy,
+    max_owners: int | None = None,
 ) -> tuple[Purchase, ClaimDecision | None]:
-    """Who holds `purchase` after an update: a claim is decided by the strategy; with no claim, a
-    purchase nobody holds goes to the linked customer's user."""
+    """Who holds `purchase` after an update: a claim is decided by the strategy (and, under ALL, the
+    bound on sharing); with no claim, a purchase nobody holds goes to the linked customer's user."""
     if claimant:
-        decision = decide_claim(purchase, claimant, strategy)
+        decision = decide_claim(purchase, claimant, strategy, max_owners)
         return replace(purchase, owner_ids=decision.owner_ids), decision
     if not purchase.owner_ids and customer_owner:
         return replace(purchase, owner_ids=(customer_owner,)), None
@@ -63,7 +68,8 @@ def advance(current: Purchase | None, step: Step) -> Purchase | None:
         if current is None or not step.update.payment_refs:
             return None
         purchase = current
-    purchase, _ = settle_owners(purchase, step.claimant, step.customer_owner, step.strategy or Strategy.LAST)
+    strategy = step.strategy or Strategy.LAST
+    purchase, _ = settle_owners(purchase, step.claimant, step.customer_owner, strategy, step.max_owners)
     return replace(purchase, version=step.version)
 
 
@@ -79,7 +85,8 @@ def rebuild(steps: Iterable[Step], aliases: Mapping[str, str] | None = None) -> 
     return purchase
 
 
-IGNORED = ("version", "checked_at")  # bookkeeping: writes counted, the drift scan's last check
+# Bookkeeping: writes counted, the drift scan's last check, projections still to be written.
+IGNORED = ("version", "checked_at", "pending_users")
 
 
 def differences(stored: Purchase | None, rebuilt: Purchase | None) -> dict[str, tuple[Any, Any]]:

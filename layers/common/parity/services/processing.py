@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
 
 from ..domain import apple, google, stripe
 from ..domain.apple import VerifiedNotification
@@ -37,11 +38,15 @@ from ..ports import (
     Repository,
     StripeApi,
 )
+from ..settings import DEFAULT_MAX_SHARED_OWNERS
 from ..views import change_detail
 from ..webhooks.google import parse_push
-from ..settings import DEFAULT_MAX_SHARED_OWNERS
 from .bounded import BoundedWriter
 from .projection import DEFAULT_REFUND_THRESHOLD, Projection, Projector, retry_on_conflict
+
+
+VOID_CONFIRM_LOOKBACK = timedelta(days=1)  # before a void's notification, where Google's list is searched
+VOID_LIST_WINDOW = timedelta(days=30) - timedelta(minutes=5)  # Google lists voids of the last 30 days
 
 
 @dataclass(frozen=True)
@@ -132,7 +137,7 @@ class EventProcessor:
         if not note.concerns_purchase:
             return self._finish_without_change("play_store", event_id, "ignored")
         now, token = self._clock.now(), note.purchase_token
-        if note.fetch is not None and self._play is None:
+        if (note.fetch is not None or note.kind == google.VOIDED_PURCHASE) and self._play is None:
             raise StoreApiError("the Play Developer API is not configured (GOOGLE_SERVICE_ACCOUNT_FILE)", retryable=True)
         if note.fetch == google.SUBSCRIPTIONS_V2:
             resource = self._play.get_subscription_v2(self._play_package, token)
@@ -148,12 +153,29 @@ class EventProcessor:
             )
         else:
             facts = google.voided_facts(notification, note.event_time or now, event_id, resource, fetched_at=now)
+            if facts.revocation is not None and not self._void_confirmed(note, now):
+                # The push is authenticated, its body is not bound to the purchase: only Google's own
+                # list of voided purchases revokes (the drift scan's catch-up applies a void listed later).
+                logger.warning("voided purchase not confirmed by Google: nothing revoked", extra={"order_id": note.order_id})
+                return self._finish_without_change("play_store", event_id, "unconfirmed")
         for warning in facts.warnings:
             logger.warning(warning)
         outcome = self.apply_play(facts)
         if facts.needs_acknowledgement:
             self.acknowledge_play(facts, note.product_id)
         return outcome
+
+    def _void_confirmed(self, note: google.PlayNotification, now: datetime) -> bool:
+        """Whether Google lists the notified void (`purchases.voidedpurchases.list`, subscriptions
+        included, quantity-based partial refunds not: those revoke nothing): the token, and the order
+        when the notification names one. The window starts a day before the notification (Google
+        filters on when its systems saw the void), never past the 30 days Google keeps; an unreachable
+        Google raises (the message is retried)."""
+        start = max(now - VOID_LIST_WINDOW, (note.event_time or now) - VOID_CONFIRM_LOOKBACK)
+        for item in self._play.iter_voided_purchases(self._play_package, start, now):
+            if item.get("purchaseToken") == note.purchase_token and note.order_id in (None, item.get("orderId")):
+                return True
+        return False
 
     def apply_play(self, facts: google.GoogleFacts, claimant: str | None = None) -> Outcome:
         """Play facts on the shared path. A token joins its chain's purchase (upgrades, downgrades and

@@ -19,6 +19,9 @@ from .domain.ownership import Strategy
 
 MAX_BODY_BYTES = 1024 * 1024  # the contract's 1 MiB request limit
 DEFAULT_MAX_SHARED_OWNERS = 10
+# A takeover or a manual association writes an audit line per owner it removes, with the purchase, in
+# one transaction (100 items): the bound keeps those lines and the purchase's own items within it.
+MAX_SHARED_OWNERS_LIMIT = 80
 SECRET_CACHE_SECONDS = 300
 
 
@@ -116,8 +119,8 @@ class Settings:
             max_shared_owners = int(env.get("MAX_SHARED_OWNERS") or DEFAULT_MAX_SHARED_OWNERS)
         except ValueError:
             raise ConfigurationError("MAX_SHARED_OWNERS must be a whole number of users") from None
-        if max_shared_owners < 1:
-            raise ConfigurationError("MAX_SHARED_OWNERS must be at least 1")
+        if not 1 <= max_shared_owners <= MAX_SHARED_OWNERS_LIMIT:
+            raise ConfigurationError(f"MAX_SHARED_OWNERS must be between 1 and {MAX_SHARED_OWNERS_LIMIT}")
         try:
             recheck_days = float(env.get("DRIFT_RECHECK_DAYS", "7"))
         except ValueError:

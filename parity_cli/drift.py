@@ -49,12 +49,13 @@ def reconcile_queue_url(ctx) -> str:
 
 
 def event_intake(ctx):
-    """The store-events side of the event log (to send unresolved events back), or None without it."""
+    """The store-events side of the event log (to send unresolved events back), or None without the
+    queue or the table."""
     from parity.adapters.sqs import SqsQueue
     from parity.services.ingest import EventIntake
 
     pair = next((pair for pair in ctx.resources.queues if pair.name == STORE_EVENTS and pair.queue_url), None)
-    if pair is None:
+    if pair is None or not ctx.resources.table_name:
         return None
     return EventIntake(repository(ctx), SqsQueue(pair.queue_url, client=ctx.client("sqs")), Clock())
 

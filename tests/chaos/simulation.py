@@ -154,7 +154,7 @@ def run(
 ) -> RunResult:
     """Deliver `deliveries` (at `rate_per_second`) and drive everything to quiet; read the end state."""
     from tests.support import harness
-    from tests.chaos.moto_speed import fast_transactions
+    from tests.support.moto_speed import fast_transactions
     from tests.support.play_api import PACKAGE, play_api_server
 
     result = RunResult(label)

@@ -255,7 +255,9 @@ def test_a_voided_subscription_is_revoked_and_a_later_push_does_not_reinstate_it
     sub.wait_acknowledged()
     assert pro(parity, ids.user)["active"] is True
 
-    # WHEN Google reports the order refunded (a voidedPurchaseNotification); its API still reads ACTIVE
+    # WHEN Google reports the order refunded (a voidedPurchaseNotification, and its voided purchases
+    # list, which confirms it); its API still reads ACTIVE
+    play_api.add_voided(sub.token, int(time.time() * 1000), package=PLAY_PACKAGE, orderId=sub.order_id)
     voided = parity.deliver_google(
         push.voided_purchase_notification(sub.token, order_id=sub.order_id, product_type=1, refund_type=1)
     )
@@ -414,6 +416,7 @@ def test_a_refunded_one_time_product_is_revoked(parity, play_api, ids):
     parity.deliver_google(push.one_time_product_notification(token, 1, sku=PLAY_LIFETIME))
     assert pro(parity, ids.user)["active"] is True
 
+    play_api.add_voided(token, int(time.time() * 1000), subscription=False, package=PLAY_PACKAGE, orderId=bought["orderId"])
     voided = parity.deliver_google(
         push.voided_purchase_notification(token, order_id=bought["orderId"], product_type=2, refund_type=1)
     )

@@ -3,6 +3,8 @@ purchase, entitlements, acknowledgement."""
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from tests.support import google as push
@@ -41,8 +43,8 @@ def _stack(tmp_path, certs, play, **extra: str):
     return running_stack(catalog=catalog, catalog_dir=tmp_path, env={**env, **extra})
 
 
-def notify(stack, notification: dict) -> None:
-    response = stack.post_google(push.push_body(notification), push.bearer(push.mint_token()))
+def notify(stack, notification: dict, message_id: str | None = None) -> None:
+    response = stack.post_google(push.push_body(notification, message_id=message_id), push.bearer(push.mint_token()))
     assert response.status == 200, response.body
 
 
@@ -93,11 +95,93 @@ def test_a_voided_subscription_is_revoked(stack, play):
     notify(stack, push.subscription_notification(token, 4))
     assert stack.drain().failed == []
 
+    play.add_voided(token, int(time.time() * 1000), orderId=bought["latestOrderId"])  # Google lists the refund
     notify(stack, push.voided_purchase_notification(token, order_id=bought["latestOrderId"]))
     assert stack.drain().failed == []
 
     pro = stack.read("u_void").body["entitlements"]["pro"]
     assert (pro["active"], pro["state"]) == (False, "revoked")
+    listed = [r for r in play.requests if r["path"].endswith("/purchases/voidedpurchases")]
+    assert [r["query"]["type"] for r in listed] == [["1"]]  # subscriptions included
+
+
+def _voided_setup(stack, play, user: str) -> tuple[str, dict]:
+    account = stack.read(user).body["appAccountToken"]
+    token = push.purchase_token()
+    bought = play.add_subscription(
+        token, externalAccountIdentifiers={"obfuscatedExternalAccountId": account},
+        acknowledgementState="ACKNOWLEDGEMENT_STATE_ACKNOWLEDGED",
+    )
+    notify(stack, push.subscription_notification(token, 4))
+    assert stack.drain().failed == []
+    return token, bought
+
+
+def test_a_forged_void_that_google_does_not_list_revokes_nothing(stack, play):
+    # GIVEN an active subscription, and Google listing no refund of it
+    token, bought = _voided_setup(stack, play, "u_forged")
+    stack.changes()
+
+    # WHEN a push claims its order was refunded
+    notify(stack, push.voided_purchase_notification(token, order_id=bought["latestOrderId"]), message_id="forged-1")
+    assert stack.drain().failed == []
+
+    # THEN nothing is revoked: the event is recorded as unconfirmed and changes nothing
+    pro = stack.read("u_forged").body["entitlements"]["pro"]
+    assert (pro["active"], pro["state"]) == (True, "active")
+    assert stack.event_item("forged-1", source="play_store")["outcome"] == "unconfirmed"
+    assert stack.changes() == []
+    assert "revocations" not in stack.purchase_item(f"play_store:{token}")
+
+
+def test_a_void_of_another_order_of_the_token_is_not_confirmed(stack, play):
+    token, bought = _voided_setup(stack, play, "u_other_order")
+    play.add_voided(token, int(time.time() * 1000), orderId="GPA.0000-0000-0000-00000")  # an older order, refunded
+
+    notify(stack, push.voided_purchase_notification(token, order_id=bought["latestOrderId"]))
+    assert stack.drain().failed == []
+
+    assert stack.read("u_other_order").body["entitlements"]["pro"]["active"] is True
+
+
+def test_a_forged_void_of_a_one_time_product_revokes_nothing_and_a_real_one_revokes(stack, play):
+    account = stack.read("u_lifetime").body["appAccountToken"]
+    token = push.purchase_token()
+    bought = play.add_product(token, product_id="lifetime", obfuscatedExternalAccountId=account, acknowledgementState=1)
+    notify(stack, push.one_time_product_notification(token, 1, sku="lifetime"))
+    assert stack.drain().failed == []
+
+    notify(stack, push.voided_purchase_notification(token, order_id=bought["orderId"], product_type=2))
+    assert stack.drain().failed == []
+    assert stack.read("u_lifetime").body["entitlements"]["lifetime"]["active"] is True
+
+    play.add_voided(token, int(time.time() * 1000), subscription=False, orderId=bought["orderId"])
+    notify(stack, push.voided_purchase_notification(token, order_id=bought["orderId"], product_type=2))
+    assert stack.drain().failed == []
+    lifetime = stack.read("u_lifetime").body["entitlements"]["lifetime"]
+    assert (lifetime["active"], lifetime["state"]) == (False, "revoked")
+
+
+def test_google_unreachable_when_confirming_a_void_fails_the_record_for_a_retry(stack, play):
+    account = stack.read("u_void_retry").body["appAccountToken"]
+    token = push.purchase_token()
+    bought = play.add_product(token, product_id="lifetime", obfuscatedExternalAccountId=account, acknowledgementState=1)
+    notify(stack, push.one_time_product_notification(token, 1, sku="lifetime"))
+    assert stack.drain().failed == []
+    play.add_voided(token, int(time.time() * 1000), subscription=False, orderId=bought["orderId"])
+
+    # GIVEN Google's voided purchases list is down (the client's two attempts)
+    play.script(503, {"error": {"code": 503, "message": "Backend Error"}}, times=2)
+    notify(stack, push.voided_purchase_notification(token, order_id=bought["orderId"], product_type=2))
+
+    # THEN the record fails (SQS retries it) and nothing is revoked meanwhile
+    assert len(stack.drain().failed) == 1
+    assert stack.read("u_void_retry").body["entitlements"]["lifetime"]["active"] is True
+
+    # WHEN Google answers again, the retry confirms and revokes
+    stack.redeliver_failed()
+    assert stack.drain().failed == []
+    assert stack.read("u_void_retry").body["entitlements"]["lifetime"]["active"] is False
 
 
 def test_google_unreachable_fails_the_record_for_a_retry(stack, play):

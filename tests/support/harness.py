@@ -30,6 +30,7 @@ from moto import mock_aws
 import local.resources
 from tests.support import stripe as stripe_fixtures
 from tests.support.lambda_events import LambdaContext, admin_event, function_url_event, http_api_event, sqs_event
+from tests.support.moto_speed import fast_transactions
 
 ROOT = Path(__file__).resolve().parents[2]
 FUNCTIONS = ROOT / "functions"
@@ -385,7 +386,7 @@ def running_stack(
         os.environ.pop(name, None)
     os.environ.update(FAKE_AWS_ENV)
     try:
-        with mock_aws(), ExitStack() as scratch:
+        with mock_aws(), fast_transactions(), ExitStack() as scratch:
             boto3.DEFAULT_SESSION = _session("functions")
             session = _session("helpers")
             resources = create_resources(session)

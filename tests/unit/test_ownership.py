@@ -212,3 +212,42 @@ def test_whatever_the_claims_only_the_linked_user_ever_holds_a_linked_purchase(s
         assert decision.accepted == (user == link)
         held = held.with_changes(owner_ids=decision.owner_ids)
     assert set(held.owner_ids) <= {link}
+# ------------------------------------------------------------------------------ the bound on sharing
+
+
+def test_under_all_a_claimant_past_the_bound_is_refused_as_too_many_owners():
+    # GIVEN a purchase shared by 3 users, the most allowed
+    full = purchase(owner_ids=("u_1", "u_2", "u_3"))
+
+    # WHEN a fourth user claims it
+    decision = decide_claim(full, "u_4", Strategy.ALL, max_owners=3)
+
+    # THEN the claim is refused for that reason, the owners unchanged
+    assert decision == ClaimDecision(("u_1", "u_2", "u_3"), accepted=False, action=Action.REFUSED, refusal=Refusal.TOO_MANY_OWNERS)
+
+
+def test_under_all_a_claimant_below_the_bound_shares_and_an_owner_claims_again_at_it():
+    assert decide_claim(purchase(owner_ids=("u_1", "u_2")), "u_3", Strategy.ALL, max_owners=3).accepted
+    assert decide_claim(purchase(owner_ids=("u_1", "u_2", "u_3")), "u_2", Strategy.ALL, max_owners=3).accepted
+
+
+@pytest.mark.parametrize("strategy", [Strategy.FIRST, Strategy.LAST])
+def test_the_bound_on_sharing_changes_nothing_under_first_and_last(strategy):
+    owned = purchase(owner_ids=("u_1",))
+    assert decide_claim(owned, "u_2", strategy, max_owners=1) == decide_claim(owned, "u_2", strategy)
+
+
+def test_a_bound_of_one_lets_nobody_share():
+    decision = decide_claim(purchase(owner_ids=("u_1",)), "u_2", Strategy.ALL, max_owners=1)
+    assert decision.refused and decision.refusal is Refusal.TOO_MANY_OWNERS
+
+
+def test_a_refusal_for_too_many_owners_is_one_line_of_the_claimants_trail_only():
+    owners = ("u_1", "u_2")
+    decision = decide_claim(purchase(owner_ids=owners), "u_3", Strategy.ALL, max_owners=2)
+
+    records = claim_records(owners, decision.owner_ids, "u_3", decision, "p", T0, "app_store", "e_1", Strategy.ALL)
+
+    assert [(r.user_id, r.action, r.other_user_ids, r.detail) for r in records] == [
+        ("u_3", Action.REFUSED, owners, "too_many_owners")
+    ]

@@ -43,9 +43,20 @@ def test_the_fold_goes_by_version_and_decides_claims_as_recorded():
     assert rebuild(steps, aliases={"u_3": "u_9"}).owner_ids == ("u_9",)  # merged since
 
 
+def test_the_fold_refuses_a_claim_past_the_bound_on_sharing_recorded_in_its_step():
+    pid = "app_store:2000000000000001"
+    steps = [
+        Step(pid, n, update(f"n_{n}", n), claimant=f"u_{n}", strategy=Strategy.ALL, max_owners=2) for n in (1, 2, 3)
+    ]
+    assert rebuild(steps).owner_ids == ("u_1", "u_2")  # u_3 was refused: too many owners
+    unbounded = [Step(pid, s.version, s.update, s.claimant, strategy=Strategy.ALL) for s in steps]
+    assert rebuild(unbounded).owner_ids == ("u_1", "u_2", "u_3")  # steps recorded before the bound
+    assert decode(Step, json.loads(json.dumps(encode(steps[0])))) == steps[0]
+
+
 def test_differences_name_the_fields_and_ignore_bookkeeping():
     purchase = rebuild([Step("app_store:2000000000000001", 1, update("n_1", 1), claimant="u_1")])
-    assert differences(purchase, purchase.with_changes(version=9, checked_at=day(3))) == {}
+    assert differences(purchase, purchase.with_changes(version=9, checked_at=day(3), pending_users=("u_2",))) == {}
     assert differences(purchase, purchase.with_changes(store_state=State.REVOKED)) == {
         "store_state": (State.ACTIVE, State.REVOKED)
     }

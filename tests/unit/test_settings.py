@@ -44,6 +44,18 @@ def test_the_offline_grace_is_read_in_seconds():
     assert settings(OFFLINE_GRACE_SECONDS="0").offline_grace == timedelta(0)
 
 
+def test_the_bound_on_sharing_defaults_to_ten_and_is_read_from_the_environment():
+    assert settings().max_shared_owners == 10
+    assert settings(MAX_SHARED_OWNERS="60").max_shared_owners == 60
+    assert settings(MAX_SHARED_OWNERS="1").max_shared_owners == 1
+
+
+@pytest.mark.parametrize("text", ["0", "-3", "ten", "2.5", "81"])
+def test_an_unusable_bound_on_sharing_fails_fast(text):
+    with pytest.raises(ConfigurationError, match="MAX_SHARED_OWNERS"):
+        settings(MAX_SHARED_OWNERS=text)
+
+
 @pytest.mark.parametrize("text", ["a day", "1.5", "-1"])
 def test_an_unusable_offline_grace_fails_fast(text):
     with pytest.raises(ConfigurationError, match="OFFLINE_GRACE_SECONDS"):

@@ -75,6 +75,7 @@ def event_processor(settings: Settings, repo=None, play_api=None, stripe_api=Non
         play_api=play_api,
         play_package=settings.google_package_name,
         refund_threshold=settings.refund_threshold,
+        max_shared_owners=settings.max_shared_owners,
     )
 
 

@@ -66,8 +66,23 @@ class PurchaseWrite:
 
 
 @dataclass(frozen=True)
+class PendingUpdate:
+    """A change of a purchase's pending users (`Purchase.pending_users`) without a new version:
+    conditional on the version the users' projections were computed from."""
+
+    purchase_id: str
+    version: int
+    add: tuple[str, ...] = ()  # their projections are still to be written
+    remove: tuple[str, ...] = ()  # their projections are written by this commit
+
+
+@dataclass(frozen=True)
 class Commit:
-    """Everything one processed event (or operator action) changes, written in one transaction."""
+    """Everything one processed event (or operator action) changes, written in one transaction.
+
+    A commit holding more items than one transaction takes is split by `services.bounded.BoundedWriter`:
+    the event and the purchases first, the users' projections after, in batches (`pending`).
+    """
 
     source: str
     event_id: str
@@ -80,6 +95,8 @@ class Commit:
     completes_event: bool = True  # False: one step of a longer action (a merge moved in chunks)
     outcome: str = "applied"  # what the event log records (`claim_refused`: applied, its claim refused)
     step: Step | None = None  # the purchase write, as replay folds it again (`domain.replay`)
+    pending: tuple[PendingUpdate, ...] = ()
+    purchase_id: str | None = None  # the purchase the event concerns when it writes none (a refused claim)
 
 
 @dataclass(frozen=True)
@@ -145,8 +162,19 @@ class Repository(Protocol):
     def create_profile(self, user_id: str, app_account_token: str) -> UserState:
         """Issue the user's appAccountToken once (conditional); returns the profile that won."""
 
+    max_commit_items: int  # the most items one commit may hold (DynamoDB: 100 per transaction)
+
     def commit(self, commit: Commit) -> None:
-        """Write a processed event atomically. Raises DuplicateEventError or VersionConflictError."""
+        """Write a processed event atomically. Raises DuplicateEventError or VersionConflictError.
+
+        `completes_event` False: the event is not marked processed; the commit's change details are
+        added to those recorded on it (`recorded_changes` returns both)."""
+
+    def commit_size(self, commit: Commit) -> int:
+        """How many items `commit` writes (at most `max_commit_items` in one commit)."""
+
+    def get_purchase(self, purchase_id: str) -> Purchase | None:
+        """The canonical purchase record (consistent read)."""
 
     def get_purchases(self, purchase_ids: Sequence[str]) -> dict[str, Purchase]:
         """The canonical purchase records (one BatchGetItem per hundred)."""
@@ -189,6 +217,12 @@ class PlayApi(Protocol):
     def get_product(self, package_name: str, product_id: str, token: str) -> dict: ...
 
     def acknowledge_product(self, package_name: str, product_id: str, token: str) -> None: ...
+
+    def iter_voided_purchases(
+        self, package_name: str, start_time: datetime | int | None = None, end_time: datetime | int | None = None
+    ) -> Iterator[Mapping]:
+        """`purchases.voidedpurchases.list` (subscriptions included, quantity-based partial refunds not),
+        every page of the window; the window filters on when Google's systems saw the purchase voided."""
 
 
 class StripeApi(Protocol):

@@ -19,6 +19,10 @@ from .domain.ownership import Strategy
 from .domain.redelivery import RetrySchedule
 
 MAX_BODY_BYTES = 1024 * 1024  # the contract's 1 MiB request limit
+DEFAULT_MAX_SHARED_OWNERS = 10
+# A takeover or a manual association writes an audit line per owner it removes, with the purchase, in
+# one transaction (100 items): the bound keeps those lines and the purchase's own items within it.
+MAX_SHARED_OWNERS_LIMIT = 80
 SECRET_CACHE_SECONDS = 300
 
 
@@ -92,6 +96,7 @@ class Settings:
     stripe_api_key: Secret
     stripe_api_base: str | None
     refund_threshold: int = 3  # refunds and chargebacks per user before a review flag
+    max_shared_owners: int = DEFAULT_MAX_SHARED_OWNERS  # under ALL, the most users one purchase is shared with
     reconcile_queue_url: str | None = None  # the drift scan's fan-out queue
     drift_recheck: timedelta = timedelta(days=7)  # every purchase is checked with its store this often
     # App Store (issue 3). Defaults keep Settings(...) built without them valid.
@@ -140,6 +145,12 @@ class Settings:
         if refund_threshold < 1:
             raise ConfigurationError("REFUND_ABUSE_THRESHOLD must be at least 1")
         try:
+            max_shared_owners = int(env.get("MAX_SHARED_OWNERS") or DEFAULT_MAX_SHARED_OWNERS)
+        except ValueError:
+            raise ConfigurationError("MAX_SHARED_OWNERS must be a whole number of users") from None
+        if not 1 <= max_shared_owners <= MAX_SHARED_OWNERS_LIMIT:
+            raise ConfigurationError(f"MAX_SHARED_OWNERS must be between 1 and {MAX_SHARED_OWNERS_LIMIT}")
+        try:
             recheck_days = float(env.get("DRIFT_RECHECK_DAYS", "7"))
         except ValueError:
             raise ConfigurationError("DRIFT_RECHECK_DAYS must be a number of days") from None
@@ -167,6 +178,7 @@ class Settings:
             stripe_api_key=secret("STRIPE_API_KEY"),
             stripe_api_base=(env.get("STRIPE_API_BASE") or "").rstrip("/") or None,
             refund_threshold=refund_threshold,
+            max_shared_owners=max_shared_owners,
             reconcile_queue_url=env.get("RECONCILE_QUEUE_URL") or None,
             drift_recheck=timedelta(days=recheck_days),
             apple_bundle_id=env.get("APPLE_BUNDLE_ID") or None,

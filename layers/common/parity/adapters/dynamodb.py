@@ -35,12 +35,13 @@ from ..domain.model import PaymentRef, Purchase, Revocation, State, Store
 from ..domain.ownership import Action, AuditRecord, Strategy
 from ..domain.replay import Step
 from ..domain.users import UserState
-from ..ports import AppendResult, Commit, EventSummary, PurchaseRead, ReplayInput, StoredEvent, UserWrite
+from ..ports import AppendResult, Commit, EventSummary, PendingUpdate, PurchaseRead, ReplayInput, StoredEvent, UserWrite
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
 
 DEFAULT_RECHECK = timedelta(days=7)
+MAX_TRANSACTION_ITEMS = 100  # TransactWriteItems' limit
 _serializer = TypeSerializer()
 _deserializer = TypeDeserializer()
 
@@ -110,6 +111,7 @@ def purchase_to_item(purchase: Purchase) -> dict[str, Any]:
         ]
         or None,
         "version": purchase.version,
+        "pendingUsers": set(purchase.pending_users) or None,  # a string set: batches DELETE from it
     }
 
 
@@ -143,6 +145,7 @@ def item_to_purchase(item: dict[str, Any]) -> Purchase:
             for r in item.get("revocations") or ()
         ),
         version=int(item.get("version", 0)),
+        pending_users=tuple(sorted(item.get("pendingUsers") or ())),
     )
 
 
@@ -241,6 +244,15 @@ def _replay_entry(item: dict[str, Any]) -> Step | bool:
     return item.get("outcome") in WROTE_A_PURCHASE and item.get("eventType") not in NOT_FOLDED
 
 
+def _recorded(item: dict[str, Any]) -> tuple[dict, ...]:
+    """The change details recorded on an event item (raw): those of the commit that processed it, and
+    those its later batches added (`laterChanges`, one JSON list per batch)."""
+    changes = json.loads(item.get("changes", {}).get("S", "[]"))
+    for batch in item.get("laterChanges", {}).get("L", []):
+        changes += json.loads(batch.get("S", "[]"))
+    return tuple(changes)
+
+
 def _cancellation_codes(error: ClientError) -> list[str]:
     return [reason.get("Code", "None") for reason in error.response.get("CancellationReasons", [])]
 
@@ -261,10 +273,14 @@ class DynamoRepository:
         self._recheck = recheck
 
     def _due(self, purchase: Purchase) -> dict[str, str]:
-        """The purchase's place in the due index (GSI2): the drift scan reads what is due by now."""
+        """The purchase's place in the due index (GSI2): the drift scan reads what is due by now. A
+        purchase with projections still to be written is due at once: the next scan completes them."""
+        due = due_at(purchase, self._recheck)
+        if purchase.pending_users:
+            due = min(due, purchase.event_time) if due else purchase.event_time
         return {
             "GSI2PK": f"DUE#{due_shard(purchase.purchase_id)}",
-            "GSI2SK": f"{_time(due_at(purchase, self._recheck))}#{purchase.purchase_id}",
+            "GSI2SK": f"{_time(due)}#{purchase.purchase_id}",
         }
 
     # -- event log ----------------------------------------------------------------------------------
@@ -306,9 +322,12 @@ class DynamoRepository:
 
     def recorded_changes(self, source: str, event_id: str) -> tuple[dict, ...]:
         response = self._client.get_item(
-            TableName=self._table, Key=event_key(source, event_id), ProjectionExpression="changes", ConsistentRead=True
+            TableName=self._table,
+            Key=event_key(source, event_id),
+            ProjectionExpression="changes, laterChanges",
+            ConsistentRead=True,
         )
-        return tuple(json.loads((response.get("Item") or {}).get("changes", {}).get("S", "[]")))
+        return _recorded(response.get("Item") or {})
 
     def mark_processed(
         self, source: str, event_id: str, outcome: str, purchase_id: str | None = None, now: datetime | None = None
@@ -734,13 +753,28 @@ class DynamoRepository:
             }
         }
 
+    max_commit_items = MAX_TRANSACTION_ITEMS
+
+    def commit_size(self, commit: Commit) -> int:
+        return len(self._commit_items(commit))
+
     def commit(self, commit: Commit) -> None:
+        items = self._commit_items(commit)
+        if len(items) > self.max_commit_items:
+            # A caller's bug, not a store failure: BoundedWriter splits what does not fit.
+            raise ValueError(f"a commit of {len(items)} items does not fit one transaction ({self.max_commit_items})")
+        self._transact(items, first_is_event=commit.completes_event)
+
+    def _commit_items(self, commit: Commit) -> list[dict[str, Any]]:
         items: list[dict[str, Any]] = []
         if commit.completes_event:
-            only = commit.purchases[0].purchase.purchase_id if len(commit.purchases) == 1 else None
+            only = commit.purchases[0].purchase.purchase_id if len(commit.purchases) == 1 else commit.purchase_id
             items.append(
                 self._event_processed(commit.source, commit.event_id, commit.outcome, commit.change_details, only, step=commit.step)
             )
+        elif commit.change_details:
+            items.append(self._later_changes(commit.source, commit.event_id, commit.change_details))
+        items += [self._pending_update(pending) for pending in commit.pending]
         for write in commit.purchases:
             purchase = write.purchase
             if write.expected_version == 0:
@@ -760,16 +794,17 @@ class DynamoRepository:
             items += [self._put(pk, f"ENT#{e.entitlement_id}", entitlement_to_item(e)) for e in user.put_entitlements]
             items += [self._delete(pk, f"ENT#{gone}") for gone in user.delete_entitlement_ids]
         if commit.payment_refs:
-            purchase = commit.purchases[0].purchase
+            # Refs of the purchase written, or (a commit that writes none) of the purchase they name.
+            purchase = commit.purchases[0].purchase if commit.purchases else None
             items += [
                 self._put(
-                    f"PAYREF#{purchase.store.value}:{ref.ref}",
+                    f"PAYREF#{ref.purchase_id.split(':', 1)[0]}:{ref.ref}",
                     "PAYREF",
                     {
                         "ref": ref.ref,
                         "purchaseId": ref.purchase_id,
                         "periodEnd": _time(ref.period_end),
-                        "ownerIds": list(purchase.owner_ids) or None,
+                        "ownerIds": list(purchase.owner_ids if purchase else ref.owner_ids) or None,
                     },
                 )
                 for ref in commit.payment_refs
@@ -779,7 +814,41 @@ class DynamoRepository:
             {"Put": {"TableName": self._table, "Item": {**audit_key(r, n), **_dump(audit_to_item(r))}}}
             for n, r in enumerate(commit.audit)
         ]
-        self._transact(items, first_is_event=commit.completes_event)
+        return items
+
+    def _later_changes(self, source: str, event_id: str, changes) -> dict[str, Any]:
+        """Add a batch's change details to those recorded on the event (re-published on a retry)."""
+        return {
+            "Update": {
+                "TableName": self._table,
+                "Key": event_key(source, event_id),
+                "UpdateExpression": "SET laterChanges = list_append(if_not_exists(laterChanges, :none), :batch)",
+                "ExpressionAttributeValues": {
+                    ":none": {"L": []},
+                    ":batch": {"L": [{"S": json.dumps(list(changes))}]},
+                },
+            }
+        }
+
+    def _pending_update(self, pending: PendingUpdate) -> dict[str, Any]:
+        """Users added to or removed from a purchase's pending projections, on the version they were
+        computed from: a batch computed from an older purchase is cancelled (and computed again)."""
+        parts, values = [], {":version": pending.version}
+        if pending.add:
+            parts.append("ADD pendingUsers :add")
+            values[":add"] = set(pending.add)
+        if pending.remove:
+            parts.append("DELETE pendingUsers :remove")
+            values[":remove"] = set(pending.remove)
+        return {
+            "Update": {
+                "TableName": self._table,
+                "Key": purchase_key(pending.purchase_id),
+                "UpdateExpression": " ".join(parts) or "SET version = :version",
+                "ConditionExpression": "version = :version",
+                "ExpressionAttributeValues": _dump(values),
+            }
+        }
 
     def _delete(self, pk: str, sk: str) -> dict[str, Any]:
         return {"Delete": {"TableName": self._table, "Key": _key(pk, sk)}}
@@ -794,8 +863,7 @@ class DynamoRepository:
             if first_is_event and codes and codes[0] == "ConditionalCheckFailed":
                 # The event item is always first; its old image carries what was recorded then.
                 old = error.response["CancellationReasons"][0].get("Item") or {}
-                recorded = json.loads(old.get("changes", {}).get("S", "[]"))
-                raise DuplicateEventError("the event was processed already", tuple(recorded)) from error
+                raise DuplicateEventError("the event was processed already", _recorded(old)) from error
             raise VersionConflictError(f"concurrent write, transaction cancelled: {codes}") from error
 
     # -- failures (read back by the operator console: `parity dlq show`) ----------------------------

@@ -93,6 +93,9 @@ class Purchase:
     snapshot_at: datetime | None = None  # store time of the last snapshot applied (event_time may be later)
     checked_at: datetime | None = None  # last checked with its store by the drift scan
     version: int = 0
+    # Users whose copy and entitlements of this purchase are still to be written (a write touching more
+    # users than one transaction holds brings them up to date in batches after the purchase).
+    pending_users: tuple[str, ...] = ()
 
     @property
     def purchase_id(self) -> str:

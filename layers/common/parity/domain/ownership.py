@@ -42,6 +42,7 @@ class Refusal(str, Enum):
     HELD = "held"  # the first claimant keeps it (FIRST), or an operator chose its owner
     LINKED = "linked"  # verified store data names another user
     UNPROVEN = "unproven"  # an id alone, for a purchase someone holds or the store data links
+    TOO_MANY_OWNERS = "too_many_owners"  # ALL: the purchase is shared with the most users allowed
 
 
 @dataclass(frozen=True)
@@ -56,13 +57,16 @@ class ClaimDecision:
         return not self.accepted
 
 
-def decide_claim(purchase: Purchase, claimant: str, strategy: Strategy, id_only: bool = False) -> ClaimDecision:
+def decide_claim(
+    purchase: Purchase, claimant: str, strategy: Strategy, id_only: bool = False, max_owners: int | None = None
+) -> ClaimDecision:
     """The owners of `purchase` after `claimant` claims it.
 
     A manual association outranks every claim: only the manually chosen owner's claims are accepted.
     Then verified store data: a purchase linked to a user (`linked_user`) is theirs alone, whatever the
     strategy. A claim that shows only an id (`id_only`) proves nothing, so it takes nothing from anyone:
-    it is honoured for the linked user, or for a purchase nobody holds or is linked to.
+    it is honoured for the linked user, or for a purchase nobody holds or is linked to. `max_owners`:
+    under ALL, the most users one purchase is shared with (None: no bound).
     """
     owners = purchase.owner_ids
     if claimant in owners:
@@ -78,6 +82,8 @@ def decide_claim(purchase: Purchase, claimant: str, strategy: Strategy, id_only:
     if strategy is Strategy.FIRST:
         return _refused(owners, Refusal.HELD)
     if strategy is Strategy.ALL:
+        if max_owners is not None and len(owners) >= max_owners:
+            return _refused(owners, Refusal.TOO_MANY_OWNERS)
         return ClaimDecision((*owners, claimant), accepted=True, action=Action.SHARED)
     return ClaimDecision((claimant,), accepted=True, action=Action.TOOK_OVER)
 
@@ -124,13 +130,17 @@ def claim_records(
     event_id: str,
     strategy: Strategy,
 ) -> tuple[AuditRecord, ...]:
-    """The audit lines of one claim: the claimant's, and each owner's it concerned."""
+    """The audit lines of one claim: the claimant's, and each owner's it concerned. A claim refused
+    because the purchase is shared with the most users allowed concerns no owner (a line each would
+    cost a write per owner for every further claimant): only the claimant's line says so."""
     if decision.action is None:
         return ()
 
-    def record(user_id: str, action: Action, others: tuple[str, ...]) -> AuditRecord:
-        return AuditRecord(user_id, action, at, source, event_id, purchase_id, others, strategy)
+    def record(user_id: str, action: Action, others: tuple[str, ...], detail: str | None = None) -> AuditRecord:
+        return AuditRecord(user_id, action, at, source, event_id, purchase_id, others, strategy, detail=detail)
 
+    if decision.refusal is Refusal.TOO_MANY_OWNERS:
+        return (record(claimant, Action.REFUSED, before, Refusal.TOO_MANY_OWNERS.value),)
     if decision.refused:
         return (record(claimant, Action.REFUSED, before), *(record(o, Action.CLAIM_REFUSED, (claimant,)) for o in before))
     lost = tuple(owner for owner in before if owner not in after)

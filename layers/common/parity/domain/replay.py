@@ -37,6 +37,7 @@ class Step:
     strategy: Strategy | None = None
     linked_user: str | None = None  # resolved: the user verified store data names
     assigned_owner: str | None = None  # a manual association (no update)
+    max_owners: int | None = None  # under ALL, the bound on sharing then in force (None: none)
 
 
 def settle_owners(
@@ -46,14 +47,15 @@ def settle_owners(
     strategy: Strategy,
     linked_user: str | None = None,
     id_only: bool = False,
+    max_owners: int | None = None,
 ) -> tuple[Purchase, ClaimDecision | None]:
     """Who holds `purchase` after an update: the user verified store data names is recorded as its
-    link; a claim is decided by the link and the strategy; with no claim, a purchase nobody holds goes
-    to the linked customer's user."""
+    link; a claim is decided by the link, the strategy and (under ALL) the bound on sharing; with no
+    claim, a purchase nobody holds goes to the linked customer's user."""
     if linked_user:
         purchase = replace(purchase, linked_user=linked_user)
     if claimant:
-        decision = decide_claim(purchase, claimant, strategy, id_only)
+        decision = decide_claim(purchase, claimant, strategy, id_only, max_owners)
         return replace(purchase, owner_ids=decision.owner_ids), decision
     if not purchase.owner_ids and customer_owner:
         return replace(purchase, owner_ids=(customer_owner,)), None
@@ -79,6 +81,7 @@ def advance(current: Purchase | None, step: Step) -> Purchase | None:
         step.strategy or Strategy.LAST,
         step.linked_user,
         step.update.id_only_claim,
+        step.max_owners,
     )
     return replace(purchase, version=step.version)
 
@@ -95,7 +98,8 @@ def rebuild(steps: Iterable[Step], aliases: Mapping[str, str] | None = None) -> 
     return purchase
 
 
-IGNORED = ("version", "checked_at")  # bookkeeping: writes counted, the drift scan's last check
+# Bookkeeping: writes counted, the drift scan's last check, projections still to be written.
+IGNORED = ("version", "checked_at", "pending_users")
 
 
 def differences(stored: Purchase | None, rebuilt: Purchase | None) -> dict[str, tuple[Any, Any]]:

@@ -19,6 +19,7 @@ from ..http import HttpError
 from ..observability import logger, metrics
 from ..ports import ChangePublisher, Clock, Commit, EventLog, PurchaseWrite, Repository, StoredEvent, UserWrite
 from ..views import admin_user_view, change_detail, merge_notice, review_notice
+from .bounded import BoundedWriter
 from .projection import Projection, Projector, retry_on_conflict
 
 ADMIN = "admin"
@@ -42,6 +43,7 @@ class Administration:
         self._log = event_log
         self._publisher = publisher
         self._projector = projector
+        self._writer = BoundedWriter(repository, projector, publisher)
         self._catalog = catalog
         self._clock = clock
         self._threshold = refund_threshold
@@ -74,7 +76,10 @@ class Administration:
             ]
             projection = self._projector.project([(current, purchase)], now, (ADMIN, event_id), loaded)
             step = Step(purchase_id, purchase.version, assigned_owner=owner)
-            self._commit(event_id, [PurchaseWrite(purchase, current.version)], projection, projection.users, audit, step=step)
+            self._commit(
+                event_id, [PurchaseWrite(purchase, current.version)], projection, projection.users, audit,
+                step=step, first=(owner,), loaded=loaded,
+            )  # fmt: skip
             metrics.add_metric(name="ManualAssociations", unit="Count", value=1)
             logger.info("purchase manually associated", extra={"purchase_id": purchase_id, "actor": actor})
             return self._assignment(purchase, current.owner_ids)
@@ -185,6 +190,8 @@ class Administration:
             token_moves=tuple((token, target.user_id) for token in tokens),
             completes_event=done,
             extra_details=notices + ((merge_notice(from_user, target.user_id, cause),) if done else ()),
+            first=(target.user_id, from_user, *(alias.user_id for alias in aliases)),
+            loaded=loaded,
         )
         if starting:
             metrics.add_metric(name="UsersMerged", unit="Count", value=1)
@@ -242,10 +249,14 @@ class Administration:
         completes_event: bool = True,
         extra_details: tuple[dict, ...] = (),
         step: Step | None = None,
+        first: tuple[str, ...] = (),
+        loaded: dict[str, UserState] | None = None,
     ) -> None:
+        """One transaction; the co-owners that do not fit (a purchase shared by many users) are brought
+        up to date right after, in batches (`BoundedWriter`)."""
         cause = f"{ADMIN}:{event_id}"
         details = tuple(change_detail(c, cause=cause) for c in projection.changes) + projection.notices + extra_details
-        self._repo.commit(
+        written = self._writer.commit(
             Commit(
                 source=ADMIN,
                 event_id=event_id,
@@ -256,7 +267,10 @@ class Administration:
                 change_details=details,
                 completes_event=completes_event,
                 step=step,
-            )
+            ),
+            first=first,
         )
-        if details:
-            self._publisher.publish(details)
+        if written.commit.change_details:
+            self._publisher.publish(written.commit.change_details)
+        for pending in written.pending:
+            self._writer.complete(pending, self._clock.now(), (ADMIN, event_id), loaded)

@@ -144,6 +144,8 @@ class Reconciler:
         if outcome is None:  # no store API for this purchase
             status, outcome = "swept", self._processor.sweep(before, RECONCILE, event_id)
         after = self._repo.get_purchase(purchase_id) or before
+        if after.pending_users:  # a write that crashed between its batches: its users are completed here
+            self._processor.complete_pending(after, RECONCILE, event_id)
         kinds = set(drift_between(before, after))
         if status == "swept" and any(c.old and c.old.active and not (c.new and c.new.active) for c in outcome.changes):
             kinds.add(DriftKind.STALE_ACCESS)

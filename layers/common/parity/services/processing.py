@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
 from typing import TypeVar
 
 from ..domain import apple, google, limits, stripe
@@ -22,7 +23,7 @@ from ..domain.errors import (
     UnknownPurchaseError,
 )
 from ..domain.model import PaymentRef, Purchase, PurchaseUpdate
-from ..domain.ownership import Action, AuditRecord, Strategy, claim_records
+from ..domain.ownership import Action, AuditRecord, Refusal, Strategy, claim_records
 from ..domain.purchases import apply_update
 from ..domain.replay import Step, settle_owners
 from ..domain.users import UserState
@@ -38,8 +39,10 @@ from ..ports import (
     Repository,
     StripeApi,
 )
+from ..settings import DEFAULT_MAX_SHARED_OWNERS
 from ..views import change_detail
 from ..webhooks.google import parse_push
+from .bounded import BoundedWriter
 from .projection import DEFAULT_REFUND_THRESHOLD, Projection, Projector, retry_on_conflict
 
 # What reading and normalizing a stored event that cannot be used raises (never an outage). Only those
@@ -57,12 +60,17 @@ def usable(read: Callable[..., T], *args) -> T:
         raise MalformedEventError(f"{type(error).__name__}: {error}") from error
 
 
+VOID_CONFIRM_LOOKBACK = timedelta(days=1)  # before a void's notification, where Google's list is searched
+VOID_LIST_WINDOW = timedelta(days=30) - timedelta(minutes=5)  # Google lists voids of the last 30 days
+
+
 @dataclass(frozen=True)
 class Outcome:
     status: str  # applied | stale | duplicate | ignored | customer_linked | unresolved | rejected
     purchase_id: str | None = None
     changes: tuple[EntitlementChange, ...] = ()
     claim_refused: bool = False  # the update's claimant was refused by the strategy or a manual owner
+    refusal: Refusal | None = None  # why the claim was refused
 
 
 class EventProcessor:
@@ -78,9 +86,13 @@ class EventProcessor:
         play_api: PlayApi | None = None,
         play_package: str | None = None,
         refund_threshold: int = DEFAULT_REFUND_THRESHOLD,
+        max_shared_owners: int | None = DEFAULT_MAX_SHARED_OWNERS,
     ) -> None:
+        """`max_shared_owners`: under ALL, the most users one purchase is shared with (None: no bound)."""
         self._repo = repository
         self._projector = Projector(repository, catalog, refund_threshold)
+        self._writer = BoundedWriter(repository, self._projector, publisher)
+        self._max_owners = max_shared_owners if strategy is Strategy.ALL else None
         self._log = event_log
         self._publisher = publisher
         self._catalog = catalog
@@ -153,7 +165,7 @@ class EventProcessor:
         if not note.concerns_purchase:
             return self._finish_without_change("play_store", event_id, "ignored")
         now, token = self._clock.now(), note.purchase_token
-        if note.fetch is not None and self._play is None:
+        if (note.fetch is not None or note.kind == google.VOIDED_PURCHASE) and self._play is None:
             raise StoreApiError("the Play Developer API is not configured (GOOGLE_SERVICE_ACCOUNT_FILE)", retryable=True)
         if note.fetch == google.SUBSCRIPTIONS_V2:
             resource = self._play.get_subscription_v2(self._play_package, token)
@@ -169,12 +181,29 @@ class EventProcessor:
             )
         else:
             facts = google.voided_facts(notification, note.event_time or now, event_id, resource, fetched_at=now)
+            if facts.revocation is not None and not self._void_confirmed(note, now):
+                # The push is authenticated, its body is not bound to the purchase: only Google's own
+                # list of voided purchases revokes (the drift scan's catch-up applies a void listed later).
+                logger.warning("voided purchase not confirmed by Google: nothing revoked", extra={"order_id": note.order_id})
+                return self._finish_without_change("play_store", event_id, "unconfirmed")
         for warning in facts.warnings:
             logger.warning(warning)
         outcome = self.apply_play(facts)
         if facts.needs_acknowledgement:
             self.acknowledge_play(facts, note.product_id)
         return outcome
+
+    def _void_confirmed(self, note: google.PlayNotification, now: datetime) -> bool:
+        """Whether Google lists the notified void (`purchases.voidedpurchases.list`, subscriptions
+        included, quantity-based partial refunds not: those revoke nothing): the token, and the order
+        when the notification names one. The window starts a day before the notification (Google
+        filters on when its systems saw the void), never past the 30 days Google keeps; an unreachable
+        Google raises (the message is retried)."""
+        start = max(now - VOID_LIST_WINDOW, (note.event_time or now) - VOID_CONFIRM_LOOKBACK)
+        for item in self._play.iter_voided_purchases(self._play_package, start, now):
+            if item.get("purchaseToken") == note.purchase_token and note.order_id in (None, item.get("orderId")):
+                return True
+        return False
 
     def apply_play(self, facts: google.GoogleFacts, claimant: str | None = None) -> Outcome:
         """Play facts on the shared path. A token joins its chain's purchase (upgrades, downgrades and
@@ -326,6 +355,12 @@ class EventProcessor:
         now = self._clock.now()
         read, loaded = self._read(update, owner_hint)
         current = read.purchase
+        if current is not None and current.pending_users:
+            # An earlier write left users' projections pending (this event again, or a later one that
+            # read a copy of it): they are completed first, from the canonical purchase.
+            self._writer.complete(current.purchase_id, now, (source, update.event_id))
+            read, loaded = self._read(update, None)
+            current = read.purchase
         try:
             purchase = apply_update(current, update)
         except StaleEventError:
@@ -338,7 +373,7 @@ class EventProcessor:
             customer_owner = self._canonical(read.customer_user, loaded)  # no claim yet: the customer's user owns it
         before_owners = purchase.owner_ids
         purchase, decision = settle_owners(
-            purchase, claimant, customer_owner, self._strategy, linked, update.id_only_claim
+            purchase, claimant, customer_owner, self._strategy, linked, update.id_only_claim, self._max_owners
         )
         refused, audit = bool(decision and decision.refused), ()
         if decision is not None:
@@ -357,14 +392,20 @@ class EventProcessor:
             )
         if current is not None and purchase == current and not update.payment_refs and not audit:
             return self._finish_without_change(source, update.event_id, "stale", update.purchase_id)
+        refusal = decision.refusal if refused else None
+        if refused and current is not None and purchase == current:
+            return self._refuse(update, current, source, audit, refusal)
 
         expected = current.version if current else 0
         purchase = replace(purchase, version=expected + 1)
-        step = Step(purchase.purchase_id, purchase.version, update, claimant, customer_owner, self._strategy, linked)
+        step = Step(
+            purchase.purchase_id, purchase.version, update, claimant, customer_owner, self._strategy, linked,
+            max_owners=self._max_owners,
+        )  # fmt: skip
         projection = self._projector.project([(current, purchase)], now, (source, update.event_id), loaded)
         details = self._details(projection, source, update.event_id)
         try:
-            self._repo.commit(
+            written = self._writer.commit(
                 Commit(
                     source=source,
                     event_id=update.event_id,
@@ -375,7 +416,8 @@ class EventProcessor:
                     change_details=details,
                     outcome="claim_refused" if refused else "applied",
                     step=step,
-                )
+                ),
+                first=(claimant, customer_owner, *purchase.owner_ids[:1]),
             )
         except DuplicateEventError as duplicate:
             # Processed before; if that attempt died before publishing, its changes go out now.
@@ -384,27 +426,63 @@ class EventProcessor:
                 self._publisher.publish(duplicate.recorded_changes)
             return Outcome("duplicate", purchase.purchase_id)
         metrics.add_metric(name="EventsApplied", unit="Count", value=1)
-        if details:
-            self._publisher.publish(details)
-        return Outcome("applied", purchase.purchase_id, projection.changes, claim_refused=refused)
+        if written.commit.change_details:
+            self._publisher.publish(written.commit.change_details)
+        for pending in written.pending:
+            self._writer.complete(pending, now, (source, update.event_id), loaded)
+        return Outcome("applied", purchase.purchase_id, projection.changes, claim_refused=refused, refusal=refusal)
+
+    def _refuse(
+        self, update: PurchaseUpdate, current: Purchase, source: str, audit: tuple[AuditRecord, ...], refusal: Refusal | None
+    ) -> Outcome:
+        """A refused claim that changes nothing else: the event and its audit lines (and the payments it
+        names) are all it writes; the purchase and its owners' projections stay as they are (a refusal
+        costs a few items, not a write per owner). Outcome `refused`: nothing for a replay to fold."""
+        try:
+            self._repo.commit(
+                Commit(
+                    source=source,
+                    event_id=update.event_id,
+                    payment_refs=tuple(replace(ref, owner_ids=current.owner_ids) for ref in update.payment_refs),
+                    audit=audit,
+                    outcome="refused",
+                    purchase_id=update.purchase_id,
+                )
+            )
+        except DuplicateEventError:
+            metrics.add_metric(name="EventsDuplicate", unit="Count", value=1)
+            return Outcome("duplicate", update.purchase_id)
+        return Outcome("refused", update.purchase_id, claim_refused=True, refusal=refusal)
+
+    def complete_pending(self, purchase: Purchase | str, source: str, event_id: str) -> tuple[Mapping, ...]:
+        """Write the users' projections a purchase still has pending (see `services.bounded`), for the
+        drift scan; returns the change events published."""
+        return self._writer.complete(purchase, self._clock.now(), (source, event_id))
 
     def sweep(self, purchase: Purchase, source: str, event_id: str) -> Outcome:
         """Bring the owners' entitlements of a purchase no store can be asked about up to date with
         time: access past its end is never granted (the read rule), and this writes and publishes it."""
 
-        def once(_: int) -> Outcome:
-            projection = self._projector.project(
-                [(purchase, purchase)], self._clock.now(), (source, event_id), against_stored=True
-            )
-            if not projection.changes and not projection.notices:
-                return Outcome("unchanged", purchase.purchase_id)
+        def once(attempt: int) -> Outcome:
+            current = purchase if attempt == 1 else (self._repo.get_purchase(purchase.purchase_id) or purchase)
+            now, loaded = self._clock.now(), {}
+            projection = self._projector.project([(current, current)], now, (source, event_id), loaded, against_stored=True)
+            if not projection.changes and not projection.notices and not current.pending_users:
+                return Outcome("unchanged", current.purchase_id)
             details = self._details(projection, source, event_id)
             try:
-                self._repo.commit(Commit(source, event_id, users=projection.users, change_details=details))
-            except DuplicateEventError:
-                return Outcome("duplicate", purchase.purchase_id)
-            self._publisher.publish(details)
-            return Outcome("applied", purchase.purchase_id, projection.changes)
+                written = self._writer.commit(
+                    Commit(source, event_id, users=projection.users, change_details=details), anchor=current
+                )
+            except DuplicateEventError as duplicate:
+                if duplicate.recorded_changes:
+                    self._publisher.publish(duplicate.recorded_changes)
+                return Outcome("duplicate", current.purchase_id)
+            if written.commit.change_details:
+                self._publisher.publish(written.commit.change_details)
+            for pending in written.pending:
+                self._writer.complete(pending, now, (source, event_id), loaded)
+            return Outcome("applied", current.purchase_id, projection.changes)
 
         return retry_on_conflict(once)
 

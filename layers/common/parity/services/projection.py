@@ -8,7 +8,7 @@ that moves a purchase keeps the user's side the same way.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Mapping, MutableMapping, Sequence
+from collections.abc import Callable, Collection, Mapping, MutableMapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TypeVar
@@ -73,16 +73,31 @@ class Projector:
         loaded: MutableMapping[str, UserState] | None = None,
         history: Mapping[str, Mapping[str, Entitlement]] | None = None,
         against_stored: bool = False,
+        only: Collection[str] | None = None,
     ) -> Projection:
-        """The writes for every user who held or holds one of the moved purchases.
+        """The writes for every user who held or holds one of the moved purchases, and for the users
+        whose projection of one of them is still pending (`Purchase.pending_users`).
 
         `cause`: (source, event id) of the change; `loaded`: users already read on the way (reused, and
         completed with those read here); `history`: more past entitlements per user (a merged user's).
         Changes are found against the stored projection judged now (an access that ended by time is no
         change of this event's), or, `against_stored`, as stored (the sweep publishes those endings).
+        `only`: project these users alone (a batch of pending ones).
+
+        Refunds are counted against the purchase before the move, except for a pending user: their own
+        copy is what they last saw (the refunds since then were never counted for them), so counting
+        from it counts each refund once, however many writes it takes to reach them.
         """
         loaded = {} if loaded is None else loaded
-        affected = sorted({uid for before, after in moves for uid in (*(before.owner_ids if before else ()), *after.owner_ids)})
+        affected = sorted(
+            {
+                uid
+                for before, after in moves
+                for uid in (*(before.owner_ids if before else ()), *(before.pending_users if before else ()), *after.owner_ids)
+            }
+        )
+        if only is not None:
+            affected = [uid for uid in affected if uid in only]
         writes, changes, notices, audit = [], [], [], []
         for user_id in affected:
             user = loaded.get(user_id) or self._repo.load_user(user_id)
@@ -91,9 +106,11 @@ class Projector:
             puts, deletes, refunds = [], [], 0
             for before, after in moves:
                 if user_id in after.owner_ids:
+                    seen = held.get(after.purchase_id)
+                    pending = before is not None and user_id in before.pending_users and seen is not None
                     held[after.purchase_id] = after
                     puts.append(after)
-                    refunds += refunds_added(before, after)
+                    refunds += refunds_added(seen if pending else before, after)
                 else:
                     held.pop(after.purchase_id, None)
                     deletes.append(after.purchase_id)

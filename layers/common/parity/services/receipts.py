@@ -17,6 +17,7 @@ from ..bodies import AppStoreReceipt, PlayStoreReceipt, StripeReceipt, parse_rec
 from ..domain import apple, google, stripe
 from ..domain.errors import StoreApiError
 from ..domain.model import PurchaseUpdate
+from ..domain.ownership import Refusal
 from ..http import HttpError
 from ..observability import logger, metrics
 from ..ports import Clock, EventLog, Queue, StoredEvent
@@ -28,7 +29,7 @@ if TYPE_CHECKING:
     from ..ports import PlayApi, StripeApi
     from ..webhooks.apple import SignedDataVerifier
     from .entitlements import EntitlementReader
-    from .processing import EventProcessor
+    from .processing import EventProcessor, Outcome
 
 @dataclass(frozen=True)
 class ReceiptAnswer:
@@ -144,7 +145,7 @@ class ReceiptService:
         self._log.append(StoredEvent("play_store", event_id, "receipt", token, now, body))
         outcome = self._processor.apply_play(facts, claimant=user_id)
         if outcome.claim_refused:
-            raise _owned_by_another_user()
+            raise _refused(outcome)
         if facts.needs_acknowledgement:
             self._processor.acknowledge_play(facts, receipt.product_id)
         return self._claimed(user_id)
@@ -194,7 +195,7 @@ class ReceiptService:
         except StoreApiError as error:
             return self._unconfirmed(user_id, body, queued, error, "Stripe")
         if outcome.claim_refused:
-            raise _owned_by_another_user()
+            raise _refused(outcome)
         return self._claimed(user_id)
 
     # -- shared -------------------------------------------------------------------------------------
@@ -204,7 +205,7 @@ class ReceiptService:
         self._log.append(StoredEvent(source, update.event_id, "receipt", update.store_key, self._clock.now(), body))
         outcome = self._processor.apply(update, source=source)
         if outcome.claim_refused:
-            raise _owned_by_another_user()
+            raise _refused(outcome)
         return self._claimed(user_id)
 
     def _claimed(self, user_id: str) -> ReceiptAnswer:
@@ -236,6 +237,14 @@ class ReceiptService:
 
 def _owned_by_another_user(message: str = "This purchase is already used by another user.") -> HttpError:
     return HttpError(409, "purchase_owned_by_another_user", message)
+
+
+def _refused(outcome: Outcome) -> HttpError:
+    """The 409 of a refused claim: the purchase is shared with the most users allowed, or the strategy
+    (or a manual association) gives it to someone else."""
+    if outcome.refusal is Refusal.TOO_MANY_OWNERS:
+        return HttpError(409, Refusal.TOO_MANY_OWNERS.value, "This purchase is already shared with the most users allowed.")
+    return _owned_by_another_user()
 
 
 def _check_checkout(session: Mapping, facts: stripe.StripeFacts, user_id: str) -> None:

@@ -23,6 +23,7 @@ from ..domain.users import UserState
 from ..ports import ChangePublisher, Clock, Commit, PurchaseWrite, ReplayInput, StoredEvent
 from ..views import change_detail
 from .admin import ADMIN
+from .bounded import BoundedWriter
 from .projection import Projector
 
 if TYPE_CHECKING:
@@ -63,6 +64,7 @@ class Replayer:
         self._clock = clock
         self._publisher = publisher
         self._projector = Projector(repository, catalog)
+        self._writer = BoundedWriter(repository, self._projector, publisher)
 
     # -- reading ------------------------------------------------------------------------------------
 
@@ -149,7 +151,12 @@ class Replayer:
         for difference in replay.differing:
             stored, purchase = difference.stored, difference.rebuilt
             expected = stored.version if stored else 0
-            purchase = replace(purchase, version=expected + 1, checked_at=stored.checked_at if stored else None)
+            # Users still pending on the stored purchase are brought up to date with it (their own copy is
+            # what they last saw).
+            pending = stored.pending_users if stored else ()
+            purchase = replace(
+                purchase, version=expected + 1, checked_at=stored.checked_at if stored else None, pending_users=pending
+            )
             event_id = f"replay:{run}:{difference.purchase_id}"
             fixed_users |= {*purchase.owner_ids, *(stored.owner_ids if stored else ())}
             # The stored owners are told, but a refund written back was counted when it happened:
@@ -168,9 +175,10 @@ class Replayer:
         now = self._clock.now()
         body = json.dumps({"action": "replay", "subject": subject, "actor": actor, "fields": sorted(fields)}).encode()
         self._repo.append(StoredEvent(ADMIN, event_id, "state.replayed", subject, now, body))
-        projection = self._projector.project(moves, now, (ADMIN, event_id), against_stored=True)
+        loaded: dict = {}
+        projection = self._projector.project(moves, now, (ADMIN, event_id), loaded, against_stored=True)
         details = tuple(change_detail(c, cause=f"{ADMIN}:{event_id}") for c in projection.changes)
-        self._repo.commit(
+        written = self._writer.commit(
             Commit(
                 source=ADMIN,
                 event_id=event_id,
@@ -180,5 +188,7 @@ class Replayer:
                 change_details=details,
             )
         )
-        if details and self._publisher is not None:
-            self._publisher.publish(details)
+        if written.commit.change_details and self._publisher is not None:
+            self._publisher.publish(written.commit.change_details)
+        for pending in written.pending:
+            self._writer.complete(pending, now, (ADMIN, event_id), loaded)

@@ -12,12 +12,23 @@
   for (or, on an index, the items whose index key matches, sorted again). Here a Query on the table
   reads only its partition (moto then filters and sorts it as before), and a Query on an index skips
   the first sort (moto sorts the matches by the index's keys itself).
+- Responses: moto 5 writes every DynamoDB answer through its generic, shape-driven serializer, which
+  costs more than the operation itself for an item-laden answer (a Query of a user's partition, an
+  UpdateItem returning the item). A DynamoDB answer that is plain JSON (strings, numbers, booleans,
+  lists, maps; no bytes, no timestamps) is written with `json.dumps` instead, its `None` members
+  dropped as the serializer drops them; anything else goes through moto's serializer.
+  `PARITY_CHECK_MOTO_SPEED=1` makes every such answer through both and fails on a difference.
+- Request dispatch: moto lists a handler class's methods (`inspect.getmembers`) on every request; the
+  list is kept per class.
 """
 
 from __future__ import annotations
 
 import contextlib
 import copy as _copy
+import functools
+import json
+import os
 import threading
 from collections import defaultdict
 from collections.abc import Iterator
@@ -109,7 +120,30 @@ def fast_transactions() -> Iterator[None]:
     from moto.dynamodb.models.dynamo_type import DynamoType
     from moto.dynamodb.models.table import Table
 
+    from moto.core import responses as core_responses
+    from moto.core.serialize import BaseJSONSerializer
+
+    original_serialize = BaseJSONSerializer._serialize_result
+    original_method_names = core_responses.method_names_from_class
+    check = os.environ.get("PARITY_CHECK_MOTO_SPEED") == "1"
+
+    def serialize_result(self, resp, result):
+        if isinstance(result, dict) and self.operation_model.service_model.endpoint_prefix == "dynamodb":
+            try:
+                body = json.dumps(_without_none(result))
+            except TypeError:  # bytes, datetimes: the serializer's business
+                return original_serialize(self, resp, result)
+            if check:
+                expected = original_serialize(self, dict(resp, headers=dict(resp["headers"])), result)
+                assert json.loads(expected["body"]) == json.loads(body), (self.operation_model.name, expected["body"], body)
+            resp["body"] = body
+            resp["headers"]["Content-Type"] = self._get_protocol_specific_content_type()
+            return resp
+        return original_serialize(self, resp, result)
+
     original_query, original_all_items = Table.query, Table.all_items
+    BaseJSONSerializer._serialize_result = serialize_result
+    core_responses.method_names_from_class = functools.lru_cache(maxsize=None)(original_method_names)
     backend_class.transact_write_items = transact_write_items
     models.copy = _CopyShim()
     Table.query, Table.all_items = query, all_items
@@ -119,3 +153,15 @@ def fast_transactions() -> Iterator[None]:
         backend_class.transact_write_items = original
         models.copy = original_copy
         Table.query, Table.all_items = original_query, original_all_items
+        BaseJSONSerializer._serialize_result = original_serialize
+        core_responses.method_names_from_class = original_method_names
+
+
+def _without_none(value):
+    if isinstance(value, dict):
+        return {k: _without_none(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list):
+        return [_without_none(v) for v in value]
+    if value is None or isinstance(value, (str, int, float, bool)):
+        return value
+    raise TypeError(type(value).__name__)

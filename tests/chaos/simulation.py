@@ -152,7 +152,8 @@ def run(
     progress=None,
 ) -> RunResult:
     """Deliver `deliveries` (at `rate_per_second`) and drive everything to quiet; read the end state.
-    `bad_deploy`: (start, seconds) of simulated time during which the processor fails every record."""
+    `bad_deploy`: (after, seconds): `after` simulated seconds after the last first delivery, the
+    processor fails every record for `seconds` (a deploy with a bug, rolled back)."""
     from tests.chaos.moto_speed import fast_transactions
     from tests.chaos.sqs_clock import SqsClock, simulated_sqs
     from tests.support import harness
@@ -210,8 +211,10 @@ def run(
         play_api._purchases._http.http.request = Loopback(play).request
         if faults is not None:
             faults.wrap_play(play_api)
+        last_first_delivery = (len(deliveries) - 1) // rate_per_second
         if bad_deploy is not None:
-            _install_bad_deploy(processor.service, sqs_clock, bad_deploy, faults)
+            window = (last_first_delivery + bad_deploy[0], bad_deploy[1])
+            _install_bad_deploy(processor.service, sqs_clock, window, faults)
         bearer = {"token": push.bearer(push.mint_token()), "at": time.time()}
         capture = _ChangeCapture(stack)
 
@@ -230,7 +233,7 @@ def run(
         clock = _Clock()
         for n, delivery in enumerate(deliveries):
             clock.at(n // rate_per_second, "deliver", (delivery, 1))
-        result.last_first_delivery = (len(deliveries) - 1) // rate_per_second
+        result.last_first_delivery = last_first_delivery
         deleted: set[str] = set()
 
         def process(batch: list[dict]) -> None:

@@ -6,11 +6,17 @@ simulated stores and a simulated SQS event source mapping on a simulated clock.
   function failing) is delivered again later, as the stores do: Stripe after 1, 3, 9, ... minutes,
   Apple after 1, 12, 24, 48, 72 hours, Pub/Sub after 10 s doubling to 600 s.
 - The event source mapping: batches of ten received from the FIFO queue, the processor invoked
-  (Powertools partial batch response), what succeeded deleted, what failed visible again 60 s later
-  (the queue's visibility timeout); moto moves a message received five times to the DLQ. The queue's
-  real visibility timeout is set to 12 hours so that only the simulated clock makes messages visible.
-  An injected crash ends the invocation without an answer; a batch may also be processed and then not
-  deleted (the function died after returning): both come back 60 s later, whole.
+  (Powertools partial batch response), what succeeded deleted. A failed record stays in flight for the
+  backoff the processor set on it (`ChangeMessageVisibility`, `parity.retries`: the production schedule,
+  jitter drawn from a seeded generator); a record whose ChangeMessageVisibility failed, and a crashed
+  or undeleted batch (the function died after returning), come back after the queue's
+  VisibilityTimeout (1,800 s, template.yaml). moto's SQS runs on the simulated clock
+  (`tests/chaos/sqs_clock.py`): the clock jumps to the next store delivery or the next moment a
+  message becomes visible, whichever is first. moto moves a message to the DLQ when it would be
+  received a 51st time (maxReceiveCount 50, template.yaml).
+- A bad deploy (optional, `bad_deploy`): a window of simulated time in which the processor fails
+  every record (an error that is not an outage: the short schedule), long enough that messages use up
+  their receives and go to the DLQ.
 - The operator: once the queue is quiet, `parity dlq redrive store-events` (the console, in-process)
   an hour later; again until the DLQ stays empty.
 

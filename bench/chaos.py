@@ -3,7 +3,8 @@ through the real functions while 20 % of the calls they make fail on purpose; th
 The end state must equal a fault-free run of the same deliveries: 0 lost, 0 double grants, 0 stuck.
 
     PYTHONPATH=layers/common:. .venv/bin/python bench/chaos.py [--users 500] [--events 10000] [--seed 11]
-        [--fault-rate 0.2] [--crash-rate 0.05] [--not-delete-rate 0.05] [--json FILE]
+        [--fault-rate 0.2] [--crash-rate 0.05] [--not-delete-rate 0.05] [--bad-deploy 21600,43200]
+        [--parallel] [--json FILE]
 
 What runs, and how the figures are defined: docs/RELIABILITY.md ("Fault injection"), tests/chaos/.
 Exit status 0 when the verdict is PASS, 1 otherwise.
@@ -32,6 +33,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--fault-rate", type=float, default=0.2)
     parser.add_argument("--crash-rate", type=float, default=0.05, help="per successful processor commit")
     parser.add_argument("--not-delete-rate", type=float, default=0.05, help="per processed batch")
+    parser.add_argument(
+        "--bad-deploy",
+        default="21600,43200",
+        help="AFTER,SECONDS: AFTER seconds after the last first delivery, the processor fails every record for "
+        "SECONDS (simulated; messages use up their receives and are dead-lettered, then redriven); 'none' for none",
+    )
+    parser.add_argument("--parallel", action="store_true", help="the fault-free run in a forked process meanwhile")
     parser.add_argument("--json", type=Path, help="also write the figures there")
     parser.add_argument("--quiet", action="store_true")
     args = parser.parse_args(argv)
@@ -50,6 +58,8 @@ def main(argv: list[str] | None = None) -> int:
         fault_rate=args.fault_rate,
         crash_rate=args.crash_rate,
         not_delete_rate=args.not_delete_rate,
+        bad_deploy=None if args.bad_deploy == "none" else tuple(int(v) for v in args.bad_deploy.split(",")),
+        parallel=args.parallel,
         progress=say,
     )
     print(text)

@@ -6,11 +6,17 @@ simulated stores and a simulated SQS event source mapping on a simulated clock.
   function failing) is delivered again later, as the stores do: Stripe after 1, 3, 9, ... minutes,
   Apple after 1, 12, 24, 48, 72 hours, Pub/Sub after 10 s doubling to 600 s.
 - The event source mapping: batches of ten received from the FIFO queue, the processor invoked
-  (Powertools partial batch response), what succeeded deleted, what failed visible again 60 s later
-  (the queue's visibility timeout); moto moves a message received five times to the DLQ. The queue's
-  real visibility timeout is set to 12 hours so that only the simulated clock makes messages visible.
-  An injected crash ends the invocation without an answer; a batch may also be processed and then not
-  deleted (the function died after returning): both come back 60 s later, whole.
+  (Powertools partial batch response), what succeeded deleted. A failed record stays in flight for the
+  backoff the processor set on it (`ChangeMessageVisibility`, `parity.retries`: the production schedule,
+  jitter drawn from a seeded generator); a record whose ChangeMessageVisibility failed, and a crashed
+  or undeleted batch (the function died after returning), come back after the queue's
+  VisibilityTimeout (1,800 s, template.yaml). moto's SQS runs on the simulated clock
+  (`tests/chaos/sqs_clock.py`): the clock jumps to the next store delivery or the next moment a
+  message becomes visible, whichever is first. moto moves a message to the DLQ when it would be
+  received a 51st time (maxReceiveCount 50, template.yaml).
+- A bad deploy (optional, `bad_deploy`): a window of simulated time in which the processor fails
+  every record (an error that is not an outage: the short schedule), long enough that messages use up
+  their receives and go to the DLQ.
 - The operator: once the queue is quiet, `parity dlq redrive store-events` (the console, in-process)
   an hour later; again until the DLQ stays empty.
 
@@ -42,7 +48,6 @@ from tests.support import apple as fx
 from tests.support import google as push
 from tests.support.lambda_events import LambdaContext, sqs_event
 
-VISIBILITY = 60  # StoreEventsQueue's VisibilityTimeout (template.yaml)
 BATCH = 10  # the event source mapping's BatchSize
 REDRIVE_AFTER = 3600  # the operator redrives an hour after the queue went quiet
 MAX_REDRIVES = 12
@@ -117,28 +122,27 @@ def _plain(value: Any) -> Any:
 
 
 class _Clock:
+    """The stores' deliveries, due at simulated seconds."""
+
     def __init__(self) -> None:
-        self.now = 0
-        self._heap: list[tuple[int, int, str, Any]] = []
+        self.now: float = 0
+        self._heap: list[tuple[float, int, str, Any]] = []
         self._seq = 0
 
-    def at(self, when: int, kind: str, payload: Any) -> None:
+    def at(self, when: float, kind: str, payload: Any) -> None:
         self._seq += 1
         heapq.heappush(self._heap, (when, self._seq, kind, payload))
 
+    def next(self) -> float | None:
+        return self._heap[0][0] if self._heap else None
+
     def due(self) -> list[tuple[str, Any]]:
-        """Advance to the next moment anything is due; everything due then."""
-        if not self._heap:
-            return []
-        self.now = max(self.now, self._heap[0][0])
+        """Everything due by now, in order."""
         out = []
         while self._heap and self._heap[0][0] <= self.now:
             _, _, kind, payload = heapq.heappop(self._heap)
             out.append((kind, payload))
         return out
-
-    def __bool__(self) -> bool:
-        return bool(self._heap)
 
 
 def run(
@@ -148,23 +152,27 @@ def run(
     label: str,
     faults: FaultInjector | None = None,
     not_delete_rate: float = 0.0,
+    bad_deploy: tuple[int, int] | None = None,
     rate_per_second: int = 10,
     seed: int = 0,
     progress=None,
 ) -> RunResult:
-    """Deliver `deliveries` (at `rate_per_second`) and drive everything to quiet; read the end state."""
+    """Deliver `deliveries` (at `rate_per_second`) and drive everything to quiet; read the end state.
+    `bad_deploy`: (after, seconds): `after` simulated seconds after the last first delivery, the
+    processor fails every record for `seconds` (a deploy with a bug, rolled back)."""
+    from tests.chaos.sqs_clock import SqsClock, simulated_sqs
     from tests.support import harness
-    from tests.support.moto_speed import fast_transactions
-    from tests.support.play_api import PACKAGE, play_api_server
+    from tests.support.play_api import PACKAGE, Loopback, PlayApiState
 
     result = RunResult(label)
     started = time.perf_counter()
     rng = random.Random(seed * 31 + 7)
     scratch = Path(tempfile.mkdtemp(prefix="parity-chaos-"))
+    sqs_clock = SqsClock()
     with contextlib.ExitStack() as cleanup:
         cleanup.callback(shutil.rmtree, scratch, ignore_errors=True)
         certs = cleanup.enter_context(push.certs_server())
-        play = cleanup.enter_context(play_api_server(_play_key()))
+        play = PlayApiState(private_key=_play_key(), base_url="http://play-api.invalid")
         env = {
             "POWERTOOLS_LOG_LEVEL": "CRITICAL",
             "POWERTOOLS_METRICS_DISABLED": "true",
@@ -178,8 +186,9 @@ def run(
             "GOOGLE_API_BASE": play.base_url,
             "GOOGLE_SERVICE_ACCOUNT_FILE": str(play.write_service_account(scratch / "service-account.json")),
         }
+        # (harness.running_stack installs tests.support.moto_speed's faster transactions and queries)
         stack = cleanup.enter_context(harness.running_stack(catalog=CATALOG, catalog_dir=scratch, env=env))
-        cleanup.enter_context(fast_transactions())
+        cleanup.enter_context(simulated_sqs(sqs_clock))
         cleanup.enter_context(contextlib.redirect_stdout(io.StringIO()))
         cleanup.enter_context(warnings.catch_warnings())
         warnings.filterwarnings("ignore", "No application metrics to publish", UserWarning)
@@ -190,7 +199,8 @@ def run(
         for token, resource in scenario.play_resources.items():
             play.subscriptions[(PACKAGE, token)] = copy.deepcopy(resource)
         sqs = stack.session.client("sqs")
-        sqs.set_queue_attributes(QueueUrl=stack.queue_url, Attributes={"VisibilityTimeout": str(12 * 3600)})
+        # The change-capture queue keeps what it holds for the whole simulated run (days under faults).
+        sqs.set_queue_attributes(QueueUrl=stack.changes_queue_url, Attributes={"MessageRetentionPeriod": str(14 * 86400)})
         from parity.adapters.dynamodb import DynamoRepository
 
         setup_repo = DynamoRepository(stack.table, client=stack.session.client("dynamodb"))
@@ -199,9 +209,19 @@ def run(
         for name in ("stripe_webhook", "apple_webhook", "google_webhook", "event_processor", "entitlements"):
             stack.function(name)
         processor = stack.processor
+        # The backoff's jitter, seeded: both runs and every rerun draw the same delays.
+        processor.redelivery._draw = random.Random(seed * 17 + 3).random
+        play_api = processor.service._play
+        play_api.prepare()
+        play_api._purchases._http.http.request = Loopback(play).request
         if faults is not None:
-            faults.wrap_play(processor.service._play)
+            faults.wrap_play(play_api)
+        last_first_delivery = (len(deliveries) - 1) // rate_per_second
+        if bad_deploy is not None:
+            window = (last_first_delivery + bad_deploy[0], bad_deploy[1])
+            _install_bad_deploy(processor.service, sqs_clock, window, faults)
         bearer = {"token": push.bearer(push.mint_token()), "at": time.time()}
+        capture = _ChangeCapture(stack)
 
         def post(event) -> int:
             try:
@@ -216,12 +236,15 @@ def run(
                 return 502
 
         clock = _Clock()
-        held: dict[str, str] = {}  # message id → receipt handle, for messages waiting to be visible again
         for n, delivery in enumerate(deliveries):
             clock.at(n // rate_per_second, "deliver", (delivery, 1))
-        result.last_first_delivery = (len(deliveries) - 1) // rate_per_second
+        result.last_first_delivery = last_first_delivery
+        deleted: set[str] = set()
 
         def process(batch: list[dict]) -> None:
+            """One invocation of the event source mapping: Lambda deletes what the answer does not name
+            as failed; a failed record stays in flight for the backoff the handler set on it, a crashed
+            or undeleted batch for the queue's visibility timeout."""
             result.batches += 1
             crashed = False
             if faults is not None:
@@ -230,7 +253,7 @@ def run(
                 answer = processor.lambda_handler(sqs_event(batch, stack.queue_arn), LambdaContext("parity-event-processor"))
             except SimulatedCrash:
                 crashed, answer = True, None
-            except Exception:  # noqa: BLE001 - the invocation failed: every record is retried
+            except Exception:  # noqa: BLE001 - the invocation failed (every record failed): nothing deleted
                 result.invocations_failed += 1
                 answer = {"batchItemFailures": [{"itemIdentifier": m["MessageId"]} for m in batch]}
             finally:
@@ -245,12 +268,11 @@ def run(
             for message in batch:
                 if crashed or message["MessageId"] in failed:
                     result.records["failed"] += 1
-                    held[message["MessageId"]] = message["ReceiptHandle"]
-                    clock.at(clock.now + VISIBILITY, "visible", message["MessageId"])
                 else:
                     result.records["succeeded"] += 1
                     sqs.delete_message(QueueUrl=stack.queue_url, ReceiptHandle=message["ReceiptHandle"])
-            result.converged_at = clock.now
+                    deleted.add(message["MessageId"])
+            result.converged_at = int(clock.now)
 
         def drain_queue() -> None:
             while True:
@@ -260,36 +282,37 @@ def run(
                 process(batch)
 
         def quiet() -> None:
-            """Run the clock until nothing is due and the queue has nothing visible."""
+            """Run the clock until no delivery is due and no message will become visible again: each
+            step jumps to the next store delivery or the next visibility deadline, whichever is first."""
             steps = 0
-            while clock:
+            while True:
+                moments = [t for t in (clock.next(), sqs_clock.next_visible(deleted.__contains__)) if t is not None]
+                if not moments:
+                    break
+                clock.now = max(clock.now, min(moments))
+                sqs_clock.now = clock.now
                 for kind, payload in clock.due():
-                    if kind == "deliver":
-                        delivery, attempt = payload
-                        if faults is not None:
-                            faults.enabled = True
-                        status = post(delivery.event)
-                        result.deliveries += 1
-                        result.store_retries += attempt > 1
-                        result.answers[(ROUTES[delivery.event.store], status)] += 1
-                        key = (delivery.event.store, delivery.event.event_id)
-                        if status == 200:
-                            result.accepted.add(key)
-                        elif attempt < MAX_DELIVERY_ATTEMPTS:
-                            clock.at(clock.now + retry_delay(delivery.event.store, attempt), "deliver", (delivery, attempt + 1))
-                        elif key not in result.accepted:
-                            result.never_accepted.append(delivery.event.event_id)
-                    elif kind == "visible":
-                        handle = held.pop(payload, None)
-                        if handle is not None:
-                            with contextlib.suppress(Exception):  # moved to the DLQ meanwhile
-                                sqs.change_message_visibility(QueueUrl=stack.queue_url, ReceiptHandle=handle, VisibilityTimeout=0)
+                    delivery, attempt = payload
+                    if faults is not None:
+                        faults.enabled = True
+                    status = post(delivery.event)
+                    result.deliveries += 1
+                    result.store_retries += attempt > 1
+                    result.answers[(ROUTES[delivery.event.store], status)] += 1
+                    key = (delivery.event.store, delivery.event.event_id)
+                    if status == 200:
+                        result.accepted.add(key)
+                    elif attempt < MAX_DELIVERY_ATTEMPTS:
+                        clock.at(clock.now + retry_delay(delivery.event.store, attempt), "deliver", (delivery, attempt + 1))
+                    elif key not in result.accepted:
+                        result.never_accepted.append(delivery.event.event_id)
                 drain_queue()
-                result.changes += stack.changes() + stack.notices()
                 steps += 1
-                if progress and steps % 200 == 0:
-                    progress(f"{label}: t={clock.now}s deliveries={result.deliveries} batches={result.batches}")
-            drain_queue()
+                if steps % 100 == 0:
+                    result.changes += capture.take()
+                    if progress and steps % 2000 == 0:
+                        progress(f"{label}: t={clock.now:.0f}s deliveries={result.deliveries} batches={result.batches}")
+            result.changes += capture.take()
 
         quiet()
         from parity_cli.main import run as cli
@@ -298,23 +321,70 @@ def run(
             if stack.queue_depth(stack.dlq_url) == 0:
                 break
             clock.now += REDRIVE_AFTER
+            sqs_clock.now = clock.now
             out, err = io.StringIO(), io.StringIO()
             code = cli(["dlq", "redrive", "store-events", "--json"], stdout=out, stderr=err, clients={"sqs": sqs}, tty=False)
             document = json.loads(out.getvalue() or "{}")
             moved = sum(r.get("moved", 0) for r in document.get("redrives", []))
-            result.redrives.append({"at": clock.now, "code": code, "moved": moved})
+            result.redrives.append({"at": int(clock.now), "code": code, "moved": moved})
             result.redriven += moved
+            if progress:
+                progress(f"{label}: t={clock.now:.0f}s redrive moved {moved}")
             drain_queue()
             quiet()
         if faults is not None:
             faults.enabled = False
             result.faults, result.calls = Counter(faults.counts), Counter(faults.calls)
-        result.changes += stack.changes() + stack.notices()
+        result.changes += capture.take()
         result.queue_left = stack.queue_depth()
         result.dlq_left = stack.queue_depth(stack.dlq_url)
         _read_back(stack, scenario, result)
     result.wall_seconds = time.perf_counter() - started
     return result
+
+
+class _ChangeCapture:
+    """The change events the bus forwarded to the capture queue (`Stack.changes` and `notices`), taken
+    from moto's queue directly: the queue is only the harness's window on the bus, and reading it
+    through the SQS API ten at a time, each deleted by a scan of the queue, cost more than the run."""
+
+    def __init__(self, stack) -> None:
+        from moto.sqs.models import sqs_backends
+
+        account = stack.changes_queue_url.rstrip("/").split("/")[-2]
+        self._queue = sqs_backends[account][harness_region()].queues["parity-test-changes"]
+
+    def take(self) -> list[dict]:
+        messages, self._queue._messages = self._queue._messages, []
+        out = []
+        for message in messages:
+            envelope = json.loads(message.body)
+            assert envelope["source"] == "parity", envelope
+            out.append(envelope["detail"])  # entitlement.changed, and the other Parity events
+        return out
+
+
+def harness_region() -> str:
+    from tests.support.harness import REGION
+
+    return REGION
+
+
+def _install_bad_deploy(service, clock, window: tuple[int, int], faults: FaultInjector | None) -> None:
+    """A deploy with a bug: from `window[0]` for `window[1]` simulated seconds, the processor fails every
+    record it is handed (an error that is not an outage: the short retry schedule), so that messages
+    use up their receives and go to the DLQ; the operator's redrive then brings them back."""
+    start, seconds = window
+    real = service.process_message
+
+    def process_message(*args, **kwargs):
+        if start <= clock.now < start + seconds:
+            if faults is not None:
+                faults.counts["processor.BadDeploy"] += 1
+            raise RuntimeError("bad deploy: every record fails")
+        return real(*args, **kwargs)
+
+    service.process_message = process_message
 
 
 _PLAY_KEY: list = []

@@ -364,3 +364,40 @@ def play_api_server(private_key: rsa.RSAPrivateKey, **kwargs: Any) -> Iterator[P
     with serve(_handler(state), "play-api-stub") as base_url:
         state.base_url = base_url
         yield state
+
+
+class Loopback:
+    """An `httplib2.Http` stand-in that hands each request to this fake's request handler in-process:
+    the same bytes on the wire (request line, headers, body; status line, headers, body), no socket and
+    no server thread. For runs that make thousands of calls (the fault-injection harness): the Play
+    client's own code, google-auth's and googleapiclient's all still run; only the TCP hop is gone.
+
+    Installed as the `request` of the `httplib2.Http` under the client's `AuthorizedHttp` (which the
+    token refreshes use too): `authorized.http.request = Loopback(state).request`.
+    """
+
+    def __init__(self, state: PlayApiState) -> None:
+        self._handler = _handler(state)
+
+    def request(self, uri, method="GET", body=None, headers=None, redirections=5, connection_type=None):
+        import io
+
+        import httplib2
+
+        url = urlsplit(uri)
+        target = url.path + (f"?{url.query}" if url.query else "")
+        payload = body.encode() if isinstance(body, str) else (body or b"")
+        lines = [f"{method} {target} HTTP/1.1", f"Host: {url.netloc}"]
+        lines += [f"{name}: {value}" for name, value in (headers or {}).items() if name.lower() != "content-length"]
+        lines.append(f"Content-Length: {len(payload)}")
+        handler = self._handler.__new__(self._handler)
+        handler.rfile = io.BytesIO(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + payload)
+        handler.wfile = io.BytesIO()
+        handler.client_address, handler.server, handler.close_connection = ("127.0.0.1", 0), None, True
+        handler.handle_one_request()
+        head, _, content = handler.wfile.getvalue().partition(b"\r\n\r\n")
+        status_line, *header_lines = head.decode("latin-1").split("\r\n")
+        fields = dict(line.split(": ", 1) for line in header_lines)
+        response = httplib2.Response({**{k.lower(): v for k, v in fields.items()}, "status": status_line.split()[1]})
+        response.reason = status_line.split(" ", 2)[2] if status_line.count(" ") >= 2 else ""
+        return response, content

@@ -401,3 +401,17 @@ def test_a_snapshot_that_does_not_say_whether_it_renews_keeps_the_stored_intent(
 
     # THEN the purchase still renews
     assert after.will_renew is True
+
+
+def test_an_invoice_and_the_subscription_update_of_its_period_store_the_same_purchase_in_either_order():
+    # The renewal's subscription update (second 0) and its invoice.paid (second 1) name the same period;
+    # found by the fault-injection run, where faults changed which was applied first.
+    start = fold([snapshot_update(State.ACTIVE, day(30), second(-100))])
+    renewal = snapshot_update(State.ACTIVE, day(60), second(0))
+    invoice = paid_update(day(60), second(1))
+
+    ends = in_every_order([renewal, invoice], start)
+
+    assert len(ends) == 1
+    [end] = ends
+    assert (end.expires_at, end.event_time) == (day(60), second(1))

@@ -140,7 +140,10 @@ def _apply_payment(purchase: Purchase, paid_through: datetime, occurred_at: date
         if paid_through < purchase.expires_at:
             return purchase
         if paid_through == purchase.expires_at and purchase.store_state in ACCESS_STATES:
-            return purchase
+            # The period was known already (a snapshot told it first); the invoice still confirms it
+            # as of its own time, as it would have had it come first: the order of the two must not
+            # change what is stored.
+            return replace(purchase, event_time=max(purchase.event_time, occurred_at))
     return replace(
         purchase,
         expires_at=paid_through,

@@ -7,9 +7,8 @@
 
 from parity import bootstrap
 from parity.bodies import MergeRequest, OwnerAssignment, parse_json
+from parity.domain.errors import NotFound, ParityError
 from parity.http import (
-    ROUTE_ERRORS,
-    HttpError,
     check_user_id,
     error_response,
     operator,
@@ -52,7 +51,7 @@ def lambda_handler(event, context):
     try:
         route = ROUTES.get(event.get("routeKey", ""))
         if route is None:
-            raise HttpError(404, "not_found", f"There is no admin route {event.get('routeKey')!r}.")
+            raise NotFound(f"There is no admin route {event.get('routeKey')!r}.")
         return response(200, route(event, operator(event)))
-    except ROUTE_ERRORS as error:
+    except ParityError as error:
         return error_response(error)

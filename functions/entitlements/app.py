@@ -1,7 +1,8 @@
 """GET /v1/users/{userId}/entitlements: what this user may use right now (one DynamoDB Query)."""
 
 from parity import bootstrap
-from parity.http import ROUTE_ERRORS, error_response, require_own_user, response, user_id_parameter
+from parity.domain.errors import ParityError
+from parity.http import error_response, require_own_user, response, user_id_parameter
 from parity.observability import logger
 from parity.settings import Settings
 
@@ -15,5 +16,5 @@ def lambda_handler(event, context):
         user_id = user_id_parameter(event)
         require_own_user(event, user_id)
         return response(200, reader.read(user_id))
-    except ROUTE_ERRORS as error:
+    except ParityError as error:
         return error_response(error)

@@ -9,7 +9,8 @@ from aws_lambda_powertools.utilities.batch.exceptions import SQSFifoMessageGroup
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from parity import bootstrap
-from parity.http import HttpError
+from parity.domain.errors import RequestRefused
+from parity.http import status_of
 from parity.observability import logger, metrics
 from parity.services.ingest import RECEIPT_RETRY
 from parity.settings import Settings
@@ -103,8 +104,8 @@ def retry_receipt(message: dict) -> str:
     """A receipt the store could not confirm in time: validated and claimed now (or retried again)."""
     try:
         answer = receipts().retry(message)
-    except HttpError as refused:  # the store answered after all, and said no: nothing to retry
-        logger.warning("queued receipt refused", extra={"code": refused.code, "status": refused.status})
+    except RequestRefused as refused:  # the store answered after all, and said no: nothing to retry
+        logger.warning("queued receipt refused", extra={"code": refused.code, "status": status_of(refused)})
         return refused.code
     logger.info("queued receipt claimed", extra={"status": answer.status})
     return "claimed"

@@ -1,7 +1,9 @@
 """POST /v1/users/{userId}/receipts: validate a purchase with its store, claim it, answer entitlements."""
 
 from parity import bootstrap
-from parity.http import ROUTE_ERRORS, error_response, raw_body, require_own_user, response, user_id_parameter
+from parity.bodies import parse_receipt
+from parity.domain.errors import ParityError
+from parity.http import error_response, raw_body, require_own_user, response, user_id_parameter
 from parity.observability import logger, metrics
 from parity.settings import Settings
 
@@ -15,7 +17,8 @@ def lambda_handler(event, context):
     try:
         user_id = user_id_parameter(event)
         require_own_user(event, user_id)
-        answer = receipts.submit(user_id, raw_body(event))
-    except ROUTE_ERRORS as error:
+        body = raw_body(event)
+        answer = receipts.submit(user_id, parse_receipt(body), body)
+    except ParityError as error:
         return error_response(error)
     return response(answer.status, answer.body)

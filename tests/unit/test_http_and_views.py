@@ -8,15 +8,16 @@ import json
 import pytest
 
 from parity.domain.entitlements import Catalog, EntitlementChange, compute_entitlements
+from parity.domain.errors import ParityError, PayloadTooLarge
 from parity.domain.model import State
 from parity.http import (
-    HttpError,
     error_response,
     header,
     path_parameter,
     raw_body,
     require_own_user,
     response,
+    status_of,
 )
 from parity.settings import MAX_BODY_BYTES
 from parity.views import change_detail, entitlements_response, error_body, purchase_view
@@ -62,22 +63,22 @@ def test_a_body_of_exactly_one_mebibyte_is_accepted():
 def test_a_body_over_one_mebibyte_is_refused_with_413(base64_encoded):
     data = b"x" * (MIB + 1)
     body = base64.b64encode(data).decode() if base64_encoded else data.decode()
-    with pytest.raises(HttpError) as caught:
+    with pytest.raises(ParityError) as caught:
         raw_body(http_event(body, base64_encoded=base64_encoded))
-    assert (caught.value.status, caught.value.code) == (413, "payload_too_large")
+    assert (status_of(caught.value), caught.value.code) == (413, "payload_too_large")
 
 
 def test_a_body_flagged_base64_that_is_not_base64_is_a_400():
-    with pytest.raises(HttpError) as caught:
+    with pytest.raises(ParityError) as caught:
         raw_body(http_event("not base64!", base64_encoded=True))
-    assert caught.value.status == 400
+    assert status_of(caught.value) == 400
 
 
 def test_the_limit_counts_bytes_not_characters():
     # 2-byte characters: fewer than 1 MiB characters, more than 1 MiB bytes.
-    with pytest.raises(HttpError) as caught:
+    with pytest.raises(ParityError) as caught:
         raw_body(http_event("é" * (MIB // 2 + 1)))
-    assert caught.value.status == 413
+    assert status_of(caught.value) == 413
 
 
 # --------------------------------------------------------------------------- auth and request parts
@@ -88,15 +89,15 @@ def test_a_user_may_act_on_their_own_user_id():
 
 
 def test_no_verified_subject_is_401():
-    with pytest.raises(HttpError) as caught:
+    with pytest.raises(ParityError) as caught:
         require_own_user(http_event(), "u_1")
-    assert (caught.value.status, caught.value.code) == (401, "unauthorized")
+    assert (status_of(caught.value), caught.value.code) == (401, "unauthorized")
 
 
 def test_another_users_token_is_403():
-    with pytest.raises(HttpError) as caught:
+    with pytest.raises(ParityError) as caught:
         require_own_user(http_event(sub="u_2"), "u_1")
-    assert (caught.value.status, caught.value.code) == (403, "forbidden")
+    assert (status_of(caught.value), caught.value.code) == (403, "forbidden")
 
 
 def test_headers_are_read_case_insensitively_as_api_gateway_lower_cases_them():
@@ -111,16 +112,16 @@ def test_a_purchase_id_in_the_path_may_be_raw_or_percent_encoded(sent):
 
 
 def test_a_missing_path_parameter_is_400():
-    with pytest.raises(HttpError) as caught:
+    with pytest.raises(ParityError) as caught:
         path_parameter(http_event(path={}), "userId")
-    assert caught.value.status == 400
+    assert status_of(caught.value) == 400
 
 
 # --------------------------------------------------------------------------- responses and errors
 
 
 def test_errors_have_the_contract_shape():
-    answer = error_response(HttpError(413, "payload_too_large", "The request body is too large."))
+    answer = error_response(PayloadTooLarge("The request body is too large."))
     assert answer["statusCode"] == 413
     assert answer["headers"]["content-type"] == "application/json"
     assert json.loads(answer["body"]) == {

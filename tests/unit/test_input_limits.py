@@ -15,8 +15,9 @@ import pytest
 from parity.adapters.sqs import fifo_id
 from parity.bodies import parse_receipt
 from parity.domain import limits
+from parity.domain.errors import ParityError
 from parity.domain.timeutil import from_epoch, from_epoch_ms
-from parity.http import HttpError, check_user_id, path_parameter, require_own_user, user_id_parameter
+from parity.http import check_user_id, path_parameter, require_own_user, status_of, user_id_parameter
 from parity.webhooks import RejectedWebhook
 from parity.webhooks.google import parse_push
 from parity.webhooks.stripe import parse_event
@@ -103,9 +104,9 @@ def test_a_user_id_is_1_to_256_printable_characters_without_whitespace(value, va
     if valid:
         assert check_user_id(value) == value
     else:
-        with pytest.raises(HttpError) as raised:
+        with pytest.raises(ParityError) as raised:
             check_user_id(value)
-        assert (raised.value.status, raised.value.code) == (400, "invalid_user_id")
+        assert (status_of(raised.value), raised.value.code) == (400, "invalid_user_id")
 
 
 # ------------------------------------------------------------------------------- HTTP plumbing
@@ -118,42 +119,42 @@ def event(path_params: dict | None = None, sub: str | None = None) -> dict:
 
 @pytest.mark.parametrize("raw", ["a" * 300, "%00", "a%20b", "%FF", "%0a"])
 def test_user_id_path_parameters_are_checked_after_percent_decoding(raw):
-    with pytest.raises(HttpError) as raised:
+    with pytest.raises(ParityError) as raised:
         user_id_parameter(event({"userId": raw}))
-    assert (raised.value.status, raised.value.code) == (400, "invalid_user_id")
+    assert (status_of(raised.value), raised.value.code) == (400, "invalid_user_id")
 
 
 def test_a_jwt_subject_that_is_not_a_user_id_is_400_not_a_500_later():
     # GIVEN a token whose verified `sub` is 2,000 characters (the user id route matches it)
     sub = "u" * 2000
     # WHEN / THEN the route refuses it before any DynamoDB key is built from it
-    with pytest.raises(HttpError) as raised:
+    with pytest.raises(ParityError) as raised:
         require_own_user(event({"userId": sub}, sub=sub), sub)
-    assert (raised.value.status, raised.value.code) == (400, "invalid_user_id")
+    assert (status_of(raised.value), raised.value.code) == (400, "invalid_user_id")
 
 
 def test_other_path_ids_are_bounded_for_dynamodb_keys():
     assert path_parameter(event({"purchaseId": "app_store%3A2000000123"}), "purchaseId") == "app_store:2000000123"
     for raw in ("x" * 3000, "a%20b", "%00"):
-        with pytest.raises(HttpError) as raised:
+        with pytest.raises(ParityError) as raised:
             path_parameter(event({"purchaseId": raw}), "purchaseId")
-        assert raised.value.status == 400
+        assert status_of(raised.value) == 400
 
 
 @pytest.mark.parametrize("body", [DEEP.encode(), f'{{"store": "app_store", "transactionId": {HUGE_NUMBER}}}'.encode()])
 def test_receipt_bodies_beyond_the_limits_are_400_malformed_body(body):
-    with pytest.raises(HttpError) as raised:
+    with pytest.raises(ParityError) as raised:
         parse_receipt(body)
-    assert (raised.value.status, raised.value.code) == (400, "malformed_body")
+    assert (status_of(raised.value), raised.value.code) == (400, "malformed_body")
 
 
 def test_oversized_receipt_fields_are_422():
     body = json.dumps(
         {"store": "play_store", "packageName": "p" * 5000, "productId": "x" * 5000, "purchaseToken": "t" * 5000}
     ).encode()
-    with pytest.raises(HttpError) as raised:
+    with pytest.raises(ParityError) as raised:
         parse_receipt(body)
-    assert raised.value.status == 422
+    assert status_of(raised.value) == 422
 
 
 # ------------------------------------------------------------------------------------- webhooks

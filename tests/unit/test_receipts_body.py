@@ -7,7 +7,8 @@ import json
 import pytest
 
 from parity.bodies import AppStoreReceipt, PlayStoreReceipt, StripeReceipt, parse_receipt
-from parity.http import HttpError
+from parity.domain.errors import ParityError
+from parity.http import status_of
 
 
 def body(document) -> bytes:
@@ -37,9 +38,9 @@ def test_fields_keep_their_values():
 
 @pytest.mark.parametrize("raw", [b"", b"not json", b"{", b"\xff\xfe"])
 def test_a_body_that_is_not_json_is_a_400(raw):
-    with pytest.raises(HttpError) as caught:
+    with pytest.raises(ParityError) as caught:
         parse_receipt(raw)
-    assert (caught.value.status, caught.value.code) == (400, "malformed_body")
+    assert (status_of(caught.value), caught.value.code) == (400, "malformed_body")
 
 
 @pytest.mark.parametrize(
@@ -64,7 +65,7 @@ def test_a_body_that_is_not_json_is_a_400(raw):
     ],
 )
 def test_json_of_no_known_shape_is_a_422_naming_the_problem(document):
-    with pytest.raises(HttpError) as caught:
+    with pytest.raises(ParityError) as caught:
         parse_receipt(body(document))
-    assert (caught.value.status, caught.value.code) == (422, "invalid_receipt")
+    assert (status_of(caught.value), caught.value.code) == (422, "invalid_receipt")
     assert caught.value.message.startswith("The receipt does not match any accepted shape (")

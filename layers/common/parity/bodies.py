@@ -12,7 +12,7 @@ from typing import Annotated, Any, Literal, Union
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, model_validator
 
 from .domain import limits
-from .http import HttpError
+from .domain.errors import InvalidInput, UnprocessableBody
 
 
 class Body(BaseModel):
@@ -20,11 +20,12 @@ class Body(BaseModel):
 
 
 def parse_json(body: bytes, shape: TypeAdapter | type[BaseModel], code: str, what: str) -> Any:
-    """`body` validated as `shape`; HttpError 400 (not JSON) or 422 `code` ("The <what> does not ...")."""
+    """`body` validated as `shape`; InvalidInput `malformed_body` (not JSON) or UnprocessableBody `code`
+    ("The <what> does not ...")."""
     try:
         document = limits.loads(body)
     except limits.MalformedJson as error:
-        raise HttpError(400, "malformed_body", str(error)) from None
+        raise InvalidInput(str(error), "malformed_body") from None
     adapter = shape if isinstance(shape, TypeAdapter) else TypeAdapter(shape)
     try:
         return adapter.validate_python(document)
@@ -33,7 +34,7 @@ def parse_json(body: bytes, shape: TypeAdapter | type[BaseModel], code: str, wha
             f"{'.'.join(str(part) for part in problem['loc']) or 'body'}: {problem['msg']}"
             for problem in error.errors(include_url=False)
         )
-        raise HttpError(422, code, f"The {what} does not match any accepted shape ({problems}).") from None
+        raise UnprocessableBody(f"The {what} does not match any accepted shape ({problems}).", code) from None
 
 
 # -- POST /v1/users/{userId}/receipts: one of the contract's shapes, told apart by `store`

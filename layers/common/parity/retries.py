@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from .domain.errors import ParityError, StoreApiError, UnknownPurchaseError
+from .domain.errors import OutOfTime, StoreApiError, UnknownPurchaseError
 from .domain.redelivery import RetrySchedule
 from .observability import logger, metrics
 from .ports import RetryQueue
@@ -41,10 +41,6 @@ TRANSIENT_AWS_CODES = frozenset(
         "ServiceUnavailableException",
     }
 )
-
-
-class OutOfTime(ParityError):
-    """The function's deadline is too close to start this record: it is handed back untouched."""
 
 
 def is_outage(error: BaseException | None) -> bool:

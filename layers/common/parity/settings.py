@@ -15,6 +15,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from .domain.entitlements import Catalog
+from .domain.errors import ConfigurationError  # noqa: F401 (raised here; imported from here by callers)
 from .domain.ownership import Strategy
 from .domain.redelivery import RetrySchedule
 
@@ -24,10 +25,6 @@ DEFAULT_MAX_SHARED_OWNERS = 10
 # one transaction (100 items): the bound keeps those lines and the purchase's own items within it.
 MAX_SHARED_OWNERS_LIMIT = 80
 SECRET_CACHE_SECONDS = 300
-
-
-class ConfigurationError(ValueError):
-    """The environment does not describe a usable configuration (fail fast at cold start)."""
 
 
 @dataclass(frozen=True)

@@ -12,10 +12,10 @@ from dataclasses import replace
 from datetime import datetime
 
 from ..domain.entitlements import Catalog, double_billing, entitlements_with_history
+from ..domain.errors import InvalidInput, MergeRefused, PurchaseNotFound, UserNotFound
 from ..domain.ownership import Action, AuditRecord, assign, merge_owner
 from ..domain.replay import Step
 from ..domain.users import UserState
-from ..http import HttpError
 from ..observability import logger, metrics
 from ..ports import ChangePublisher, Clock, Commit, EventLog, PurchaseWrite, Repository, StoredEvent, UserWrite
 from ..views import admin_user_view, change_detail, merge_notice, review_notice
@@ -55,7 +55,7 @@ class Administration:
         now = self._clock.now()
         first_read = self._repo.get_purchases([purchase_id]).get(purchase_id)
         if first_read is None:
-            raise HttpError(404, "purchase_not_found", f"No purchase {purchase_id!r} is known.")
+            raise PurchaseNotFound(f"No purchase {purchase_id!r} is known.")
         event_id = f"owner:{purchase_id}:{uuid.uuid4()}"
         body = {"action": "assign_owner", "purchaseId": purchase_id, "userId": user_id, "actor": actor, "reason": reason}
         self._record(event_id, "purchase.owner_assigned", purchase_id, body, now)
@@ -106,7 +106,7 @@ class Administration:
         nothing lands on `from_user` meanwhile.
         """
         if into_user == from_user:
-            raise HttpError(400, "invalid_merge", "A user cannot be merged into itself.")
+            raise InvalidInput("A user cannot be merged into itself.", "invalid_merge")
         moved, done = 0, False
         while not done:
             target, count, done = retry_on_conflict(lambda _: self._merge_step(into_user, from_user, actor, reason))
@@ -118,14 +118,14 @@ class Administration:
         now = self._clock.now()
         source = self._repo.load_user(from_user)
         if not source.exists:
-            raise HttpError(404, "user_not_found", f"No user {from_user!r} is known.")
+            raise UserNotFound(f"No user {from_user!r} is known.")
         target = self._repo.load_user(into_user)
         if target.merged_into:  # merge into the user behind an alias (aliases never chain)
             target = self._repo.load_user(target.merged_into)
         if target.user_id == from_user:
-            raise HttpError(409, "merge_cycle", f"{into_user!r} was merged into {from_user!r}: merging back would make a cycle.")
+            raise MergeRefused(f"{into_user!r} was merged into {from_user!r}: merging back would make a cycle.", "merge_cycle")
         if source.merged_into and source.merged_into != target.user_id:
-            raise HttpError(409, "already_merged", f"{from_user!r} was merged into {source.merged_into!r} already.")
+            raise MergeRefused(f"{from_user!r} was merged into {source.merged_into!r} already.", "already_merged")
         starting = source.merged_into is None
         if not starting and not source.purchases and not source.entitlements:
             return target.user_id, 0, True  # merged before: nothing to do
@@ -208,7 +208,7 @@ class Administration:
         if user.merged_into:
             user = self._repo.load_user(user.merged_into)
         if not user.exists:
-            raise HttpError(404, "user_not_found", f"No user {user_id!r} is known.")
+            raise UserNotFound(f"No user {user_id!r} is known.")
         trail = sorted(
             (record for uid in (user.user_id, *user.aliases) for record in self._repo.audit_trail(uid)),
             key=lambda record: record.at,

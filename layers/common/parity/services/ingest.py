@@ -9,10 +9,10 @@ from datetime import timedelta
 from typing import TYPE_CHECKING
 
 from ..domain import limits, stripe
+from ..domain.errors import RejectedWebhook, WebhookNotConfigured
 from ..observability import logger
 from ..ports import Clock, EventLog, Queue, StoredEvent
 from ..settings import Secret
-from ..webhooks import RejectedWebhook
 from ..webhooks.stripe import parse_event, verify_signature
 
 if TYPE_CHECKING:
@@ -112,7 +112,7 @@ class StripeIngest:
         """Raises RejectedWebhook for anything unverifiable; then nothing is stored or queued."""
         secret = self._secret.get()
         if not secret:
-            raise RejectedWebhook("not_configured", "Stripe webhooks are not configured (STRIPE_WEBHOOK_SECRET).")
+            raise WebhookNotConfigured("Stripe webhooks are not configured (STRIPE_WEBHOOK_SECRET).")
         verify_signature(body, signature, secret, now=self._clock.now().timestamp())
         event = parse_event(body)
         try:
@@ -138,7 +138,7 @@ class AppleIngest:
         """Raises RejectedWebhook for anything unverifiable; then nothing is stored or queued."""
         if self._verifier is None:
             # Why (a missing variable or file) is in the function's log: not for the sender to read.
-            raise RejectedWebhook("not_configured", "App Store notifications are not configured.")
+            raise WebhookNotConfigured("App Store notifications are not configured.")
         notification = self._verifier.verify_and_decode_notification_body(body)
         uuid = notification.notification_uuid
         if not isinstance(uuid, str) or not uuid:
@@ -183,7 +183,7 @@ class GoogleIngest:
 
         if self._verifier is None or not self._package_name:
             why = self._not_configured or "GOOGLE_PACKAGE_NAME is not set"  # names variables, never a path
-            raise RejectedWebhook("not_configured", f"Google Play notifications are not configured: {why}")
+            raise WebhookNotConfigured(f"Google Play notifications are not configured: {why}")
         self._verifier.verify(authorization)
         push = parse_push(body, self._package_name)
         if push.is_test:

@@ -2,7 +2,7 @@
 
 The answer is read after the claim is written (read-your-writes): when the call returns, the
 entitlement is readable. A store that cannot be reached gives 202 pending and a background retry,
-never a false grant; a receipt that does not verify gives 400 and changes nothing.
+never a false grant; a receipt that does not verify is rejected (ReceiptRejected) and changes nothing.
 """
 
 from __future__ import annotations
@@ -13,15 +13,20 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
-from ..bodies import AppStoreReceipt, PlayStoreReceipt, StripeReceipt, parse_receipt
+from ..bodies import AppStoreReceipt, PlayStoreReceipt, Receipt, StripeReceipt, parse_receipt
 from ..domain import apple, google, stripe
-from ..domain.errors import StoreApiError
+from ..domain.errors import (
+    NotConfigured,
+    OwnershipRefused,
+    ReceiptRejected,
+    RejectedWebhook,
+    StoreApiError,
+    TooManyOwners,
+)
 from ..domain.model import PurchaseUpdate
 from ..domain.ownership import Refusal
-from ..http import HttpError
 from ..observability import logger, metrics
 from ..ports import Clock, EventLog, Queue, StoredEvent
-from ..webhooks import RejectedWebhook
 from .ingest import RECEIPT_RETRY
 
 if TYPE_CHECKING:
@@ -64,13 +69,13 @@ class ReceiptService:
         self._play_package = play_package
         self._stripe = stripe_api
 
-    def submit(self, user_id: str, body: bytes, queued: bool = False) -> ReceiptAnswer:
-        """The receipts route: raises HttpError for every refusal (400, 409, 422, 503).
+    def submit(self, user_id: str, receipt: Receipt, body: bytes, queued: bool = False) -> ReceiptAnswer:
+        """The receipts route, for `receipt` parsed from `body` (the bytes the event log keeps): raises a
+        `RequestRefused` for every refusal (ReceiptRejected, OwnershipRefused, NotConfigured).
 
         `queued`: a retry from the queue; an unreachable store then raises StoreApiError (the message is
         retried, then dead-lettered) instead of queueing yet another retry.
         """
-        receipt = parse_receipt(body)
         if isinstance(receipt, AppStoreReceipt):
             return self._app_store(user_id, receipt, body, queued)
         if isinstance(receipt, PlayStoreReceipt):
@@ -79,20 +84,21 @@ class ReceiptService:
 
     def retry(self, message: dict) -> ReceiptAnswer:
         """A claim queued because the store was unreachable (see `_pending`)."""
-        return self.submit(message["userId"], message["body"].encode("utf-8"), queued=True)
+        body = message["body"].encode("utf-8")
+        return self.submit(message["userId"], parse_receipt(body), body, queued=True)
 
     # -- App Store ----------------------------------------------------------------------------------
 
     def _app_store(self, user_id: str, receipt: AppStoreReceipt, body: bytes, queued: bool) -> ReceiptAnswer:
         if self._verifier is None:
             logger.warning("App Store receipts are not configured", extra={"reason": self._apple_unavailable})
-            raise HttpError(503, "not_configured", "App Store receipts are not configured.")
+            raise NotConfigured("App Store receipts are not configured.")
         transaction = None
         if receipt.signed_transaction:
             try:
                 transaction = self._verifier.verify_and_decode_signed_transaction(receipt.signed_transaction)
             except RejectedWebhook as rejected:
-                raise HttpError(400, rejected.code, str(rejected)) from None
+                raise ReceiptRejected(str(rejected), rejected.code) from None
         renewal, status = None, None
         if self._api is not None:
             try:
@@ -100,9 +106,7 @@ class ReceiptService:
             except StoreApiError as error:
                 return self._unconfirmed(user_id, body, queued, error, "The App Store")
         elif transaction is None:
-            raise HttpError(
-                503,
-                "not_configured",
+            raise NotConfigured(
                 "A transactionId is looked up with the App Store Server API, whose credentials are not configured "
                 "(APPLE_KEY_ID, APPLE_ISSUER_ID, APPLE_PRIVATE_KEY_FILE).",
             )
@@ -110,7 +114,7 @@ class ReceiptService:
         for warning in facts.warnings:
             logger.warning(warning)
         if not facts.concerns_purchase:
-            raise HttpError(400, "unverifiable_receipt", "The transaction names no purchase.")
+            raise ReceiptRejected("The transaction names no purchase.")
         update = replace(
             facts.update_for(user_id),
             app_account_token=facts.claim_token,
@@ -125,14 +129,12 @@ class ReceiptService:
 
     def _play_store(self, user_id: str, receipt: PlayStoreReceipt, body: bytes, queued: bool) -> ReceiptAnswer:
         if self._play is None:
-            raise HttpError(
-                503,
-                "not_configured",
+            raise NotConfigured(
                 "Play receipts are checked with the Play Developer API, whose service account is not configured "
                 "(GOOGLE_SERVICE_ACCOUNT_FILE).",
             )
         if receipt.package_name != self._play_package:
-            raise HttpError(400, "wrong_package", f"The purchase is for another app ({receipt.package_name}).")
+            raise ReceiptRejected(f"The purchase is for another app ({receipt.package_name}).", "wrong_package")
         now = self._clock.now()
         token = receipt.purchase_token
         event_id = f"receipt:{hashlib.sha256(token.encode()).hexdigest()[:32]}:{user_id}:{int(now.timestamp() * 1000)}"
@@ -170,9 +172,7 @@ class ReceiptService:
         path, as the `checkout.session.completed` event Stripe will send (that event, when it comes, finds
         the purchase already applied)."""
         if self._stripe is None:
-            raise HttpError(
-                503,
-                "not_configured",
+            raise NotConfigured(
                 "Stripe receipts are checked with the Stripe API, whose key is not configured (STRIPE_API_KEY).",
             )
         session_id = receipt.checkout_session_id
@@ -220,7 +220,7 @@ class ReceiptService:
             return self._pending(user_id, body, error)
         if error.retryable:
             raise error
-        raise HttpError(400, "unverifiable_receipt", f"{store} refused the lookup: {error}") from None
+        raise ReceiptRejected(f"{store} refused the lookup: {error}") from None
 
     def _pending(self, user_id: str, body: bytes, error: StoreApiError) -> ReceiptAnswer:
         logger.warning("store unreachable; receipt queued for a retry", extra={"reason": str(error)})
@@ -235,31 +235,25 @@ class ReceiptService:
         )
 
 
-def _owned_by_another_user(message: str = "This purchase is already used by another user.") -> HttpError:
-    return HttpError(409, "purchase_owned_by_another_user", message)
-
-
-def _refused(outcome: Outcome) -> HttpError:
-    """The 409 of a refused claim: the purchase is shared with the most users allowed, or the strategy
-    (or a manual association) gives it to someone else."""
+def _refused(outcome: Outcome) -> OwnershipRefused:
+    """A refused claim: the purchase is shared with the most users allowed, or the strategy (or a
+    manual association) gives it to someone else."""
     if outcome.refusal is Refusal.TOO_MANY_OWNERS:
-        return HttpError(409, Refusal.TOO_MANY_OWNERS.value, "This purchase is already shared with the most users allowed.")
-    return _owned_by_another_user()
+        return TooManyOwners("This purchase is already shared with the most users allowed.")
+    return OwnershipRefused("This purchase is already used by another user.")
 
 
 def _check_checkout(session: Mapping, facts: stripe.StripeFacts, user_id: str) -> None:
     """A Checkout Session claimable by `user_id`: made for them or for nobody in particular, and paid."""
     if facts.claimant and facts.claimant != user_id:
         # client_reference_id (or metadata.user_id) names the user the session was made for.
-        raise _owned_by_another_user("This checkout session was made for another user.")
+        raise OwnershipRefused("This checkout session was made for another user.")
     mode, status = session.get("mode"), session.get("status")
     if mode not in ("subscription", "payment"):
-        raise HttpError(400, "unverifiable_receipt", f"A checkout session in {mode} mode buys nothing.")
+        raise ReceiptRejected(f"A checkout session in {mode} mode buys nothing.")
     if status != "complete":
-        raise HttpError(
-            400, "unverifiable_receipt", f"The checkout session is {status}, not complete: nothing is bought yet."
-        )
+        raise ReceiptRejected(f"The checkout session is {status}, not complete: nothing is bought yet.")
     if mode == "payment" and session.get("payment_status") == "unpaid":
-        raise HttpError(400, "unverifiable_receipt", "The checkout session's payment has not succeeded yet.")
+        raise ReceiptRejected("The checkout session's payment has not succeeded yet.")
     if not facts.purchase_key:
-        raise HttpError(400, "unverifiable_receipt", "The checkout session names no subscription or payment.")
+        raise ReceiptRejected("The checkout session names no subscription or payment.")

@@ -65,11 +65,8 @@ TEST = "testNotification"
 
 
 class RejectedPush(RejectedWebhook):
-    """A refused Pub/Sub push; `status` is the HTTP answer (400 body, 401 token, 403 sender, 503 ours)."""
-
-    def __init__(self, code: str, message: str, status: int) -> None:
-        super().__init__(code, message)
-        self.status = status
+    """A refused Pub/Sub push; `status` is the answer Pub/Sub expects (400 body, 401 token, 403 sender,
+    503 ours)."""
 
 
 def _invalid(message: str) -> RejectedPush:

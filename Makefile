@@ -52,4 +52,4 @@ chaos: $(STAMP)
 	PYTHONPATH=layers/common:. $(BIN)/python bench/chaos.py $(CHAOS_ARGS)
 
 clean:
-	rm -rf $(VENV) .venv-tools .aws-sam .pytest_cache
+	rm -rf $(VENV) .venv-tools .venv-tools-bin .aws-sam .pytest_cache

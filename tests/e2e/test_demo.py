@@ -82,8 +82,9 @@ def test_demo_finds_the_stack_through_its_connection_file_and_runs_all_three_sto
     base_url, port, connection, log_path = demo_stack
     assert port != 3000
     assert json.loads(connection.read_text())["baseUrl"] == base_url
-    banner = log_path.read_text()
-    assert "App Store: demo app" in banner and "Google Play: demo package" in banner
+    # The banner follows the first answers by a moment (the stack serves, then prints it).
+    wait_until(lambda: "Google Play: demo package" in log_path.read_text())
+    assert "App Store: demo app" in log_path.read_text()
 
     done = run_demo(ROOT, PARITY_LOCAL_FILE=str(connection))
 

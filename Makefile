@@ -16,8 +16,9 @@ $(STAMP): requirements-dev.txt layers/common/requirements.txt functions/event_pr
 dev: $(STAMP)
 	PYTHONPATH=layers/common:. exec $(BIN)/python -m local
 
+# STORE=stripe|app_store|play_store (comma-separated; default all); the stack: PARITY_URL, PORT or .parity/local.json
 demo: $(STAMP)
-	PYTHONPATH=layers/common:. $(BIN)/python -m local.demo
+	PYTHONPATH=layers/common:. $(BIN)/python -m local.demo $(if $(STORE),--store $(STORE))
 
 test: $(STAMP)
 	$(BIN)/python -m pytest
@@ -51,4 +52,4 @@ chaos: $(STAMP)
 	PYTHONPATH=layers/common:. $(BIN)/python bench/chaos.py $(CHAOS_ARGS)
 
 clean:
-	rm -rf $(VENV) .venv-tools .aws-sam .pytest_cache
+	rm -rf $(VENV) .venv-tools .venv-tools-bin .aws-sam .pytest_cache

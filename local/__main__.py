@@ -113,6 +113,8 @@ def _banner(stack, seconds: float) -> None:
     if config.demo_defaults:
         lines.append("  DEMO CONFIGURATION in use for what is not configured (test secrets, demo catalog):")
         lines += [f"    {item}" for item in config.demo_defaults]
+        if stack.demo_stores is not None:
+            lines += [f"    {item}" for item in stack.demo_stores.described]
         if config.demo_auth:
             lines.append(f'    user tokens: curl -s -X POST {config.base_url}/_demo/token -d \'{{"sub": "u_demo"}}\'')
         lines.append("  try it:     make demo   (in another terminal)")

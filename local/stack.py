@@ -75,6 +75,7 @@ class Stack:
         self._serving: threading.Thread | None = None
         self.endpoint_url: str | None = None
         self.connection_file: Path | None = None  # written by this stack (None: not written)
+        self.demo_stores = None  # local.demo_stores.DemoStores: demo configuration only
 
     # ------------------------------------------------------------------------------- lifecycle
 
@@ -86,6 +87,11 @@ class Stack:
                 f"[local] cannot serve on 127.0.0.1:{self.config.port}: {error} (set PORT to another port)"
             ) from None
         self._start_aws()
+        if self.config.demo_auth:
+            # Demo only: an App Store and a Play app the stack can verify, for stores left unconfigured.
+            from local.demo_stores import DemoStores
+
+            self.demo_stores = DemoStores.start(self.config.base_url, os.environ)
         template = load_template()
         self.resources = create_resources(boto3.Session())
         for name, value in function_environment(self.resources, os.environ).items():
@@ -137,6 +143,8 @@ class Stack:
         for thread in self._threads:
             thread.join(timeout=15)
         self._remove_connection_file()
+        if self.demo_stores is not None:
+            self.demo_stores.stop()
         if self._moto is not None:
             self._moto.stop()
 
@@ -214,6 +222,8 @@ class Stack:
                 ),
                 Endpoint("POST", "/_demo/token", self._demo_token),
             ]
+        if self.demo_stores is not None:
+            endpoints += self.demo_stores.endpoints()
         jwks_url = config.auth_jwks_url or f"{config.base_url}/.well-known/jwks.json"
         verifier = JwtVerifier(jwks_url, config.auth_issuer, config.auth_audiences)
         endpoints += [function_endpoint(route, verifier, config.admin_token) for route in routes]

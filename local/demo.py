@@ -37,6 +37,8 @@ import urllib.request
 import uuid
 from pathlib import Path
 
+from local.connection import connection_file_path, pid_alive
+
 DEMO_SECRET = "whsec_parity_demo"
 DAY = 86400
 
@@ -126,7 +128,6 @@ def demo_events(user_id: str, now: int) -> list[dict]:
 
 STORES = ("stripe", "app_store", "play_store")
 ROOT = Path(__file__).resolve().parent.parent
-CONNECTION_FILE = ROOT / ".parity" / "local.json"  # local.stack.CONNECTION_FILE (stdlib only here)
 APPLE_SAMPLE = ROOT / "events" / "app_store" / "subscribed.json"
 APPLE_PRODUCT = "com.example.pro.monthly"
 PLAY_PRODUCT = "pro_monthly"
@@ -147,26 +148,14 @@ def base_url(environ=os.environ) -> str:
         return environ["PARITY_URL"].rstrip("/")
     if environ.get("PORT"):
         return f"http://127.0.0.1:{environ['PORT']}"
-    path = Path(environ.get("PARITY_LOCAL_FILE") or CONNECTION_FILE)
+    path = connection_file_path(environ)
     try:
         document = json.loads(path.read_text())
-        if isinstance(document, dict) and _alive(document.get("pid")) and document.get("baseUrl"):
+        if isinstance(document, dict) and pid_alive(document.get("pid")) and document.get("baseUrl"):
             return str(document["baseUrl"]).rstrip("/")
     except (OSError, ValueError):
         pass
     return "http://127.0.0.1:3000"
-
-
-def _alive(pid) -> bool:
-    if not isinstance(pid, int) or pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except OSError:
-        return True
-    return True
 
 
 def wait_processed(base: str, source: str, event_ids: list[str]) -> None:

@@ -20,7 +20,8 @@ import boto3
 from boto3.dynamodb.types import TypeDeserializer
 
 from local.auth import DemoKeys, JwtVerifier
-from local.config import DEMO_AUDIENCE, ROOT, Config, function_environment, isolate_aws
+from local.config import DEMO_AUDIENCE, Config, function_environment, isolate_aws
+from local.connection import CONNECTION_FILE_ENV, connection_file_path, pid_alive
 from local.functions import from_template, unrouted_function_urls
 from local.poller import ChangeTap, QueuePoller
 from local.resources import REGION, STACK_NAME, Resources, create_resources, load_template
@@ -38,29 +39,8 @@ from parity.domain import limits
 
 log = logging.getLogger("local.stack")
 
-# The connection file for the operator console (`parity --local ...`, parity_cli/resources.py): where
-# moto's server listens and the created resources by logical id. Written once the stack serves,
-# removed on a clean stop.
-CONNECTION_FILE_ENV = "PARITY_LOCAL_FILE"
-CONNECTION_FILE = ROOT / ".parity" / "local.json"
-
-
-def connection_file_path() -> Path:
-    return Path(os.environ.get(CONNECTION_FILE_ENV) or CONNECTION_FILE)
-
-
-def _pid_alive(pid) -> bool:
-    if not isinstance(pid, int) or pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except OSError:
-        return True
-    return True
-
-
+# The connection file (local/connection.py) for the operator console and the demo: where moto's server
+# listens and the created resources by logical id. Written once the stack serves, removed on a clean stop.
 class Stack:
     def __init__(self, config: Config) -> None:
         self.config = config
@@ -157,7 +137,7 @@ class Stack:
             other = json.loads(path.read_text()).get("pid")
         except (OSError, ValueError, AttributeError):
             other = None
-        if other != os.getpid() and _pid_alive(other):
+        if other != os.getpid() and pid_alive(other):
             log.warning(
                 "%s belongs to another running local stack (pid %s): not written; `parity --local` talks to "
                 "that one (set %s to give this stack its own file)",

@@ -47,6 +47,7 @@ sys.path.insert(0, str(ROOT))
 
 from parity.services.ingest import queue_message  # noqa: E402
 from parity.webhooks.stripe import compute_signature  # noqa: E402
+from tests.support.lambda_events import function_url_event, request_context  # noqa: E402
 
 REGION = "us-east-1"
 ACCOUNT = "123456789012"
@@ -55,43 +56,11 @@ APP_ROUTES = {"receipts": ("POST", "/v1/users/{userId}/receipts"), "entitlements
 OPERATOR_ARN = f"arn:aws:iam::{ACCOUNT}:user/operator"
 
 
-def _request_context(method: str, path: str, domain: str, route_key: str, **extra) -> dict:
-    now = time.time()
-    return {
-        "accountId": ACCOUNT,
-        "apiId": "api",
-        "domainName": domain,
-        "domainPrefix": domain.split(".", 1)[0],
-        "http": {"method": method, "path": path, "protocol": "HTTP/1.1", "sourceIp": "203.0.113.1", "userAgent": "make_event"},
-        "requestId": str(uuid.uuid4()),
-        "routeKey": route_key,
-        "stage": "$default",
-        "time": time.strftime("%d/%b/%Y:%H:%M:%S +0000", time.gmtime(now)),
-        "timeEpoch": int(now * 1000),
-        **extra,
-    }
-
-
-def function_url_event(body: str, headers: dict) -> dict:
-    """A Lambda function URL invocation (payload 2.0), as the webhook functions receive one."""
-    domain = "abcdefghijklmnop.lambda-url.us-east-1.on.aws"
-    return {
-        "version": "2.0",
-        "routeKey": "$default",
-        "rawPath": "/",
-        "rawQueryString": "",
-        "headers": {"content-type": "application/json", "host": domain, **{k.lower(): v for k, v in headers.items()}},
-        "requestContext": _request_context("POST", "/", domain, "$default"),
-        "body": body,
-        "isBase64Encoded": False,
-    }
-
-
 def webhook_event(body: str, secret: str) -> dict:
     """Stripe's POST to the webhook's function URL, with a `Stripe-Signature` computed now."""
     timestamp = int(time.time())
     signature = compute_signature(secret, timestamp, body.encode())
-    return function_url_event(body, {"stripe-signature": f"t={timestamp},v1={signature}"})
+    return function_url_event(body.encode(), {"stripe-signature": f"t={timestamp},v1={signature}"})
 
 
 def sqs_event(body: str) -> dict:
@@ -146,7 +115,7 @@ def apple_notification(sample: dict, chain=None) -> dict:
         renewal.setdefault("renewalDate", now + 30 * DAY_MS)
         data["signedRenewalInfo"] = apple.sign(renewal, chain)
     body = json.dumps({"signedPayload": apple.sign(payload, chain)})
-    return function_url_event(body, {})
+    return function_url_event(body.encode())
 
 
 def google_push(notification: dict, authorization: str | None = None, key=None) -> dict:
@@ -157,7 +126,7 @@ def google_push(notification: dict, authorization: str | None = None, key=None) 
     notification = {**notification, "eventTimeMillis": str(google.now_ms())}
     body = google.push_body(notification, message_id=str(int(time.time() * 1000)))
     authorization = authorization or google.bearer(google.mint_token(key))
-    return function_url_event(body.decode(), {"authorization": authorization})
+    return function_url_event(body, {"authorization": authorization})
 
 
 def http_api_event(method: str, route: str, params: dict, body: str | None = None, authorizer: dict | None = None) -> dict:
@@ -172,7 +141,7 @@ def http_api_event(method: str, route: str, params: dict, body: str | None = Non
         "rawQueryString": "",
         "headers": {"accept": "application/json", "host": domain},
         "pathParameters": dict(params),
-        "requestContext": _request_context(method, path, domain, f"{method} {route}", authorizer=authorizer),
+        "requestContext": request_context(method, path, domain, f"{method} {route}", authorizer=authorizer),
         "isBase64Encoded": False,
     }
     if body is not None:

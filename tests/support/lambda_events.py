@@ -36,7 +36,7 @@ class LambdaContext:
         return self.remaining_ms
 
 
-def _request_context(method: str, path: str, domain: str, route_key: str, **extra) -> dict:
+def request_context(method: str, path: str, domain: str, route_key: str, **extra) -> dict:
     now = time.time()
     return {
         "accountId": ACCOUNT,
@@ -69,7 +69,7 @@ def function_url_event(
             "user-agent": "Stripe/1.0 (+https://stripe.com/docs/webhooks)",
             **{name.lower(): value for name, value in (headers or {}).items()},
         },
-        "requestContext": _request_context(method, "/", domain, "$default"),
+        "requestContext": request_context(method, "/", domain, "$default"),
         "body": base64.b64encode(body).decode() if base64_encoded else body.decode("utf-8"),
         "isBase64Encoded": base64_encoded,
     }
@@ -85,7 +85,7 @@ def http_api_event(method: str, route: str, path_parameters: Mapping[str, str], 
         if sub is not None
         else None
     )
-    context = _request_context(method, path, "testapi.execute-api.us-east-1.amazonaws.com", f"{method} {route}")
+    context = request_context(method, path, "testapi.execute-api.us-east-1.amazonaws.com", f"{method} {route}")
     if authorizer:
         context["authorizer"] = authorizer
     return {

@@ -250,7 +250,7 @@ def main(argv: list[str] | None = None) -> int:
     elif args.kind == "google":
         from tests.support import google
 
-        key = google.signing_key(f"make-event-{uuid.uuid4().hex}")
+        key = google.signing_key(f"make-event-{uuid.uuid4().hex[:8]}")
         event = google_push(json.loads(Path(args.sample).read_text()), args.authorization, key)
         if args.certs_out:
             Path(args.certs_out).write_text(json.dumps(google.certs_document(key)))

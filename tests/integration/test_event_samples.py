@@ -157,3 +157,14 @@ def test_cli_makes_an_apple_event_and_writes_the_root(tmp_path):
     assert json.loads(json.loads(done.stdout)["body"])["signedPayload"].count(".") == 2
     assert root.read_bytes().startswith(b"-----BEGIN CERTIFICATE-----")
     assert "APPLE_ROOT_CERTS" in done.stderr
+
+
+def test_cli_makes_a_google_push_and_writes_the_certs(tmp_path):
+    certs = tmp_path / "certs.json"
+    done = subprocess.run(
+        [sys.executable, str(EVENTS / "make_event.py"), "google", "--certs-out", str(certs)],
+        capture_output=True, text=True, timeout=60, cwd=Path("/"),
+    )
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["headers"]["authorization"].startswith("Bearer ")
+    assert certs.exists()

@@ -86,14 +86,7 @@ def test_an_upgrade_replaces_the_token_in_one_lifecycle(stack, play):
 
 
 def test_a_voided_subscription_is_revoked(stack, play):
-    account = stack.read("u_void").body["appAccountToken"]
-    token = push.purchase_token()
-    bought = play.add_subscription(
-        token, externalAccountIdentifiers={"obfuscatedExternalAccountId": account},
-        acknowledgementState="ACKNOWLEDGEMENT_STATE_ACKNOWLEDGED",
-    )
-    notify(stack, push.subscription_notification(token, 4))
-    assert stack.drain().failed == []
+    token, bought = _voided_setup(stack, play, "u_void")
 
     play.add_voided(token, int(time.time() * 1000), orderId=bought["latestOrderId"])  # Google lists the refund
     notify(stack, push.voided_purchase_notification(token, order_id=bought["latestOrderId"]))

@@ -18,13 +18,13 @@ def repository(settings: Settings):
     return DynamoRepository(settings.table_name, recheck=settings.drift_recheck)
 
 
-def event_intake(settings: Settings):
+def event_intake(settings: Settings, repo=None):
     from .adapters.sqs import SqsQueue
     from .services.ingest import EventIntake
 
     if not settings.events_queue_url:
         raise ValueError("EVENTS_QUEUE_URL is not set")
-    return EventIntake(repository(settings), SqsQueue(settings.events_queue_url), SystemClock())
+    return EventIntake(repo or repository(settings), SqsQueue(settings.events_queue_url), SystemClock())
 
 
 def stripe_ingest(settings: Settings):
@@ -176,8 +176,9 @@ def drift_scan(settings: Settings):
 
     if not settings.reconcile_queue_url:
         raise ValueError("RECONCILE_QUEUE_URL is not set")
-    intake = event_intake(settings)  # the nightly scan also sends the unresolved events back
-    return DriftScan(intake.event_log, SqsQueue(settings.reconcile_queue_url), SystemClock(), intake.requeue_parked)
+    repo = repository(settings)
+    intake = event_intake(settings, repo)  # the nightly scan also sends the unresolved events back
+    return DriftScan(repo, SqsQueue(settings.reconcile_queue_url), SystemClock(), intake.requeue_parked)
 
 
 def reconciler(settings: Settings):

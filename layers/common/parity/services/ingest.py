@@ -53,10 +53,6 @@ class EventIntake:
         self._queue = queue
         self._clock = clock
 
-    @property
-    def event_log(self) -> EventLog:
-        return self._log
-
     def record(self, source: str, event_id: str, event_type: str, routing_key: str, body: bytes) -> Ingested:
         """Store and enqueue a verified event. Its id becomes a key: one beyond the input limits is
         refused (RejectedWebhook, nothing stored); a routing key beyond them is replaced by its hash."""

@@ -1,7 +1,6 @@
 """Store-events queue consumer: one record at a time, partial batch failures, FIFO order per group."""
 
 import json
-import os
 from functools import cache
 
 from aws_lambda_powertools.utilities.batch import SqsFifoPartialProcessor, process_partial_response
@@ -24,11 +23,11 @@ repository = bootstrap.repository(settings)
 service = bootstrap.event_processor(settings, repo=repository)
 # Failed records are counted in StoreEventsFailed: the invocation succeeds while they fail
 # (ReportBatchItemFailures), so Lambda's Errors metric never sees them (ProcessorErrorsAlarm).
-redelivery = bootstrap.redelivery(settings, settings.events_queue_url, RECORD_BUDGET_SECONDS, "StoreEventsFailed")
-# An event whose purchase is still unknown at this receive (53 to 64 minutes after the first, on the
-# outage schedule) is parked as unresolved: it may concern a payment Parity never sold, or wait for an
-# event that is still failing; the nightly scan and `parity dlq redrive` send it back.
-UNRESOLVED_AFTER_RECEIVES = int(os.environ.get("UNRESOLVED_AFTER_RECEIVES", "8"))
+redelivery = bootstrap.redelivery(settings, settings.aws.events_queue(), RECORD_BUDGET_SECONDS, "StoreEventsFailed")
+# An event whose purchase is still unknown at this receive (UNRESOLVED_AFTER_RECEIVES) is parked as
+# unresolved: it may concern a payment Parity never sold, or wait for an event that is still failing;
+# the nightly scan and `parity dlq redrive` send it back.
+UNRESOLVED_AFTER_RECEIVES = settings.redelivery.unresolved_after_receives
 
 
 class FailureRecordingProcessor(SqsFifoPartialProcessor):

@@ -20,7 +20,7 @@ RECORD_BUDGET_SECONDS = 35
 settings = Settings.from_env()
 reconciler = bootstrap.reconciler(settings)
 # Failed checks are counted in ReconcileChecksFailed (ReconcileErrorsAlarm), as the processor's records.
-redelivery = bootstrap.redelivery(settings, settings.reconcile_queue_url, RECORD_BUDGET_SECONDS, "ReconcileChecksFailed")
+redelivery = bootstrap.redelivery(settings, settings.aws.reconcile_queue(), RECORD_BUDGET_SECONDS, "ReconcileChecksFailed")
 
 
 class RetryingProcessor(BatchProcessor):

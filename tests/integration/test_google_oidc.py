@@ -385,7 +385,7 @@ def test_the_verifier_is_built_from_the_contracts_variables(certs):
     verifier = PubSubPushVerifier.from_settings(settings)
 
     verifier.verify(fx.bearer(fx.mint_token()))
-    assert (settings.google_package_name, verifier.certs_cache.url) == (fx.PACKAGE, certs.url)
+    assert (settings.google.package_name, verifier.certs_cache.url) == (fx.PACKAGE, certs.url)
 
 
 def test_googles_certs_url_is_the_default():

@@ -576,20 +576,20 @@ def test_apple_settings_are_parsed_from_the_environment():
             "APPLE_PRIVATE_KEY_FILE": "/keys/AuthKey.p8",
         }
     )
-    assert (parsed.apple_bundle_id, parsed.apple_app_apple_id, parsed.apple_environment) == (
+    assert (parsed.apple.bundle_id, parsed.apple.app_apple_id, parsed.apple.environment) == (
         "com.example.app",
         1234,
         "Sandbox",
     )
-    assert parsed.apple_root_certs == ("/a.pem", "/b.cer")
-    assert parsed.apple_api_base == "http://127.0.0.1:9"
-    assert (parsed.apple_key_id, parsed.apple_issuer_id, parsed.apple_private_key_file) == (
+    assert parsed.apple.root_certs == ("/a.pem", "/b.cer")
+    assert parsed.apple.api_base == "http://127.0.0.1:9"
+    assert (parsed.apple.key_id, parsed.apple.issuer_id, parsed.apple.private_key_file) == (
         "KEY123",
         "issuer-uuid",
         "/keys/AuthKey.p8",
     )
     defaults = Settings.from_env({})
-    assert (defaults.apple_environment, defaults.apple_root_certs, defaults.apple_app_apple_id) == (
+    assert (defaults.apple.environment, defaults.apple.root_certs, defaults.apple.app_apple_id) == (
         "Production",
         (),
         None,

@@ -127,8 +127,8 @@ def test_the_template_defaults_are_within_their_bounds():
 
 def test_the_schedule_comes_from_the_environment_and_a_bad_value_names_its_variable():
     settings = Settings.from_env({"RETRY_OUTAGE_MAX_SECONDS": "7200", "RETRY_ERROR_BASE_SECONDS": "1"})
-    assert settings.retry_schedule == RetrySchedule(outage_ceiling=7200, error_base=1)
-    assert Settings.from_env({}).retry_schedule == RetrySchedule()
+    assert settings.redelivery.schedule == RetrySchedule(outage_ceiling=7200, error_base=1)
+    assert Settings.from_env({}).redelivery.schedule == RetrySchedule()
     with pytest.raises(ConfigurationError, match="RETRY_OUTAGE_MAX_SECONDS must be a whole number"):
         Settings.from_env({"RETRY_OUTAGE_MAX_SECONDS": "an hour"})
     with pytest.raises(ConfigurationError, match="RETRY_OUTAGE_MAX_SECONDS must be between 0 and 43200"):

@@ -19,19 +19,19 @@ def settings(**env: str) -> Settings:
 
 def test_defaults_follow_the_contract():
     parsed = settings()
-    assert parsed.strategy is Strategy.LAST
-    assert parsed.offline_grace == timedelta(seconds=86400)
-    assert parsed.catalog.products == {}
-    assert parsed.table_name == "parity"
-    assert parsed.stripe_webhook_secret.get() is None
-    assert parsed.stripe_api_base is None
+    assert parsed.core.strategy is Strategy.LAST
+    assert parsed.core.offline_grace == timedelta(seconds=86400)
+    assert parsed.core.catalog.products == {}
+    assert parsed.aws.table_name == "parity"
+    assert parsed.stripe.webhook_secret.get() is None
+    assert parsed.stripe.api_base is None
 
 
 @pytest.mark.parametrize(
     ("text", "strategy"), [("ALL", Strategy.ALL), ("first", Strategy.FIRST), ("Last", Strategy.LAST)]
 )
 def test_the_strategy_is_read_case_insensitively(text, strategy):
-    assert settings(ENTITLEMENT_STRATEGY=text).strategy is strategy
+    assert settings(ENTITLEMENT_STRATEGY=text).core.strategy is strategy
 
 
 def test_an_unknown_strategy_fails_fast():
@@ -40,14 +40,14 @@ def test_an_unknown_strategy_fails_fast():
 
 
 def test_the_offline_grace_is_read_in_seconds():
-    assert settings(OFFLINE_GRACE_SECONDS="3600").offline_grace == timedelta(hours=1)
-    assert settings(OFFLINE_GRACE_SECONDS="0").offline_grace == timedelta(0)
+    assert settings(OFFLINE_GRACE_SECONDS="3600").core.offline_grace == timedelta(hours=1)
+    assert settings(OFFLINE_GRACE_SECONDS="0").core.offline_grace == timedelta(0)
 
 
 def test_the_bound_on_sharing_defaults_to_ten_and_is_read_from_the_environment():
-    assert settings().max_shared_owners == 10
-    assert settings(MAX_SHARED_OWNERS="60").max_shared_owners == 60
-    assert settings(MAX_SHARED_OWNERS="1").max_shared_owners == 1
+    assert settings().core.max_shared_owners == 10
+    assert settings(MAX_SHARED_OWNERS="60").core.max_shared_owners == 60
+    assert settings(MAX_SHARED_OWNERS="1").core.max_shared_owners == 1
 
 
 @pytest.mark.parametrize("text", ["0", "-3", "ten", "2.5", "81"])
@@ -65,7 +65,7 @@ def test_an_unusable_offline_grace_fails_fast(text):
 def test_the_catalog_is_read_from_the_catalog_file(tmp_path):
     catalog_file = tmp_path / "catalog.json"
     catalog_file.write_text(json.dumps({"products": {"price_pro_monthly": ["pro"], "prod_pro": ["pro", "extra"]}}))
-    assert settings(CATALOG_FILE=str(catalog_file)).catalog.products == {
+    assert settings(CATALOG_FILE=str(catalog_file)).core.catalog.products == {
         "price_pro_monthly": ("pro",),
         "prod_pro": ("pro", "extra"),
     }
@@ -77,7 +77,7 @@ def test_the_shipped_catalog_is_usable():
     import parity
 
     shipped = Path(parity.__file__).parent.parent / "catalog.json"
-    assert "pro" in settings(CATALOG_FILE=str(shipped)).catalog.products["price_pro_monthly"]
+    assert "pro" in settings(CATALOG_FILE=str(shipped)).core.catalog.products["price_pro_monthly"]
 
 
 @pytest.mark.parametrize(
@@ -104,7 +104,7 @@ def test_a_secret_set_in_the_environment_wins_over_the_secret_store(monkeypatch)
     parsed = settings(STRIPE_WEBHOOK_SECRET=WEBHOOK_SECRET, SECRETS_ID="parity/secrets")
 
     # THEN the environment value is used
-    assert parsed.stripe_webhook_secret.get() == WEBHOOK_SECRET
+    assert parsed.stripe.webhook_secret.get() == WEBHOOK_SECRET
 
 
 def test_a_secret_not_in_the_environment_is_read_from_the_secret_store(monkeypatch):
@@ -114,39 +114,104 @@ def test_a_secret_not_in_the_environment_is_read_from_the_secret_store(monkeypat
     monkeypatch.setattr(parameters, "get_secret", lambda name, transform=None, max_age=None: store[name])
     parsed = settings(SECRETS_ID="parity/secrets")
 
-    assert parsed.stripe_webhook_secret.get() == WEBHOOK_SECRET
-    assert parsed.stripe_api_key.get() is None  # an empty placeholder is no secret
+    assert parsed.stripe.webhook_secret.get() == WEBHOOK_SECRET
+    assert parsed.stripe.api_key.get() is None  # an empty placeholder is no secret
 
 
 def test_an_empty_environment_value_is_no_secret():
-    assert settings(STRIPE_WEBHOOK_SECRET="").stripe_webhook_secret.get() is None
+    assert settings(STRIPE_WEBHOOK_SECRET="").stripe.webhook_secret.get() is None
 
 
 def test_secret_values_never_appear_in_a_repr():
     parsed = settings(STRIPE_WEBHOOK_SECRET=WEBHOOK_SECRET, STRIPE_API_KEY="sk_test_secretkey")
-    for text in (repr(parsed), str(parsed), repr(parsed.stripe_webhook_secret)):
+    for text in (repr(parsed), str(parsed), repr(parsed.stripe.webhook_secret)):
         assert WEBHOOK_SECRET not in text
         assert "sk_test_secretkey" not in text
-    assert "STRIPE_WEBHOOK_SECRET" in repr(parsed.stripe_webhook_secret)
+    assert "STRIPE_WEBHOOK_SECRET" in repr(parsed.stripe.webhook_secret)
 
 
 def test_settings_are_frozen():
     parsed = settings()
     with pytest.raises(AttributeError):
-        parsed.strategy = Strategy.ALL  # type: ignore[misc]
+        parsed.core.strategy = Strategy.ALL  # type: ignore[misc]
+    with pytest.raises(AttributeError):
+        parsed.core = parsed.core  # type: ignore[misc]
     with pytest.raises(AttributeError):
         Secret("X", "v").value = "w"  # type: ignore[misc]
 
 
 @pytest.mark.parametrize("base", ["http://127.0.0.1:12111", "http://127.0.0.1:12111/"])
 def test_the_stripe_api_base_works_with_or_without_a_trailing_slash(base):
-    assert settings(STRIPE_API_BASE=base).stripe_api_base == "http://127.0.0.1:12111"
+    assert settings(STRIPE_API_BASE=base).stripe.api_base == "http://127.0.0.1:12111"
 
 
 def test_aws_resource_names_come_from_the_environment():
     parsed = settings(TABLE_NAME="parity-prod", EVENTS_QUEUE_URL="https://sqs/q.fifo", EVENT_BUS_NAME="bus")
-    assert (parsed.table_name, parsed.events_queue_url, parsed.event_bus_name) == (
+    assert (parsed.aws.table_name, parsed.aws.events_queue_url, parsed.aws.event_bus_name) == (
         "parity-prod",
         "https://sqs/q.fifo",
         "bus",
     )
+
+
+@pytest.mark.parametrize(
+    "name", ["EVENTS_QUEUE_URL", "RECONCILE_QUEUE_URL", "STRIPE_API_BASE", "APPLE_API_BASE", "GOOGLE_API_BASE", "GOOGLE_OIDC_CERTS_URL"]
+)
+@pytest.mark.parametrize("value", ["127.0.0.1:12111", "ftp://example.com", "https://", "not a url"])
+def test_a_url_that_is_not_one_fails_fast_naming_its_variable(name, value):
+    with pytest.raises(ConfigurationError, match=f"{name} must be an http"):
+        settings(**{name: value})
+
+
+def test_a_resource_a_service_needs_is_a_configuration_error_when_unset():
+    # GIVEN no queue and no bus configured
+    parsed = settings()
+    # THEN asking for one names the missing variable
+    for ask, name in (
+        (parsed.aws.events_queue, "EVENTS_QUEUE_URL"),
+        (parsed.aws.reconcile_queue, "RECONCILE_QUEUE_URL"),
+        (parsed.aws.event_bus, "EVENT_BUS_NAME"),
+    ):
+        with pytest.raises(ConfigurationError, match=f"{name} is not set"):
+            ask()
+    configured = settings(EVENTS_QUEUE_URL="https://sqs/q.fifo", RECONCILE_QUEUE_URL="http://localhost:5000/r", EVENT_BUS_NAME="b")
+    assert (configured.aws.events_queue(), configured.aws.reconcile_queue(), configured.aws.event_bus()) == (
+        "https://sqs/q.fifo",
+        "http://localhost:5000/r",
+        "b",
+    )
+
+
+def test_the_receive_counts_come_from_the_environment():
+    assert (settings().redelivery.max_receive_count, settings().redelivery.unresolved_after_receives) == (None, 8)
+    parsed = settings(MAX_RECEIVE_COUNT="50", UNRESOLVED_AFTER_RECEIVES="2")
+    assert (parsed.redelivery.max_receive_count, parsed.redelivery.unresolved_after_receives) == (50, 2)
+
+
+@pytest.mark.parametrize(
+    ("env", "named"),
+    [
+        ({"MAX_RECEIVE_COUNT": "fifty"}, "MAX_RECEIVE_COUNT must be a whole number"),
+        ({"MAX_RECEIVE_COUNT": "0"}, "MAX_RECEIVE_COUNT must be at least 1"),
+        ({"UNRESOLVED_AFTER_RECEIVES": "0"}, "UNRESOLVED_AFTER_RECEIVES must be at least 1"),
+        ({"MAX_RECEIVE_COUNT": "10", "UNRESOLVED_AFTER_RECEIVES": "11"}, "must not exceed MAX_RECEIVE_COUNT"),
+    ],
+)
+def test_unusable_receive_counts_fail_fast(env, named):
+    with pytest.raises(ConfigurationError, match=named):
+        settings(**env)
+
+
+def test_the_template_passes_its_max_receive_count_to_the_functions():
+    from local.resources import _Tag, load_template
+
+    template = load_template()
+    passed = template["Globals"]["Function"]["Environment"]["Variables"]["MAX_RECEIVE_COUNT"]
+    redrives = [
+        resource["Properties"]["RedrivePolicy"]["maxReceiveCount"]
+        for resource in template["Resources"].values()
+        if "RedrivePolicy" in resource.get("Properties", {})
+    ]
+    # THEN one parameter sets it: the queues' redrive policies and the functions' environment
+    assert isinstance(passed, _Tag) and passed.value == "MaxReceiveCount"
+    assert redrives and all(isinstance(r, _Tag) and r.value == "MaxReceiveCount" for r in redrives)

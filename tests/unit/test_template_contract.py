@@ -241,7 +241,7 @@ def code_path(function_dir: str) -> str:
     return "\n".join([(FUNCTIONS / function_dir / "app.py").read_text(), bootstrap_text, *sources])
 
 
-SECRET_SETTINGS = re.compile(r"\.(stripe_webhook_secret|stripe_api_key|apple_private_key|google_service_account)\b")
+SECRET_SETTINGS = re.compile(r"\.(stripe\.webhook_secret|stripe\.api_key|apple\.private_key|google\.service_account)\b")
 TRANSACTION_ITEMS = {"PutItem": "Put", "UpdateItem": "Update", "DeleteItem": "Delete", "ConditionCheckItem": "ConditionCheck"}
 EVENT_SOURCE_ACTIONS = {"sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes"}
 

@@ -1,10 +1,21 @@
-"""Wiring: adapters are built once per container from the settings and handed to the services."""
+"""Wiring: adapters are built once per container from the settings and handed to the services.
+
+The one composition root: the functions, the local stack and the operator console all build their
+services here. A missing resource a service needs (a queue, the bus) is a ConfigurationError raised
+while building it, i.e. at cold start.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime, timezone
+from typing import Any
 
 from .settings import Settings
+
+AwsClients = Callable[[str], Any]
+"""A boto3 client by service name ("dynamodb", "sqs", "events"). The functions pass none: each adapter
+makes boto3's default client. The console passes its own, aimed at the stack it resolved."""
 
 
 class SystemClock:
@@ -12,25 +23,46 @@ class SystemClock:
         return datetime.now(timezone.utc)
 
 
-def repository(settings: Settings):
+def _client(clients: AwsClients | None, service: str) -> Any:
+    return clients(service) if clients else None
+
+
+def _queue(queue_url: str, clients: AwsClients | None = None):
+    from .adapters.sqs import SqsQueue
+
+    return SqsQueue(queue_url, client=_client(clients, "sqs"))
+
+
+def repository(settings: Settings, clients: AwsClients | None = None):
     from .adapters.dynamodb import DynamoRepository
 
-    return DynamoRepository(settings.table_name, recheck=settings.drift_recheck)
+    return DynamoRepository(
+        settings.aws.table_name, client=_client(clients, "dynamodb"), recheck=settings.core.drift_recheck
+    )
 
 
-def event_intake(settings: Settings, repo=None):
-    from .adapters.sqs import SqsQueue
+def change_publisher(settings: Settings, clients: AwsClients | None = None):
+    from .adapters.eventbridge import EventBridgePublisher
+
+    return EventBridgePublisher(settings.aws.event_bus(), client=_client(clients, "events"))
+
+
+def reconcile_queue(settings: Settings, clients: AwsClients | None = None):
+    """The drift scan's fan-out queue (the console queues checks of chosen purchases on it too)."""
+    return _queue(settings.aws.reconcile_queue(), clients)
+
+
+def event_intake(settings: Settings, repo=None, clients: AwsClients | None = None):
     from .services.ingest import EventIntake
 
-    if not settings.events_queue_url:
-        raise ValueError("EVENTS_QUEUE_URL is not set")
-    return EventIntake(repo or repository(settings), SqsQueue(settings.events_queue_url), SystemClock())
+    repo = repo or repository(settings, clients)
+    return EventIntake(repo, _queue(settings.aws.events_queue(), clients), SystemClock())
 
 
 def stripe_ingest(settings: Settings):
     from .services.ingest import StripeIngest
 
-    return StripeIngest(event_intake(settings), settings.stripe_webhook_secret, SystemClock())
+    return StripeIngest(event_intake(settings), settings.stripe.webhook_secret, SystemClock())
 
 
 def apple_verifier(settings: Settings):
@@ -56,37 +88,34 @@ def apple_ingest(settings: Settings):
 
 def event_processor(settings: Settings, repo=None, play_api=None, stripe_api=None):
     """`repo`, `play_api` and `stripe_api`: adapters another service of the same container already built."""
-    from .adapters.eventbridge import EventBridgePublisher
     from .services.processing import EventProcessor
 
-    if not settings.event_bus_name:
-        raise ValueError("EVENT_BUS_NAME is not set")
     repo = repo or repository(settings)
     stripe_api = stripe_api or stripe_api_client(settings)
     play_api = play_api or play_developer_api(settings)
     return EventProcessor(
         repository=repo,
         event_log=repo,
-        publisher=EventBridgePublisher(settings.event_bus_name),
-        catalog=settings.catalog,
-        strategy=settings.strategy,
+        publisher=change_publisher(settings),
+        catalog=settings.core.catalog,
+        strategy=settings.core.strategy,
         clock=SystemClock(),
         stripe_api=stripe_api,
         play_api=play_api,
-        play_package=settings.google_package_name,
-        refund_threshold=settings.refund_threshold,
-        max_shared_owners=settings.max_shared_owners,
+        play_package=settings.google.package_name,
+        refund_threshold=settings.core.refund_threshold,
+        max_shared_owners=settings.core.max_shared_owners,
     )
 
 
 def stripe_api_client(settings: Settings):
     """The Stripe API client when STRIPE_API_KEY is configured (stripe-python is imported only then)."""
-    api_key = settings.stripe_api_key.get()
+    api_key = settings.stripe.api_key.get()
     if not api_key:
         return None
     from .adapters.stripe_api import StripeApiClient
 
-    return StripeApiClient(api_key, settings.stripe_api_base)
+    return StripeApiClient(api_key, settings.stripe.api_base)
 
 
 def play_developer_api(settings: Settings):
@@ -96,7 +125,7 @@ def play_developer_api(settings: Settings):
     Gateway's 29 s, and the queue consumers budget each record's store calls (README, "Store outages");
     the queue retries what does not fit.
     """
-    if not (settings.google_service_account_file or settings.google_service_account.get()):
+    if not (settings.google.service_account_file or settings.google.service_account.get()):
         return None
     from .adapters.play_api import PlayDeveloperApi
 
@@ -106,11 +135,12 @@ def play_developer_api(settings: Settings):
 def entitlement_reader(settings: Settings, repo=None):
     from .services.entitlements import EntitlementReader
 
-    return EntitlementReader(repo or repository(settings), settings.catalog, settings.offline_grace, SystemClock())
+    return EntitlementReader(
+        repo or repository(settings), settings.core.catalog, settings.core.offline_grace, SystemClock()
+    )
 
 
 def receipt_service(settings: Settings):
-    from .adapters.sqs import SqsQueue
     from .services.receipts import ReceiptService
 
     verifier, why_not = apple_verifier(settings)
@@ -127,13 +157,13 @@ def receipt_service(settings: Settings):
         processor=event_processor(settings, repo, play_api, stripe_api),
         reader=entitlement_reader(settings, repo),
         event_log=repo,
-        queue=SqsQueue(settings.events_queue_url),
+        queue=_queue(settings.aws.events_queue()),
         clock=SystemClock(),
         apple_verifier=verifier,
         apple_api=apple_api,
         apple_unavailable=why_not,
         play_api=play_api,
-        play_package=settings.google_package_name,
+        play_package=settings.google.package_name,
         stripe_api=stripe_api,
     )
 
@@ -148,37 +178,43 @@ def google_ingest(settings: Settings):
         verifier, why_not = PubSubPushVerifier.from_settings(settings), ""
     except ConfigurationError as error:
         verifier, why_not = None, str(error)
-    return GoogleIngest(event_intake(settings), verifier, settings.google_package_name, why_not)
+    return GoogleIngest(event_intake(settings), verifier, settings.google.package_name, why_not)
 
 
 def administration(settings: Settings):
-    from .adapters.eventbridge import EventBridgePublisher
     from .services.admin import Administration
     from .services.projection import Projector
 
-    if not settings.event_bus_name:
-        raise ValueError("EVENT_BUS_NAME is not set")
     repo = repository(settings)
     return Administration(
         repository=repo,
         event_log=repo,
-        publisher=EventBridgePublisher(settings.event_bus_name),
-        projector=Projector(repo, settings.catalog, settings.refund_threshold),
-        catalog=settings.catalog,
+        publisher=change_publisher(settings),
+        projector=Projector(repo, settings.core.catalog, settings.core.refund_threshold),
+        catalog=settings.core.catalog,
         clock=SystemClock(),
-        refund_threshold=settings.refund_threshold,
+        refund_threshold=settings.core.refund_threshold,
     )
 
 
-def drift_scan(settings: Settings):
-    from .adapters.sqs import SqsQueue
+def drift_scan(settings: Settings, clients: AwsClients | None = None):
+    """The drift scan. It also sends the events parked unresolved back to the store-events queue, when
+    that queue is known (the function's always is; the console may know only the reconcile queue)."""
     from .services.drift import DriftScan
 
-    if not settings.reconcile_queue_url:
-        raise ValueError("RECONCILE_QUEUE_URL is not set")
-    repo = repository(settings)
-    intake = event_intake(settings, repo)  # the nightly scan also sends the unresolved events back
-    return DriftScan(repo, SqsQueue(settings.reconcile_queue_url), SystemClock(), intake.requeue_parked)
+    repo = repository(settings, clients)
+    requeue = None
+    if settings.aws.events_queue_url:
+        requeue = event_intake(settings, repo, clients).requeue_parked
+    return DriftScan(repo, reconcile_queue(settings, clients), SystemClock(), requeue)
+
+
+def replayer(settings: Settings, clients: AwsClients | None = None):
+    """The console's replay (`parity replay`): without a change-event bus, applying writes no change events."""
+    from .services.replay import Replayer
+
+    publisher = change_publisher(settings, clients) if settings.aws.event_bus_name else None
+    return Replayer(repository(settings, clients), settings.core.catalog, SystemClock(), publisher)
 
 
 def reconciler(settings: Settings):
@@ -201,17 +237,17 @@ def reconciler(settings: Settings):
         clock=SystemClock(),
         app_store=app_store,
         play=play_api,
-        play_package=settings.google_package_name,
+        play_package=settings.google.package_name,
         stripe=stripe_api,
     )
 
 
-def redelivery(settings: Settings, queue_url: str | None, record_budget_seconds: float, failure_metric: str | None = None):
-    """How a queue consumer hands failed records back: `queue_url` is the queue it consumes;
-    `failure_metric` counts its failed records (the template's failure alarms watch it)."""
-    from .adapters.sqs import SqsQueue
+def redelivery(settings: Settings, queue_url: str, record_budget_seconds: float, failure_metric: str | None = None):
+    """How a queue consumer hands failed records back: `queue_url` is the queue it consumes
+    (`settings.aws.events_queue()`, ...); `failure_metric` counts its failed records (the template's
+    failure alarms watch it)."""
     from .retries import Redelivery
 
-    if not queue_url:
-        raise ValueError("the consumed queue's URL is not set (EVENTS_QUEUE_URL / RECONCILE_QUEUE_URL)")
-    return Redelivery(SqsQueue(queue_url), settings.retry_schedule, record_budget_seconds, failure_metric=failure_metric)
+    return Redelivery(
+        _queue(queue_url), settings.redelivery.schedule, record_budget_seconds, failure_metric=failure_metric
+    )

@@ -1,8 +1,14 @@
 """Settings: one frozen object parsed from the environment once, at cold start.
 
-Names are the contract's (`CONTRACT.md`). On AWS, secret values live in one Secrets Manager secret
-(`SECRETS_ID`, a JSON object keyed by the same names) and are fetched through Powertools parameters,
-cached; a value set directly in the environment (the local stack) wins.
+Names are the contract's (`CONTRACT.md`). Each concern has its own section, parsed by its own function:
+`aws` (the resources the template creates), `core` (entitlement rules), `redelivery` (queue retries),
+`stripe`, `apple`, `google`. A value that cannot work (not a number, out of bounds, a URL that is not
+one) raises `ConfigurationError` naming its variable, so a bad configuration fails at cold start; an
+empty value counts as unset (the template passes empty strings for parameters left blank).
+
+On AWS, secret values live in one Secrets Manager secret (`SECRETS_ID`, a JSON object keyed by the same
+names) and are fetched through Powertools parameters, cached; a value set directly in the environment
+(the local stack) wins.
 """
 
 from __future__ import annotations
@@ -13,6 +19,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
+from typing import TypeVar
+from urllib.parse import urlsplit
 
 from .domain.entitlements import Catalog
 from .domain.errors import ConfigurationError  # noqa: F401 (raised here; imported from here by callers)
@@ -25,6 +33,11 @@ DEFAULT_MAX_SHARED_OWNERS = 10
 # one transaction (100 items): the bound keeps those lines and the purchase's own items within it.
 MAX_SHARED_OWNERS_LIMIT = 80
 SECRET_CACHE_SECONDS = 300
+# An event whose purchase is still unknown at this receive (53 to 64 minutes after the first, on the
+# outage schedule) is parked as unresolved by the event processor.
+DEFAULT_UNRESOLVED_AFTER_RECEIVES = 8
+
+_Default = TypeVar("_Default", int, None)
 
 
 @dataclass(frozen=True)
@@ -46,7 +59,188 @@ class Secret:
         return (document or {}).get(self.name) or None
 
 
-def _load_catalog(path: str | None) -> Catalog:
+# --------------------------------------------------------------------------------------- sections
+
+
+def _required(value: str | None, variable: str) -> str:
+    if not value:
+        raise ConfigurationError(f"{variable} is not set")
+    return value
+
+
+@dataclass(frozen=True)
+class AwsSettings:
+    """The AWS resources the template creates and names in the environment."""
+
+    table_name: str
+    event_bus_name: str | None
+    events_queue_url: str | None
+    reconcile_queue_url: str | None  # the drift scan's fan-out queue
+
+    def event_bus(self) -> str:
+        """The change-event bus, for the services that publish: ConfigurationError when unset."""
+        return _required(self.event_bus_name, "EVENT_BUS_NAME")
+
+    def events_queue(self) -> str:
+        """The store-events queue's URL, for the services that use it: ConfigurationError when unset."""
+        return _required(self.events_queue_url, "EVENTS_QUEUE_URL")
+
+    def reconcile_queue(self) -> str:
+        """The reconcile queue's URL, for the drift scan and its worker: ConfigurationError when unset."""
+        return _required(self.reconcile_queue_url, "RECONCILE_QUEUE_URL")
+
+
+@dataclass(frozen=True)
+class CoreSettings:
+    """What decides entitlements, whatever the store."""
+
+    catalog: Catalog
+    strategy: Strategy
+    offline_grace: timedelta
+    refund_threshold: int  # refunds and chargebacks per user before a review flag
+    max_shared_owners: int  # under ALL, the most users one purchase is shared with
+    drift_recheck: timedelta  # every purchase is checked with its store this often
+
+
+@dataclass(frozen=True)
+class RedeliverySettings:
+    """When a failed queue message is delivered again, and when it is given up on."""
+
+    schedule: RetrySchedule
+    max_receive_count: int | None  # the queues' maxReceiveCount (template.yaml); None: not passed
+    unresolved_after_receives: int  # the receive at which an event still unresolved is parked
+
+
+@dataclass(frozen=True)
+class StripeSettings:
+    webhook_secret: Secret
+    api_key: Secret
+    api_base: str | None
+
+
+@dataclass(frozen=True)
+class AppleSettings:
+    bundle_id: str | None
+    app_apple_id: int | None
+    environment: str  # Production or Sandbox
+    root_certs: tuple[str, ...]
+    api_base: str | None
+    key_id: str | None
+    issuer_id: str | None
+    private_key_file: str | None
+    private_key: Secret  # the `.p8` key's PEM text, on AWS
+
+
+@dataclass(frozen=True)
+class GoogleSettings:
+    package_name: str | None
+    pubsub_audience: str | None
+    pubsub_service_account: str | None
+    oidc_certs_url: str | None  # None: Google's (https://www.googleapis.com/oauth2/v1/certs)
+    api_base: str | None
+    service_account_file: str | None
+    service_account: Secret  # the key file's JSON text, on AWS
+
+
+@dataclass(frozen=True)
+class Settings:
+    aws: AwsSettings
+    core: CoreSettings
+    redelivery: RedeliverySettings
+    stripe: StripeSettings
+    apple: AppleSettings
+    google: GoogleSettings
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        """Every section, parsed from `environ` (default: the process environment)."""
+        env = _Environment(os.environ if environ is None else environ)
+        return cls(
+            aws=_aws(env),
+            core=_core(env),
+            redelivery=_redelivery(env),
+            stripe=_stripe(env),
+            apple=_apple(env),
+            google=_google(env),
+        )
+
+
+# ---------------------------------------------------------------------------------------- parsing
+
+
+class _Environment:
+    """Typed reads of environment variables; each failure is a ConfigurationError naming the variable."""
+
+    def __init__(self, values: Mapping[str, str]) -> None:
+        self._values = values
+        self._secret_id = values.get("SECRETS_ID") or None
+
+    def text(self, name: str) -> str | None:
+        return self._values.get(name) or None
+
+    def secret(self, name: str) -> Secret:
+        return Secret(name, self.text(name), self._secret_id)
+
+    def url(self, name: str) -> str | None:
+        """An absolute http(s) URL, without a trailing slash."""
+        value = (self.text(name) or "").rstrip("/") or None
+        if value is not None:
+            parts = urlsplit(value)
+            if parts.scheme not in ("http", "https") or not parts.netloc:
+                raise ConfigurationError(f"{name} must be an http(s) URL, not {value!r}")
+        return value
+
+    def whole(self, name: str, default: _Default, what: str) -> int | _Default:
+        """A whole number, or `default` when unset; `what` says what the value must be."""
+        value = self.text(name)
+        if value is None:
+            return default
+        try:
+            return int(value)
+        except ValueError:
+            raise ConfigurationError(f"{name} must be {what}") from None
+
+
+def _aws(env: _Environment) -> AwsSettings:
+    return AwsSettings(
+        table_name=env.text("TABLE_NAME") or "parity",
+        event_bus_name=env.text("EVENT_BUS_NAME"),
+        events_queue_url=env.url("EVENTS_QUEUE_URL"),
+        reconcile_queue_url=env.url("RECONCILE_QUEUE_URL"),
+    )
+
+
+def _core(env: _Environment) -> CoreSettings:
+    try:
+        strategy = Strategy((env.text("ENTITLEMENT_STRATEGY") or "LAST").upper())
+    except ValueError:
+        raise ConfigurationError("ENTITLEMENT_STRATEGY must be ALL, FIRST or LAST") from None
+    grace = env.whole("OFFLINE_GRACE_SECONDS", 86400, "a whole number of seconds")
+    if grace < 0:
+        raise ConfigurationError("OFFLINE_GRACE_SECONDS must not be negative")
+    refund_threshold = env.whole("REFUND_ABUSE_THRESHOLD", 3, "a whole number")
+    if refund_threshold < 1:
+        raise ConfigurationError("REFUND_ABUSE_THRESHOLD must be at least 1")
+    max_shared_owners = env.whole("MAX_SHARED_OWNERS", DEFAULT_MAX_SHARED_OWNERS, "a whole number of users")
+    if not 1 <= max_shared_owners <= MAX_SHARED_OWNERS_LIMIT:
+        raise ConfigurationError(f"MAX_SHARED_OWNERS must be between 1 and {MAX_SHARED_OWNERS_LIMIT}")
+    try:
+        recheck_days = float(env.text("DRIFT_RECHECK_DAYS") or 7)
+    except ValueError:
+        raise ConfigurationError("DRIFT_RECHECK_DAYS must be a number of days") from None
+    if recheck_days <= 0:
+        raise ConfigurationError("DRIFT_RECHECK_DAYS must be positive")
+    return CoreSettings(
+        catalog=_catalog(env.text("CATALOG_FILE")),
+        strategy=strategy,
+        offline_grace=timedelta(seconds=grace),
+        refund_threshold=refund_threshold,
+        max_shared_owners=max_shared_owners,
+        drift_recheck=timedelta(days=recheck_days),
+    )
+
+
+def _catalog(path: str | None) -> Catalog:
     if not path:
         return Catalog({})
     try:
@@ -63,135 +257,65 @@ _RETRY_VARIABLES = {
 }
 
 
-def _retry_schedule(env: Mapping[str, str]) -> RetrySchedule:
-    values = {}
-    for name, attribute in _RETRY_VARIABLES.items():
-        if env.get(name):
-            try:
-                values[attribute] = int(env[name])
-            except ValueError:
-                raise ConfigurationError(f"{name} must be a whole number of seconds") from None
+def _retry_schedule(env: _Environment) -> RetrySchedule:
+    values = {attribute: env.whole(name, None, "a whole number of seconds") for name, attribute in _RETRY_VARIABLES.items()}
     try:
-        return RetrySchedule(**values)
+        return RetrySchedule(**{attribute: value for attribute, value in values.items() if value is not None})
     except ValueError as error:
-        names = {attribute: name for name, attribute in _RETRY_VARIABLES.items()}
         text = str(error)
-        for attribute, name in names.items():
+        for name, attribute in _RETRY_VARIABLES.items():
             text = text.replace(attribute, name)
         raise ConfigurationError(text) from None
 
 
-@dataclass(frozen=True)
-class Settings:
-    table_name: str
-    events_queue_url: str | None
-    event_bus_name: str | None
-    catalog: Catalog
-    strategy: Strategy
-    offline_grace: timedelta
-    stripe_webhook_secret: Secret
-    stripe_api_key: Secret
-    stripe_api_base: str | None
-    refund_threshold: int = 3  # refunds and chargebacks per user before a review flag
-    max_shared_owners: int = DEFAULT_MAX_SHARED_OWNERS  # under ALL, the most users one purchase is shared with
-    reconcile_queue_url: str | None = None  # the drift scan's fan-out queue
-    drift_recheck: timedelta = timedelta(days=7)  # every purchase is checked with its store this often
-    # App Store (issue 3). Defaults keep Settings(...) built without them valid.
-    apple_bundle_id: str | None = None
-    apple_app_apple_id: int | None = None
-    apple_environment: str = "Production"
-    apple_root_certs: tuple[str, ...] = ()
-    apple_api_base: str | None = None
-    apple_key_id: str | None = None
-    apple_issuer_id: str | None = None
-    apple_private_key_file: str | None = None
-    apple_private_key: Secret = field(default_factory=lambda: Secret("APPLE_PRIVATE_KEY"))  # PEM, on AWS
-    google_service_account: Secret = field(default_factory=lambda: Secret("GOOGLE_SERVICE_ACCOUNT"))  # JSON, on AWS
-    # Google Play (issue 4).
-    google_package_name: str | None = None
-    google_pubsub_audience: str | None = None
-    google_pubsub_service_account: str | None = None
-    google_oidc_certs_url: str | None = None  # None: Google's (https://www.googleapis.com/oauth2/v1/certs)
-    google_api_base: str | None = None
-    google_service_account_file: str | None = None
-    # Queue consumers: when a failed message is delivered again (store outage / any other failure).
-    retry_schedule: RetrySchedule = field(default_factory=RetrySchedule)
+def _redelivery(env: _Environment) -> RedeliverySettings:
+    max_receives = env.whole("MAX_RECEIVE_COUNT", None, "a whole number of receives")
+    unresolved_after = env.whole("UNRESOLVED_AFTER_RECEIVES", DEFAULT_UNRESOLVED_AFTER_RECEIVES, "a whole number of receives")
+    if max_receives is not None and max_receives < 1:
+        raise ConfigurationError("MAX_RECEIVE_COUNT must be at least 1")
+    if unresolved_after < 1:
+        raise ConfigurationError("UNRESOLVED_AFTER_RECEIVES must be at least 1")
+    if max_receives is not None and unresolved_after > max_receives:
+        # Parked at a later receive than the last one, an unresolved event would be dead-lettered instead.
+        raise ConfigurationError(f"UNRESOLVED_AFTER_RECEIVES must not exceed MAX_RECEIVE_COUNT ({max_receives})")
+    return RedeliverySettings(_retry_schedule(env), max_receives, unresolved_after)
 
-    @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
-        env = os.environ if environ is None else environ
-        secret_id = env.get("SECRETS_ID") or None
 
-        def secret(name: str) -> Secret:
-            return Secret(name, env.get(name) or None, secret_id)
+def _stripe(env: _Environment) -> StripeSettings:
+    return StripeSettings(
+        webhook_secret=env.secret("STRIPE_WEBHOOK_SECRET"),
+        api_key=env.secret("STRIPE_API_KEY"),
+        api_base=env.url("STRIPE_API_BASE"),
+    )
 
-        try:
-            strategy = Strategy(env.get("ENTITLEMENT_STRATEGY", "LAST").upper())
-        except ValueError:
-            raise ConfigurationError("ENTITLEMENT_STRATEGY must be ALL, FIRST or LAST") from None
-        try:
-            grace = int(env.get("OFFLINE_GRACE_SECONDS", "86400"))
-        except ValueError:
-            raise ConfigurationError("OFFLINE_GRACE_SECONDS must be a whole number of seconds") from None
-        if grace < 0:
-            raise ConfigurationError("OFFLINE_GRACE_SECONDS must not be negative")
-        try:
-            refund_threshold = int(env.get("REFUND_ABUSE_THRESHOLD", "3"))
-        except ValueError:
-            raise ConfigurationError("REFUND_ABUSE_THRESHOLD must be a whole number") from None
-        if refund_threshold < 1:
-            raise ConfigurationError("REFUND_ABUSE_THRESHOLD must be at least 1")
-        try:
-            max_shared_owners = int(env.get("MAX_SHARED_OWNERS") or DEFAULT_MAX_SHARED_OWNERS)
-        except ValueError:
-            raise ConfigurationError("MAX_SHARED_OWNERS must be a whole number of users") from None
-        if not 1 <= max_shared_owners <= MAX_SHARED_OWNERS_LIMIT:
-            raise ConfigurationError(f"MAX_SHARED_OWNERS must be between 1 and {MAX_SHARED_OWNERS_LIMIT}")
-        try:
-            recheck_days = float(env.get("DRIFT_RECHECK_DAYS", "7"))
-        except ValueError:
-            raise ConfigurationError("DRIFT_RECHECK_DAYS must be a number of days") from None
-        if recheck_days <= 0:
-            raise ConfigurationError("DRIFT_RECHECK_DAYS must be positive")
-        # Xcode / LocalTesting data is unsigned: those environments cannot be configured at all.
-        apple_environment = {"production": "Production", "sandbox": "Sandbox"}.get(
-            (env.get("APPLE_ENVIRONMENT") or "Production").strip().lower()
-        )
-        if apple_environment is None:
-            raise ConfigurationError("APPLE_ENVIRONMENT must be Production or Sandbox")
-        try:
-            apple_app_apple_id = int(env["APPLE_APP_APPLE_ID"]) if env.get("APPLE_APP_APPLE_ID") else None
-        except ValueError:
-            raise ConfigurationError("APPLE_APP_APPLE_ID must be the app's numeric Apple id") from None
-        return cls(
-            table_name=env.get("TABLE_NAME", "parity"),
-            retry_schedule=_retry_schedule(env),
-            events_queue_url=env.get("EVENTS_QUEUE_URL") or None,
-            event_bus_name=env.get("EVENT_BUS_NAME") or None,
-            catalog=_load_catalog(env.get("CATALOG_FILE")),
-            strategy=strategy,
-            offline_grace=timedelta(seconds=grace),
-            stripe_webhook_secret=secret("STRIPE_WEBHOOK_SECRET"),
-            stripe_api_key=secret("STRIPE_API_KEY"),
-            stripe_api_base=(env.get("STRIPE_API_BASE") or "").rstrip("/") or None,
-            refund_threshold=refund_threshold,
-            max_shared_owners=max_shared_owners,
-            reconcile_queue_url=env.get("RECONCILE_QUEUE_URL") or None,
-            drift_recheck=timedelta(days=recheck_days),
-            apple_bundle_id=env.get("APPLE_BUNDLE_ID") or None,
-            apple_app_apple_id=apple_app_apple_id,
-            apple_environment=apple_environment,
-            apple_root_certs=tuple(p.strip() for p in env.get("APPLE_ROOT_CERTS", "").split(",") if p.strip()),
-            apple_api_base=(env.get("APPLE_API_BASE") or "").rstrip("/") or None,
-            apple_key_id=env.get("APPLE_KEY_ID") or None,
-            apple_issuer_id=env.get("APPLE_ISSUER_ID") or None,
-            apple_private_key_file=env.get("APPLE_PRIVATE_KEY_FILE") or None,
-            apple_private_key=secret("APPLE_PRIVATE_KEY"),
-            google_service_account=secret("GOOGLE_SERVICE_ACCOUNT"),
-            google_package_name=env.get("GOOGLE_PACKAGE_NAME") or None,
-            google_pubsub_audience=env.get("GOOGLE_PUBSUB_AUDIENCE") or None,
-            google_pubsub_service_account=env.get("GOOGLE_PUBSUB_SERVICE_ACCOUNT") or None,
-            google_oidc_certs_url=(env.get("GOOGLE_OIDC_CERTS_URL") or "").rstrip("/") or None,
-            google_api_base=(env.get("GOOGLE_API_BASE") or "").rstrip("/") or None,
-            google_service_account_file=env.get("GOOGLE_SERVICE_ACCOUNT_FILE") or None,
-        )
+
+def _apple(env: _Environment) -> AppleSettings:
+    # Xcode / LocalTesting data is unsigned: those environments cannot be configured at all.
+    environment = {"production": "Production", "sandbox": "Sandbox"}.get(
+        (env.text("APPLE_ENVIRONMENT") or "Production").strip().lower()
+    )
+    if environment is None:
+        raise ConfigurationError("APPLE_ENVIRONMENT must be Production or Sandbox")
+    return AppleSettings(
+        bundle_id=env.text("APPLE_BUNDLE_ID"),
+        app_apple_id=env.whole("APPLE_APP_APPLE_ID", None, "the app's numeric Apple id"),
+        environment=environment,
+        root_certs=tuple(p.strip() for p in (env.text("APPLE_ROOT_CERTS") or "").split(",") if p.strip()),
+        api_base=env.url("APPLE_API_BASE"),
+        key_id=env.text("APPLE_KEY_ID"),
+        issuer_id=env.text("APPLE_ISSUER_ID"),
+        private_key_file=env.text("APPLE_PRIVATE_KEY_FILE"),
+        private_key=env.secret("APPLE_PRIVATE_KEY"),
+    )
+
+
+def _google(env: _Environment) -> GoogleSettings:
+    return GoogleSettings(
+        package_name=env.text("GOOGLE_PACKAGE_NAME"),
+        pubsub_audience=env.text("GOOGLE_PUBSUB_AUDIENCE"),
+        pubsub_service_account=env.text("GOOGLE_PUBSUB_SERVICE_ACCOUNT"),
+        oidc_certs_url=env.url("GOOGLE_OIDC_CERTS_URL"),
+        api_base=env.url("GOOGLE_API_BASE"),
+        service_account_file=env.text("GOOGLE_SERVICE_ACCOUNT_FILE"),
+        service_account=env.secret("GOOGLE_SERVICE_ACCOUNT"),
+    )

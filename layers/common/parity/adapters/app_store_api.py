@@ -158,23 +158,23 @@ class AppStoreApiClient:
         The key is the file APPLE_PRIVATE_KEY_FILE names, or (on AWS) the PEM text of the APPLE_PRIVATE_KEY
         secret.
         """
-        if not (settings.apple_key_id or settings.apple_issuer_id or settings.apple_private_key_file):
+        if not (settings.apple.key_id or settings.apple.issuer_id or settings.apple.private_key_file):
             return None
-        key_text = None if settings.apple_private_key_file else settings.apple_private_key.get()
+        key_text = None if settings.apple.private_key_file else settings.apple.private_key.get()
         names = {
-            "APPLE_KEY_ID": settings.apple_key_id,
-            "APPLE_ISSUER_ID": settings.apple_issuer_id,
-            "APPLE_PRIVATE_KEY_FILE (or the APPLE_PRIVATE_KEY secret)": settings.apple_private_key_file or key_text,
+            "APPLE_KEY_ID": settings.apple.key_id,
+            "APPLE_ISSUER_ID": settings.apple.issuer_id,
+            "APPLE_PRIVATE_KEY_FILE (or the APPLE_PRIVATE_KEY secret)": settings.apple.private_key_file or key_text,
         }
         missing = [name for name, value in names.items() if not value]
         if missing:
             raise ConfigurationError(f"App Store Server API credentials incomplete: {', '.join(missing)} unset")
         try:
-            pem = key_text.encode() if key_text else Path(settings.apple_private_key_file).read_bytes()
+            pem = key_text.encode() if key_text else Path(settings.apple.private_key_file).read_bytes()
         except OSError as error:
             raise ConfigurationError(f"APPLE_PRIVATE_KEY_FILE cannot be read: {error}") from None
-        signer = BearerTokenSigner(pem, settings.apple_key_id, settings.apple_issuer_id, verifier.bundle_id)
-        return cls(signer, verifier, base_url=settings.apple_api_base, **kwargs)
+        signer = BearerTokenSigner(pem, settings.apple.key_id, settings.apple.issuer_id, verifier.bundle_id)
+        return cls(signer, verifier, base_url=settings.apple.api_base, **kwargs)
 
     # ----------------------------------------------------------------------- calls
 

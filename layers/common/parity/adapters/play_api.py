@@ -106,10 +106,10 @@ class PlayDeveloperApi:
     def from_settings(cls, settings: Any, **kwargs: Any) -> PlayDeveloperApi | None:
         """The client for GOOGLE_SERVICE_ACCOUNT_FILE (or, on AWS, the GOOGLE_SERVICE_ACCOUNT secret: the
         key file's JSON text) and GOOGLE_API_BASE; None when no service account is configured."""
-        kwargs.setdefault("base_url", settings.google_api_base)
-        if settings.google_service_account_file:
-            return cls.from_service_account_file(settings.google_service_account_file, **kwargs)
-        text = settings.google_service_account.get()
+        kwargs.setdefault("base_url", settings.google.api_base)
+        if settings.google.service_account_file:
+            return cls.from_service_account_file(settings.google.service_account_file, **kwargs)
+        text = settings.google.service_account.get()
         if not text:
             return None
         try:

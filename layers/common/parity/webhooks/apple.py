@@ -169,10 +169,10 @@ class SignedDataVerifier:
     def from_settings(cls, settings: Any) -> SignedDataVerifier:
         """Built from `parity.settings.Settings` (APPLE_* names); raises ConfigurationError when unusable."""
         return cls(
-            load_trust_anchors(settings.apple_root_certs),
-            bundle_id=settings.apple_bundle_id or "",
-            environment=settings.apple_environment,
-            app_apple_id=settings.apple_app_apple_id,
+            load_trust_anchors(settings.apple.root_certs),
+            bundle_id=settings.apple.bundle_id or "",
+            environment=settings.apple.environment,
+            app_apple_id=settings.apple.app_apple_id,
         )
 
     # ----------------------------------------------------------------------- public surface

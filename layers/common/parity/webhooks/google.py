@@ -262,17 +262,17 @@ class PubSubPushVerifier:
         missing = [
             name
             for name, value in (
-                ("GOOGLE_PUBSUB_AUDIENCE", settings.google_pubsub_audience),
-                ("GOOGLE_PUBSUB_SERVICE_ACCOUNT", settings.google_pubsub_service_account),
+                ("GOOGLE_PUBSUB_AUDIENCE", settings.google.pubsub_audience),
+                ("GOOGLE_PUBSUB_SERVICE_ACCOUNT", settings.google.pubsub_service_account),
             )
             if not value
         ]
         if missing:
             raise ConfigurationError(f"{' and '.join(missing)} {'is' if len(missing) == 1 else 'are'} not set")
         return cls(
-            settings.google_pubsub_audience,
-            settings.google_pubsub_service_account,
-            settings.google_oidc_certs_url,
+            settings.google.pubsub_audience,
+            settings.google.pubsub_service_account,
+            settings.google.oidc_certs_url,
             **kwargs,
         )
 

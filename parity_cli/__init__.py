@@ -14,7 +14,10 @@ Modules:
 - `resources`: one `Resources` dataclass, resolved once from the sources above;
 - `context`: what a command receives (the resources, boto3 clients, the output);
 - `output`, `progress`: tables, JSON, the progress bar;
-- `deadletters`: the dead-letter queues' logic (list, peek, redrive), without argparse.
+- `wiring`: the services and adapters a command uses, built by the functions' composition root
+  (`parity.bootstrap`) from the resolved resources and the console's clients;
+- `deadletters/`: the dead-letter queues' logic (`queues`, `peeking`, `redriving`), without argparse;
+- `drift`: the drift scan's console side (run it, queue checks, wait for and render reports).
 
 Adding a subcommand (`scan`, `reconcile`, `replay`, ...): add a module `parity_cli/commands/<name>.py`
 that defines
@@ -27,7 +30,7 @@ that defines
         # child = add(parser, "list", help="...");  child.set_defaults(handler=run_list)
 
     def run(ctx: Context, args: argparse.Namespace) -> int | None:
-        ...                                    # ctx.client("dynamodb"), ctx.resources.table_name
+        ...                                    # wiring.repository(ctx), ctx.client("sqs"), ctx.resources
         ctx.output.result(data, render)        # data: JSON-able; render(data) -> str for people
 
 and nothing else: `commands.discover()` imports every module of the package that has `register`

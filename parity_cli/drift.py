@@ -1,101 +1,41 @@
 """The drift scan from the console: run it now, check purchases now, read the reports. The same
-services as the functions (`parity.services.drift`), against the resources the console resolved; the
-checks themselves are made by the reconcile worker (on AWS the Lambda function, locally the stack's
-queue poller), which holds the store credentials."""
+services as the functions (built by `parity.bootstrap`, through `parity_cli.wiring`), against the
+resources the console resolved; the checks themselves are made by the reconcile worker (on AWS the
+Lambda function, locally the stack's queue poller), which holds the store credentials."""
 
 from __future__ import annotations
 
 import json
 import time
-from datetime import datetime, timezone
 from typing import Any
 
+from parity_cli import wiring
 from parity_cli.errors import CliError
-
-RECONCILE = "Reconcile"
-STORE_EVENTS = "StoreEvents"
-
-
-class Clock:
-    def now(self) -> datetime:
-        return datetime.now(timezone.utc)
-
-
-def _service_logs_to_stderr() -> None:
-    """The services log JSON lines to stdout (Lambda's way); here stdout is the command's answer."""
-    import sys
-
-    from parity.observability import logger
-
-    logger.registered_handler.setStream(sys.stderr)
-    logger.setLevel("WARNING")
-
-
-def repository(ctx):
-    from parity.adapters.dynamodb import DynamoRepository
-
-    _service_logs_to_stderr()
-
-    if not ctx.resources.table_name:
-        raise CliError(f"no table in {ctx.resources.origin}", "no_table", 2)
-    return DynamoRepository(ctx.resources.table_name, client=ctx.client("dynamodb"))
-
-
-def reconcile_queue_url(ctx) -> str:
-    pair = next((pair for pair in ctx.resources.queues if pair.name == RECONCILE and pair.queue_url), None)
-    if pair is None:
-        raise CliError(f"no reconcile queue in {ctx.resources.origin}", "no_queue", 2)
-    return pair.queue_url
-
-
-def event_intake(ctx):
-    """The store-events side of the event log (to send unresolved events back), or None without the
-    queue or the table."""
-    from parity.adapters.sqs import SqsQueue
-    from parity.services.ingest import EventIntake
-
-    pair = next((pair for pair in ctx.resources.queues if pair.name == STORE_EVENTS and pair.queue_url), None)
-    if pair is None or not ctx.resources.table_name:
-        return None
-    return EventIntake(repository(ctx), SqsQueue(pair.queue_url, client=ctx.client("sqs")), Clock())
 
 
 def requeue_parked(ctx) -> int:
     """Send the events parked unresolved back to the store-events queue (as the nightly scan does)."""
-    intake = event_intake(ctx)
+    intake = wiring.event_intake(ctx)
     return intake.requeue_parked() if intake else 0
 
 
 def start_scan(ctx, progress) -> dict[str, Any]:
-    from parity.adapters.sqs import SqsQueue
-    from parity.services.drift import DriftScan
-
-    queue = SqsQueue(reconcile_queue_url(ctx), client=ctx.client("sqs"))
-    intake = event_intake(ctx)
-    scan = DriftScan(repository(ctx), queue, Clock(), intake.requeue_parked if intake else None)
-    return scan.run(progress=lambda n: progress.update(n))
+    return wiring.drift_scan(ctx).run(progress=lambda n: progress.update(n))
 
 
 def queue_checks(ctx, purchase_ids: list[str], report_id: str) -> None:
     """Queue checks of these purchases under `report_id` (as the scan does)."""
-    from parity.adapters.sqs import SqsQueue
     from parity.services.drift import PURCHASE
 
-    queue = SqsQueue(reconcile_queue_url(ctx), client=ctx.client("sqs"))
+    queue = wiring.reconcile_queue(ctx)
     bodies = [json.dumps({"kind": PURCHASE, "purchaseId": pid, "reportId": report_id}) for pid in purchase_ids]
     for start in range(0, len(bodies), 10):
         queue.send_batch(bodies[start : start + 10])
 
 
 def report(ctx, report_id: str) -> dict[str, Any]:
-    item = ctx.client("dynamodb").get_item(
-        TableName=ctx.resources.table_name, Key={"PK": {"S": "REPORTS"}, "SK": {"S": report_id}}, ConsistentRead=True
-    ).get("Item")
-    if item is None:
-        return {"reportId": report_id, "counts": {}}
-    from boto3.dynamodb.types import TypeDeserializer
-
-    return plain({k: TypeDeserializer().deserialize(v) for k, v in item.items() if k not in ("PK", "SK")})
+    found = wiring.repository(ctx).report(report_id)
+    return {"reportId": report_id, "counts": {}} if found is None else plain(found)
 
 
 def plain(document: Any) -> Any:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from parity_cli import wiring
 from parity_cli.output import shorten, table
 
 HELP = "dead-letter queues: list, show (with failure reasons), redrive"
@@ -75,7 +76,7 @@ def _positive(text: str) -> int:
 
 
 def _queues(ctx, name: str | None):
-    from parity_cli.deadletters import describe_all
+    from parity_cli.deadletters.queues import describe_all
 
     pairs = [ctx.find_queue(name)] if name else list(ctx.dead_letter_queues())
     return describe_all(ctx.client("sqs"), pairs)
@@ -105,19 +106,13 @@ def render_list(data: dict) -> str:
 
 
 def run_show(ctx, args) -> int:
-    from parity_cli.deadletters import peek
+    from parity_cli.deadletters.peeking import peek
 
+    repository = wiring.repository(ctx) if ctx.resources.table_name else None
     shown = []
     for queue in _queues(ctx, args.queue):
         with ctx.output.progress(f"reading {queue.name}", total=min(args.max, queue.visible) or None) as progress:
-            letters = peek(
-                ctx.client("sqs"),
-                ctx.client("dynamodb") if ctx.resources.table_name else None,
-                ctx.resources.table_name,
-                queue,
-                args.max,
-                progress,
-            )
+            letters = peek(ctx.client("sqs"), repository, queue, args.max, progress)
         shown.append({**queue.to_json(), "shown": len(letters), "messages": [letter.to_json() for letter in letters]})
     ctx.output.result({"origin": ctx.resources.origin, "dlqs": shown}, render_show)
     return 0
@@ -175,15 +170,15 @@ def _message_lines(message: dict[str, Any]) -> list[str]:
 
 
 def run_redrive(ctx, args) -> int:
-    from parity_cli.deadletters import redrive
-    from parity_cli.drift import STORE_EVENTS, requeue_parked
+    from parity_cli.deadletters.redriving import redrive
+    from parity_cli.drift import requeue_parked
 
     # The local stack's emulator has no StartMessageMoveTask: its messages always move one by one.
     method = "one-by-one" if args.one_by_one or ctx.resources.local else "auto"
     queues = _queues(ctx, args.queue)
     results = [redrive(ctx, queue, method=method, max_messages=args.max, rate=args.rate) for queue in queues]
     data = {"origin": ctx.resources.origin, "redrives": [result.to_json() for result in results]}
-    if any(queue.name == STORE_EVENTS for queue in queues) and not args.max:
+    if any(queue.name == wiring.STORE_EVENTS for queue in queues) and not args.max:
         # The events that waited for what was dead-lettered (a refund for the invoice naming its
         # subscription) were parked unresolved: they go back too, behind the redriven ones.
         data["unresolvedRequeued"] = requeue_parked(ctx)

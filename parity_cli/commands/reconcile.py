@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import argparse
 
-from parity_cli import drift
+from parity_cli import drift, wiring
 from parity_cli.errors import CliError
 
 HELP = "check one purchase (--purchase) or a user's purchases (--user) with their stores now"
@@ -21,7 +21,7 @@ def register(parser: argparse.ArgumentParser, add) -> None:
 
 
 def run(ctx, args) -> int:
-    repo = drift.repository(ctx)
+    repo = wiring.repository(ctx)
     if args.purchase:
         ids = [args.purchase]
     else:
@@ -33,9 +33,10 @@ def run(ctx, args) -> int:
     missing = sorted(set(ids) - set(before))
     if missing:
         raise CliError(f"unknown purchase {missing[0]!r}", "purchase_not_found", 1)
+    from parity.bootstrap import SystemClock
     from parity.services.drift import report_id_for
 
-    report_id = report_id_for(drift.Clock().now())
+    report_id = report_id_for(SystemClock().now())
     repo.save_report(report_id, {"reportId": report_id, "selected": len(ids), "status": "manual", "counts": {}})
     drift.queue_checks(ctx, ids, report_id)
     with ctx.output.progress("checking", total=len(ids), unit="checks") as progress:

@@ -8,12 +8,10 @@ stack's, else `$CATALOG_FILE`, else the one the layer ships (`layers/common/cata
 from __future__ import annotations
 
 import argparse
-import json
 import os
 from pathlib import Path
 
-from parity_cli import drift
-from parity_cli.errors import CliError
+from parity_cli import wiring
 
 HELP = "rebuild a user's (--user) or every (--all) state from the event log and compare; --apply writes it"
 LAYER_CATALOG = Path(__file__).resolve().parents[2] / "layers" / "common" / "catalog.json"
@@ -28,24 +26,13 @@ def register(parser: argparse.ArgumentParser, add) -> None:
     parser.set_defaults(handler=run)
 
 
-def catalog(*paths: str | None):
-    from parity.domain.entitlements import Catalog
-
-    chosen = Path(next((p for p in paths if p), None) or os.environ.get("CATALOG_FILE") or LAYER_CATALOG)
-    try:
-        return Catalog.from_document(json.loads(chosen.read_text()))
-    except (OSError, ValueError) as error:
-        raise CliError(f"catalog {str(chosen)!r} is not usable: {error}", "bad_catalog", 2) from error
+def catalog_file(*paths: str | None) -> str:
+    """The first of `paths` given, else `$CATALOG_FILE`, else the layer's catalog."""
+    return str(next((p for p in paths if p), None) or os.environ.get("CATALOG_FILE") or LAYER_CATALOG)
 
 
 def run(ctx, args) -> int:
-    from parity.adapters.eventbridge import EventBridgePublisher
-    from parity.services.replay import Replayer
-
-    publisher = None
-    if ctx.resources.event_bus_name:
-        publisher = EventBridgePublisher(ctx.resources.event_bus_name, client=ctx.client("events"))
-    replayer = Replayer(drift.repository(ctx), catalog(args.catalog, ctx.resources.catalog_file), drift.Clock(), publisher)
+    replayer = wiring.replayer(ctx, catalog_file(args.catalog, ctx.resources.catalog_file))
     if args.user:
         replay = replayer.user(args.user)
     else:

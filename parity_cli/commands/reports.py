@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from parity_cli import drift
+from parity_cli import drift, wiring
 
 HELP = "the latest drift scan reports (counts by kind of drift, repairs, errors, examples)"
 
@@ -15,6 +15,6 @@ def register(parser: argparse.ArgumentParser, add) -> None:
 
 
 def run(ctx, args) -> int:
-    reports = [drift.plain(item) for item in drift.repository(ctx).reports(args.max)]
+    reports = [drift.plain(item) for item in wiring.repository(ctx).reports(args.max)]
     ctx.output.result({"reports": reports}, lambda data: "\n\n".join(map(drift.render_report, data["reports"])) or "no reports yet")
     return 0

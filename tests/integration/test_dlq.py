@@ -16,9 +16,10 @@ from botocore.stub import Stubber
 
 from local.resources import load_template
 from parity.adapters.dynamodb import DynamoRepository
-from parity_cli import deadletters
 from parity_cli.context import Context
-from parity_cli.deadletters import DeadLetterQueue, dedup_id, move_task_unsupported
+from parity_cli.deadletters import redriving
+from parity_cli.deadletters.queues import DeadLetterQueue
+from parity_cli.deadletters.redriving import dedup_id, move_task_unsupported
 from parity_cli.main import run
 from parity_cli.output import Output
 from parity_cli.resources import Resources
@@ -206,6 +207,38 @@ def test_the_recorded_reason_is_short_and_carries_no_secret_and_no_event_is_crea
     assert stack.event_item("evt_never_stored") is None
 
 
+def test_the_event_log_reads_back_each_events_failures_and_leaves_out_the_events_it_does_not_hold(stack, t0):
+    # GIVEN an event whose processing failed twice, one processed, and one never stored
+    failing = stripe.event("customer.subscription.created", stripe.subscription("sub_fail", user_id="u_f"), created=t0)
+    applied = stripe.event("customer.subscription.created", stripe.subscription("sub_ok", user_id="u_ok"), created=t0)
+    stack.deliver(failing)
+    stack.deliver(applied)
+    repository = DynamoRepository(stack.table, stack.session.client("dynamodb"))
+    repository.mark_processed("stripe", applied["id"], "applied")
+    for _ in range(2):
+        assert repository.record_failure("stripe", failing["id"], RuntimeError("Stripe is down"))
+
+    # WHEN the console reads the three back in one call
+    records = repository.event_failures(
+        [("stripe", failing["id"]), ("stripe", applied["id"]), ("stripe", "evt_never_stored"), ("stripe", failing["id"])]
+    )
+
+    # THEN the failed one carries its reason and count, the processed one its outcome, the unknown one is absent
+    assert set(records) == {("stripe", failing["id"]), ("stripe", applied["id"])}
+    failed = records[("stripe", failing["id"])]
+    assert (failed.event_type, failed.last_error, failed.failures, failed.processed_at) == (
+        "customer.subscription.created",
+        "RuntimeError: Stripe is down",
+        2,
+        None,
+    )
+    assert failed.last_error_at is not None and failed.last_error_at.isoformat() == stack.event_item(failing["id"])["lastErrorAt"]
+    done = records[("stripe", applied["id"])]
+    assert (done.outcome, done.last_error, done.failures) == ("applied", None, None)
+    assert done.processed_at is not None
+    assert repository.event_failures([]) == {}
+
+
 class CrashingSqs:
     """The console's SQS client, dying (Ctrl-C, a lost connection) right after its first send."""
 
@@ -320,7 +353,7 @@ def test_on_aws_a_redrive_starts_a_move_task_and_follows_it_until_completed():
     ctx = Context(Resources("stack parity-prod"), Output(out, err, tty=False, progress_delay=0), {"sqs": client})
 
     with stub:
-        result = deadletters.redrive(ctx, dlq_with(3), sleep=sleeps.append, poll_seconds=2)
+        result = redriving.redrive(ctx, dlq_with(3), sleep=sleeps.append, poll_seconds=2)
         stub.assert_no_pending_responses()
 
     assert (result.method, result.status, result.moved, result.to_move, result.task_handle) == (
@@ -349,7 +382,7 @@ def test_on_aws_a_failed_move_task_fails_the_command(monkeypatch):
         "list_message_move_tasks",
         move_task("FAILED", 1, FailureReason="AWS.SimpleQueueService.NonExistentQueue"),
     )
-    monkeypatch.setattr(deadletters, "POLL_SECONDS", 0)
+    monkeypatch.setattr(redriving, "POLL_SECONDS", 0)
     environ = {"EVENTS_QUEUE_URL": SOURCE_URL, "EVENTS_DLQ_URL": DLQ_URL, "AWS_DEFAULT_REGION": "eu-west-1"}
     out, err = io.StringIO(), io.StringIO()
 

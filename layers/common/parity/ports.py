@@ -113,6 +113,19 @@ class EventSummary:
 
 
 @dataclass(frozen=True)
+class EventFailures:
+    """What the event log says of one event's processing: done or not, and the last failure the event
+    processor recorded on it (SQS keeps no reason; `parity dlq show` reads it back)."""
+
+    event_type: str | None
+    processed_at: datetime | None
+    outcome: str | None
+    last_error: str | None
+    last_error_at: datetime | None
+    failures: int | None
+
+
+@dataclass(frozen=True)
 class ReplayInput:
     """What a replay folds and compares: each purchase's recorded steps, the count of its events that
     wrote it without recording a step, and the purchases and users as stored."""

@@ -35,7 +35,17 @@ from ..domain.model import PaymentRef, Purchase, Revocation, State, Store
 from ..domain.ownership import Action, AuditRecord, Strategy
 from ..domain.replay import Step
 from ..domain.users import UserState
-from ..ports import AppendResult, Commit, EventSummary, PendingUpdate, PurchaseRead, ReplayInput, StoredEvent, UserWrite
+from ..ports import (
+    AppendResult,
+    Commit,
+    EventFailures,
+    EventSummary,
+    PendingUpdate,
+    PurchaseRead,
+    ReplayInput,
+    StoredEvent,
+    UserWrite,
+)
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -253,6 +263,10 @@ def _recorded(item: dict[str, Any]) -> tuple[dict, ...]:
     return tuple(changes)
 
 
+def _report(item: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in _load(item).items() if k not in ("PK", "SK")}
+
+
 def _cancellation_codes(error: ClientError) -> list[str]:
     return [reason.get("Code", "None") for reason in error.response.get("CancellationReasons", [])]
 
@@ -328,6 +342,28 @@ class DynamoRepository:
             ConsistentRead=True,
         )
         return _recorded(response.get("Item") or {})
+
+    def event_failures(self, events: Sequence[tuple[str, str]]) -> dict[tuple[str, str], EventFailures]:
+        """The log's record of each `(source, event id)` it holds (not the bodies), at most 100 events
+        in one BatchGetItem; an event the log does not hold has no entry."""
+        wanted = list(dict.fromkeys(events))
+        if not wanted:
+            return {}
+        attributes = ("PK", "eventType", "processedAt", "outcome", "lastError", "lastErrorAt", "failures")
+        found = {item["PK"]: item for item in self._batch_get([event_key(*event) for event in wanted], attributes)}
+        records = {}
+        for source, event_id in wanted:
+            item = found.get(event_key(source, event_id)["PK"]["S"])
+            if item is not None:
+                records[(source, event_id)] = EventFailures(
+                    event_type=item.get("eventType"),
+                    processed_at=_parse_time(item.get("processedAt")),
+                    outcome=item.get("outcome"),
+                    last_error=item.get("lastError"),
+                    last_error_at=_parse_time(item.get("lastErrorAt")),
+                    failures=int(item["failures"]) if "failures" in item else None,
+                )
+        return records
 
     def mark_processed(
         self, source: str, event_id: str, outcome: str, purchase_id: str | None = None, now: datetime | None = None
@@ -461,10 +497,14 @@ class DynamoRepository:
             token_user=(found.get("TOKEN") or {}).get("userId"),
         )
 
-    def _batch_get(self, keys: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        """Consistent BatchGetItem; keys DynamoDB leaves unprocessed (throttling) are asked again."""
+    def _batch_get(self, keys: list[dict[str, Any]], attributes: Sequence[str] = ()) -> list[dict[str, Any]]:
+        """Consistent BatchGetItem (of `attributes` only, when named); keys DynamoDB leaves unprocessed
+        (throttling) are asked again."""
         items: list[dict[str, Any]] = []
         request: dict[str, Any] = {self._table: {"Keys": keys, "ConsistentRead": True}}
+        if attributes:
+            names = {f"#a{i}": name for i, name in enumerate(attributes)}
+            request[self._table].update(ProjectionExpression=", ".join(names), ExpressionAttributeNames=names)
         while request:
             response = self._client.batch_get_item(RequestItems=request)
             items += [_load(item) for item in response.get("Responses", {}).get(self._table, [])]
@@ -629,6 +669,12 @@ class DynamoRepository:
                 if error.response["Error"]["Code"] != "ConditionalCheckFailedException":
                     raise  # enough examples already
 
+    def report(self, report_id: str) -> dict[str, Any] | None:
+        """One scan report, as the workers have completed it so far (None: no such report)."""
+        response = self._client.get_item(TableName=self._table, Key=_key("REPORTS", report_id), ConsistentRead=True)
+        item = response.get("Item")
+        return None if item is None else _report(item)
+
     def reports(self, limit: int = 5) -> list[dict[str, Any]]:
         """The latest scan reports, newest first."""
         response = self._client.query(
@@ -638,7 +684,7 @@ class DynamoRepository:
             ScanIndexForward=False,
             Limit=limit,
         )
-        return [{k: v for k, v in _load(item).items() if k not in ("PK", "SK")} for item in response.get("Items", [])]
+        return [_report(item) for item in response.get("Items", [])]
 
     def cursor(self, name: str) -> str | None:
         response = self._client.get_item(TableName=self._table, Key=_key("CURSOR", name), ConsistentRead=True)

@@ -84,7 +84,9 @@ def function_environment(resources: Resources, environ: Mapping[str, str]) -> di
     """The template's function environment, as the functions of this stack must see it.
 
     Names bound to a template resource (TABLE_NAME, EVENTS_QUEUE_URL, ...) always name the local
-    resources (None: not created locally, so unset, e.g. SECRETS_ID); for the other names (CATALOG_FILE,
+    resources (None: not created locally, so unset, e.g. SECRETS_ID), and names bound to a parameter the
+    resources are built with (MAX_RECEIVE_COUNT: the queues' redrive policies) keep the value the local
+    resources were built with; for the other names (CATALOG_FILE,
     ENTITLEMENT_STRATEGY, OFFLINE_GRACE_SECONDS, log levels) the user's environment wins over the
     template's values. Variables the template does not list (STRIPE_*, AUTH_*, ...) are read by the
     functions from this process's environment directly.
@@ -99,5 +101,17 @@ def function_environment(resources: Resources, environ: Mapping[str, str]) -> di
 
 
 def _names_resource(resources: Resources, tag: _Tag) -> bool:
-    target = tag.value if isinstance(tag.value, str) else ".".join(tag.value)
-    return target.split(".", 1)[0] in resources.template["Resources"]
+    """A resource, or a parameter some resource is built with (its value must agree with theirs)."""
+    target = (tag.value if isinstance(tag.value, str) else ".".join(tag.value)).split(".", 1)[0]
+    return target in resources.template["Resources"] or target in _referenced(resources.template["Resources"])
+
+
+def _referenced(node: object) -> set[str]:
+    """The names every `!Ref` within a template node refers to."""
+    if isinstance(node, _Tag):
+        return {node.value} if node.name == "Ref" else _referenced(node.value)
+    if isinstance(node, dict):
+        return {name for value in node.values() for name in _referenced(value)}
+    if isinstance(node, list):
+        return {name for value in node for name in _referenced(value)}
+    return set()

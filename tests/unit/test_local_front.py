@@ -79,3 +79,17 @@ def test_hostile_jwt_segments_are_value_errors_before_pyjwt_parses_them(token):
 
 def test_a_genuine_jwt_shape_passes_the_segment_check():
     check_segments(f"{b64url(json.dumps({'alg': 'RS256', 'kid': 'k'}))}.{b64url(json.dumps({'sub': 'u_1'}))}.sig")
+
+
+def test_the_local_functions_see_the_max_receive_count_the_local_queues_were_built_with():
+    from local.config import function_environment
+    from local.resources import Resources, load_template
+
+    # GIVEN the template's resources (no AWS needed to resolve parameters) and a shell that sets both
+    template = load_template()
+    resources = Resources(template=template)
+    env = function_environment(resources, {"MAX_RECEIVE_COUNT": "5", "ENTITLEMENT_STRATEGY": "ALL"})
+
+    # THEN the queues' parameter keeps its template value, while a plain setting follows the shell
+    assert env["MAX_RECEIVE_COUNT"] == str(template["Parameters"]["MaxReceiveCount"]["Default"])
+    assert env["ENTITLEMENT_STRATEGY"] == "ALL"

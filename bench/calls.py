@@ -11,17 +11,15 @@ The scenarios run in order on one stack, each on the state the ones before it bu
 from __future__ import annotations
 
 import contextlib
-import io
 import os
 import sys
 import time
-import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
 
-from bench.common import scratch, table, verdict, write_apple_root
+from bench.common import quiet_stack, scratch, table, verdict, write_apple_root
 from tests.support import apple as fx
 from tests.support import stripe
 
@@ -423,8 +421,8 @@ SCENARIOS = (
 
 @contextlib.contextmanager
 def call_bench() -> Iterator[CallBench]:
-    """The local stack in-process (moto), App Store configured with the generated root, output quiet."""
-    from tests.support.harness import TEST_CATALOG, running_stack
+    """The local stack in-process (moto), App Store configured with the generated root."""
+    from tests.support.harness import TEST_CATALOG
 
     catalog = {"products": {**TEST_CATALOG["products"], APPLE_PRODUCT: ["pro"]}}
     with scratch("parity-bench-calls-") as directory:
@@ -434,12 +432,7 @@ def call_bench() -> Iterator[CallBench]:
             "APPLE_ENVIRONMENT": "Sandbox",
             "APPLE_ROOT_CERTS": str(write_apple_root(directory)),
         }
-        with (
-            running_stack(catalog=catalog, env=env) as stack,
-            contextlib.redirect_stdout(io.StringIO()),
-            warnings.catch_warnings(),
-        ):
-            warnings.filterwarnings("ignore", "No application metrics to publish", UserWarning)
+        with quiet_stack(catalog=catalog, env=env) as stack:
             yield CallBench(stack)
 
 

@@ -4,14 +4,17 @@ store credentials, a fresh Python process to time something in, and Markdown tab
 from __future__ import annotations
 
 import contextlib
+import io
 import os
 import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
+import warnings
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 for entry in (ROOT, ROOT / "layers" / "common"):  # parity and tests.support, without PYTHONPATH
@@ -76,6 +79,21 @@ def scratch(prefix: str) -> Iterator[Path]:
         yield directory
     finally:
         shutil.rmtree(directory, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def quiet_stack(**options: Any) -> Iterator[Any]:
+    """The local stack in-process (`tests.support.harness.running_stack`, moto), with what its functions
+    print and Powertools' "no metrics" warning kept out of the benchmark's output."""
+    from tests.support.harness import running_stack
+
+    with (
+        running_stack(**options) as stack,
+        contextlib.redirect_stdout(io.StringIO()),
+        warnings.catch_warnings(),
+    ):
+        warnings.filterwarnings("ignore", "No application metrics to publish", UserWarning)
+        yield stack
 
 
 def run_python(code: str, env: dict[str, str], importtime: bool = False) -> subprocess.CompletedProcess:

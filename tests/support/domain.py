@@ -13,6 +13,17 @@ from parity.domain.model import Purchase, PurchaseUpdate, Revocation, Snapshot, 
 T0 = datetime(2026, 1, 1, tzinfo=timezone.utc)
 _event_ids = itertools.count(1)
 
+# The catalog every tier's tests run with (the functions read it from CATALOG_FILE).
+TEST_CATALOG = {
+    "products": {
+        "price_pro_monthly": ["pro"],
+        "price_pro_yearly": ["pro"],
+        "prod_pro": ["pro"],
+        "price_lifetime": ["pro", "lifetime"],
+        "price_team": ["team"],
+    }
+}
+
 
 def day(n: float) -> datetime:
     """`T0` plus `n` days."""

@@ -60,13 +60,16 @@ def _json(value: Any) -> Any:
 
 
 class FakeClock:
-    """A clock that stands still until a test moves it."""
+    """A clock that a test sets and moves. It stands still, or with `tick` moves on by that much each
+    time it is read (time passing between the steps of a test, deterministically)."""
 
-    def __init__(self, now: datetime = START) -> None:
+    def __init__(self, now: datetime = START, tick: timedelta = timedelta()) -> None:
         self._now = now
+        self._tick = tick
 
     def now(self) -> datetime:
-        return self._now
+        now, self._now = self._now, self._now + self._tick
+        return now
 
     def set(self, now: datetime) -> None:
         self._now = now

@@ -165,6 +165,18 @@ class World:
         self.queue.messages += [Message(json.dumps(message)) for message in again]
         return len(again)
 
+    def scan(self) -> dict:
+        """The nightly drift scan, then the reconcile worker over everything it queued (a batch per
+        ten messages, as SQS delivers them); the scan's answer and its report."""
+        started = self.drift_scan().run()
+        reconciler = self.reconciler()
+        messages = self.reconcile_queue.take()
+        for start in range(0, len(messages), 10):
+            checks = [reconciler.handle(message) for message in messages[start : start + 10]]
+            reconciler.report(started["reportId"], checks)
+        (report,) = [r for r in self.store.reports(limit=100) if r.get("reportId") == started["reportId"]]
+        return {**started, **report}
+
     def read(self, user_id: str) -> dict:
         """The entitlements body of `GET /v1/users/{userId}/entitlements`."""
         return self.reader().read(user_id)

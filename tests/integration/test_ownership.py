@@ -6,11 +6,9 @@ tests/unit/test_claims_and_admin.py."""
 from __future__ import annotations
 
 import itertools
-from datetime import datetime, timedelta, timezone
-
 import pytest
 
-from parity.domain.model import PurchaseUpdate, Snapshot, State, Store
+from tests.support.domain import app_store_claim
 from tests.support.harness import Response
 from tests.support.lambda_events import LambdaContext, admin_event
 
@@ -21,16 +19,7 @@ _ids = itertools.count(1)
 
 def claim(stack, user: str | None, t0: int, store_key: str = APPLE_KEY, token: str | None = None, days: int = 30):
     """A store update for one App Store purchase claimed by `user` (or by whoever `token` names)."""
-    as_of = datetime.fromtimestamp(t0, tz=timezone.utc)
-    update = PurchaseUpdate(
-        store=Store.APP_STORE,
-        store_key=store_key,
-        event_id=f"n_{next(_ids)}",
-        occurred_at=as_of,
-        snapshot=Snapshot(State.ACTIVE, as_of + timedelta(days=days), as_of, product_id="price_pro_monthly"),
-        claimant=user,
-        app_account_token=token,
-    )
+    update = app_store_claim(user, t0, store_key, f"n_{next(_ids)}", token, days)
     return stack.processor.service.apply(update, source="app_store")
 
 

@@ -6,16 +6,14 @@ tests/integration/test_ownership.py."""
 from __future__ import annotations
 
 import itertools
-from datetime import datetime, timedelta, timezone
-
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from parity.domain.errors import InvalidInput, MergeRefused, UserNotFound
-from parity.domain.model import PurchaseUpdate, Snapshot, State, Store
 from parity.domain.ownership import Strategy
 from tests.support import stripe
+from tests.support.domain import app_store_claim
 from tests.support.services import NOW, OPERATOR, World
 from tests.unit.test_ownership import predicted_owners
 
@@ -32,16 +30,7 @@ def world() -> World:
 
 def claim(world: World, user: str | None, t0: int = T0, store_key: str = APPLE_KEY, token: str | None = None, days: int = 30):
     """A store update for one App Store purchase claimed by `user` (or by whoever `token` names)."""
-    as_of = datetime.fromtimestamp(t0, tz=timezone.utc)
-    update = PurchaseUpdate(
-        store=Store.APP_STORE,
-        store_key=store_key,
-        event_id=f"n_{next(_ids)}",
-        occurred_at=as_of,
-        snapshot=Snapshot(State.ACTIVE, as_of + timedelta(days=days), as_of, product_id="price_pro_monthly"),
-        claimant=user,
-        app_account_token=token,
-    )
+    update = app_store_claim(user, t0, store_key, f"n_{next(_ids)}", token, days)
     return world.processor().apply(update, source="app_store")
 
 
@@ -104,13 +93,7 @@ def test_concurrent_claims_under_first_leave_exactly_one_owner(monkeypatch):
         real_commit(commit)
 
     def claim_with(processor, user):
-        as_of = NOW - timedelta(hours=1)
-        theirs = PurchaseUpdate(
-            Store.APP_STORE, APPLE_KEY, "n_theirs", as_of,
-            Snapshot(State.ACTIVE, as_of + timedelta(days=30), as_of, product_id="price_pro_monthly"),
-            claimant=user,
-        )  # fmt: skip
-        return processor.apply(theirs, source="app_store")
+        return processor.apply(app_store_claim(user, T0, APPLE_KEY, "n_theirs"), source="app_store")
 
     monkeypatch.setattr(world.store, "commit", racing_commit)
 

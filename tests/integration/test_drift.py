@@ -10,7 +10,6 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from parity import bootstrap
-from parity.adapters.dynamodb import DynamoRepository
 from tests.integration.test_play_flow import notify
 from tests.support import google as push
 from tests.support import stripe
@@ -99,20 +98,6 @@ def test_the_scan_selects_only_what_is_due_through_the_index(stack, clock, t0):
     stack.counter.reset()
     queued_ids(stack)
     assert stack.counter.count("dynamodb", "Scan") == 0  # an index, never a table scan
-
-
-def test_a_scan_report_is_read_back_by_its_id(stack, clock, t0):
-    subscribe(stack, "sub_soon", t0 + DAY, created=t0)
-    clock.travel(days=2)
-    _, started = queued_ids(stack)
-    repository = DynamoRepository(stack.table, stack.session.client("dynamodb"))
-
-    found = repository.report(started["reportId"])
-
-    assert (found["reportId"], found["selected"], found["status"]) == (started["reportId"], 1, "queued")
-    assert "PK" not in found and "SK" not in found
-    assert found == repository.reports(1)[0]
-    assert repository.report("20000101T000000Z-none") is None
 
 
 def test_a_checked_purchase_is_not_due_again_until_its_recheck(stack, clock, t0):

@@ -306,6 +306,7 @@ def test_reports_add_up_counts_and_keep_a_few_examples(store):
     assert newest["reportId"] == "r_2" and store.reports(limit=1) == [newest]
     assert (report["status"], report["selected"], report["counts"]) == ("queued", 7, {"checked": 5, "refunded": 1})
     assert [e["subject"] for e in report["examples"]] == ["a", *range(25)]  # full after these: no more
+    assert store.report("r_1") == report and store.report("r_missing") is None
 
 
 def test_a_cursor_keeps_the_last_value_saved(store):

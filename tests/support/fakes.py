@@ -520,6 +520,10 @@ class MemoryStore:
         if examples and len(report.get("examples", ())) < max_examples:
             report.setdefault("examples", []).extend(_json(list(examples)))
 
+    def report(self, report_id: str) -> dict[str, Any] | None:
+        """One scan report (as `DynamoRepository.report`, for the console)."""
+        return self._reports.get(report_id)
+
     def reports(self, limit: int = 5) -> list[dict[str, Any]]:
         """The latest scan reports, newest first (as `DynamoRepository.reports`, for the console)."""
         return [self._reports[rid] for rid in sorted(self._reports, reverse=True)[:limit]]

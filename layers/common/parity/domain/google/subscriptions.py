@@ -52,7 +52,7 @@ def subscription_facts(
     res, warnings = fetched.resource, fetched.warnings
     items = _line_items(fetched)
     raw_state = text(res.get("subscriptionState"))
-    cancel_reason = _cancel_reason(res.get("canceledStateContext"), warnings)
+    cancel_reason = _oneof(res.get("canceledStateContext"), CANCELLATION_CONTEXTS, "canceledStateContext", warnings)
     environment = "sandbox" if res.get("testPurchase") is not None else "production"
     ack = acknowledgement_state(res, warnings)
     will_renew = items.renewing if raw_state in RENEWING_STATES or raw_state not in SUBSCRIPTION_STATES else False
@@ -94,7 +94,7 @@ def _line_items(fetched: Fetched) -> LineItems:
         warnings.append("subscription without line items: no product, no expiry")
     products = tuple(dict.fromkeys(p for p in (text(item.get("productId")) for item in items) if p))
     expiries = [timestamp(item.get("expiryTime"), "lineItems[].expiryTime", warnings) for item in items]
-    phases = [_offer_phase(item, warnings) for item in items]
+    phases = [_oneof(item.get("offerPhase"), OFFER_PHASES, "lineItems[].offerPhase", warnings) for item in items]
     stated = [phase for phase in phases if phase is not None]
     return LineItems(
         items=items,
@@ -162,22 +162,6 @@ def _account_identifiers(res: Mapping[str, Any]) -> dict[str, str | None]:
     }
 
 
-def _offer_phase(item: Mapping, warnings: list[str]) -> str | None:
-    phase = item.get("offerPhase")
-    if phase is None:
-        return None
-    if not isinstance(phase, Mapping):
-        warnings.append("lineItems[].offerPhase is not an object: ignored")
-        return None
-    for key, name in OFFER_PHASES.items():
-        if key in phase and phase[key] is not None:  # `"freeTrial": {}`: presence, not truthiness
-            return name
-    unknown = sorted(phase)
-    if unknown:
-        warnings.append(f"unknown offerPhase {unknown} kept raw (not a free trial)")
-    return None
-
-
 def _auto_renew(item: Mapping, warnings: list[str]) -> bool:
     plan = item.get("autoRenewingPlan")
     if not isinstance(plan, Mapping):
@@ -188,17 +172,18 @@ def _auto_renew(item: Mapping, warnings: list[str]) -> bool:
     return enabled is True
 
 
-def _cancel_reason(context: Any, warnings: list[str]) -> str | None:
-    if context is None:
+def _oneof(value: Any, fields: Mapping[str, str], name: str, warnings: list[str]) -> str | None:
+    """Which of a proto "oneof" object's `fields` is set (`offerPhase`, `canceledStateContext`), by its meaning."""
+    if value is None:
         return None
-    if not isinstance(context, Mapping):
-        warnings.append("canceledStateContext is not an object: ignored")
+    if not isinstance(value, Mapping):
+        warnings.append(f"{name} is not an object: ignored")
         return None
-    for key, reason in CANCELLATION_CONTEXTS.items():
-        if context.get(key) is not None:
-            return reason
-    if context:
-        warnings.append(f"unknown canceledStateContext {sorted(context)} kept raw")
+    for key, meaning in fields.items():
+        if value.get(key) is not None:  # `"freeTrial": {}`: presence, not truthiness
+            return meaning
+    if value:
+        warnings.append(f"unknown {name} {sorted(value)} kept raw")
     return None
 
 

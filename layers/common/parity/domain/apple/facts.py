@@ -134,13 +134,11 @@ def purchase_facts(
     """
     tx = tx or {}
     renewal_info = renewal or {}
-    original = text_or_number(tx.get("originalTransactionId")) or text_or_number(
-        renewal_info.get("originalTransactionId")
-    )
+    original = _first_text("originalTransactionId", tx, renewal_info)
     if original is None:
         warnings.append(f"{event.event_type} names no originalTransactionId: concerns no purchase")
         return AppleFacts(**event._asdict(), subscription_status=status, warnings=tuple(warnings))
-    product = text_or_number(tx.get("productId")) or text_or_number(renewal_info.get("productId"))
+    product = _first_text("productId", tx, renewal_info)
     ownership = text_or_number(tx.get("inAppOwnershipType"))
     if ownership is not None and ownership not in OWNERSHIP_TYPES:
         warnings.append(f"unknown inAppOwnershipType {ownership!r} kept raw (treated as purchased)")
@@ -152,9 +150,7 @@ def purchase_facts(
     period_end = paid_until(tx, kind, event.occurred_at, warnings)
     snapshot, needs_status = None, False
     if _tells_state(tx, scope, kind, event.event_type, warnings):
-        needs_status = scope == "receipt" and kind == AUTO_RENEWABLE and renewal is None and status is None and (
-            period_end is None or period_end <= event.occurred_at
-        )
+        needs_status = scope == "receipt" and _lone_and_lapsed(kind, renewal, status, period_end, event.occurred_at)
         if needs_status:
             warnings.append("a lone transaction whose period ended cannot tell expired from renewed: ask the API")
         else:
@@ -165,10 +161,8 @@ def purchase_facts(
         transaction_id=text_or_number(tx.get("transactionId")),
         product_id=product,
         product_type=text_or_number(tx.get("type")),
-        app_account_token=text_or_number(tx.get("appAccountToken"))
-        or text_or_number(renewal_info.get("appAccountToken")),
-        app_transaction_id=text_or_number(tx.get("appTransactionId"))
-        or text_or_number(renewal_info.get("appTransactionId")),
+        app_account_token=_first_text("appAccountToken", tx, renewal_info),
+        app_transaction_id=_first_text("appTransactionId", tx, renewal_info),
         ownership_type=ownership,
         family_shared=ownership == "FAMILY_SHARED",
         grants_entitlements=kind != CONSUMABLE,
@@ -186,6 +180,11 @@ def purchase_facts(
     )
 
 
+def _first_text(key: str, *sources: Mapping[str, Any]) -> str | None:
+    """The first source's `key` that holds one (the transaction's before the renewal info's)."""
+    return next((value for value in (text_or_number(source.get(key)) for source in sources) if value), None)
+
+
 def _will_renew(event: Event, renewal_info: Mapping[str, Any], warnings: list[str]) -> bool | None:
     """Apple's autoRenewStatus; without one, what DID_CHANGE_RENEWAL_STATUS's subtype says."""
     auto_renew = enum(renewal_info.get("autoRenewStatus"), AUTO_RENEW_STATUSES, "autoRenewStatus", warnings)
@@ -201,6 +200,15 @@ def _check_offer(tx: Mapping[str, Any], warnings: list[str]) -> None:
     discount = text_or_number(tx.get("offerDiscountType"))
     if discount is not None and discount not in OFFER_DISCOUNT_TYPES:
         warnings.append(f"unknown offerDiscountType {discount!r} kept raw (not a free trial)")
+
+
+def _lone_and_lapsed(
+    kind: str | None, renewal: Mapping | None, status: int | None, period_end: datetime | None, as_of: datetime
+) -> bool:
+    """An auto-renewable transaction alone (no renewal info, no status) whose period ended: it cannot
+    tell "expired" from "renewed since"."""
+    lapsed = period_end is None or period_end <= as_of
+    return kind == AUTO_RENEWABLE and renewal is None and status is None and lapsed
 
 
 def _tells_state(tx: Mapping[str, Any], scope: str, kind: str | None, event_type: str, warnings: list[str]) -> bool:

@@ -92,7 +92,6 @@ def _jws_payload(jws: str) -> dict[str, Any]:
     return limits.loads(base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4)))
 
 
-
 def normalize(notification: VerifiedNotification | Mapping[str, Any]) -> AppleFacts:
     """A verified notification → facts. Never raises on unknown or malformed values: they are warnings.
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from ..model import PurchaseUpdate, Revocation, Snapshot, State, Store, purchase_id
 from ..readers import mapping, text
@@ -21,7 +21,6 @@ _RESOURCES: Mapping[str, tuple[str, str]] = {
     SUBSCRIPTION: ("SubscriptionPurchaseV2", "subscription"),
     ONE_TIME_PRODUCT: ("ProductPurchase", "one-time purchase"),
 }
-
 
 
 @dataclass(frozen=True)
@@ -163,13 +162,11 @@ def chain_key(purchase_token: str, linked_purchase_token: str | None, root_of: C
     return purchase_token
 
 
-
-@dataclass
-class Fetched:
+class Fetched(NamedTuple):
     """One resource the Play Developer API returned, with what its fetch was about.
 
-    Subscriptions and one-time products read their own fields from `resource`; the checks and the
-    fields every fetched resource shares are made here, and `facts` builds the result.
+    Subscriptions and one-time products read their own fields from `resource` (adding to `warnings`);
+    the checks and the fields every fetched resource shares are made here, and `facts` builds the result.
     """
 
     kind: str

@@ -27,15 +27,15 @@ from typing import TYPE_CHECKING, Any
 from boto3.dynamodb.types import Binary, TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
 
-from ..domain import replay
-from ..domain.drift import DUE_SHARDS, due_at, due_shard
-from ..domain.entitlements import Entitlement
-from ..domain.errors import DuplicateEventError, VersionConflictError
-from ..domain.model import PaymentRef, Purchase, Revocation, State, Store
-from ..domain.ownership import Action, AuditRecord, Strategy
-from ..domain.replay import Step
-from ..domain.users import UserState
-from ..ports import AppendResult, Commit, EventSummary, PendingUpdate, PurchaseRead, ReplayInput, StoredEvent, UserWrite
+from ...domain import replay
+from ...domain.drift import DUE_SHARDS, due_at, due_shard
+from ...domain.entitlements import Entitlement
+from ...domain.errors import DuplicateEventError, VersionConflictError
+from ...domain.model import PaymentRef, Purchase, Revocation, State, Store
+from ...domain.ownership import Action, AuditRecord, Strategy
+from ...domain.replay import Step
+from ...domain.users import UserState
+from ...ports import AppendResult, Commit, EventSummary, PendingUpdate, PurchaseRead, ReplayInput, StoredEvent, UserWrite
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient

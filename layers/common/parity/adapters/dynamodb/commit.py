@@ -8,14 +8,12 @@ error: `DuplicateEventError` (with the changes recorded then) or `VersionConflic
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 
 from botocore.exceptions import ClientError
 
 from ...domain.errors import DuplicateEventError, VersionConflictError
 from ...domain.model import PaymentRef, Purchase
-from ...domain.replay import Step
 from ...ports import Commit, PendingUpdate, PurchaseWrite, UserWrite
 from .codecs import (
     audit_to_item,
@@ -49,8 +47,10 @@ def commit_items(table: Table, commit: Commit) -> list[dict[str, Any]]:
     items: list[dict[str, Any]] = []
     if commit.completes_event:
         only = commit.purchases[0].purchase.purchase_id if len(commit.purchases) == 1 else commit.purchase_id
-        details = commit.change_details
-        items.append(event_processed(table, commit.source, commit.event_id, commit.outcome, details, only, commit.step))
+        processed = processed_update(
+            table, commit.source, commit.event_id, commit.outcome, commit.change_details, only, step=commit.step
+        )
+        items.append(processed_in_transaction(processed))
     elif commit.change_details:
         items.append({"Update": later_changes_update(table, commit.source, commit.event_id, commit.change_details)})
     items += [{"Update": pending_update(table, pending)} for pending in commit.pending]
@@ -65,17 +65,9 @@ def commit_items(table: Table, commit: Commit) -> list[dict[str, Any]]:
     return items
 
 
-def event_processed(
-    table: Table,
-    source: str,
-    event_id: str,
-    outcome: str,
-    changes: Sequence[dict],
-    purchase_id: str | None = None,
-    step: Step | None = None,
-) -> dict[str, Any]:
-    """The event marked processed, in a transaction: on a duplicate its old image comes back."""
-    update = processed_update(table, source, event_id, outcome, changes, purchase_id, step=step)
+def processed_in_transaction(update: dict[str, Any]) -> dict[str, Any]:
+    """The event's processed mark (`processed_update`) as a transaction item, its old image returned
+    on failure: a duplicate's recorded changes come back without a second read."""
     return {"Update": {**update, "ReturnValuesOnConditionCheckFailure": "ALL_OLD"}}
 
 

@@ -19,7 +19,8 @@ from .codecs import (
     items_to_user,
     load_item,
 )
-from .commit import MAX_TRANSACTION_ITEMS, commit_items, event_processed, profile_writes, transact
+from .commit import MAX_TRANSACTION_ITEMS, commit_items, processed_in_transaction, profile_writes, transact
+from .event_log import processed_update
 from .schema import (
     GSI1,
     LINK,
@@ -145,7 +146,8 @@ class DynamoPurchases(OnTable):
     def link_customer(self, source: str, event_id: str, customer_ref: str, user_id: str) -> None:
         """Link a store customer to a user and mark the event processed, in one transaction."""
         link = self._table.put(customer_key(source, customer_ref), {"userId": user_id, "customerRef": customer_ref})
-        transact(self._table, [event_processed(self._table, source, event_id, "customer_linked", ()), link])
+        processed = processed_in_transaction(processed_update(self._table, source, event_id, "customer_linked", ()))
+        transact(self._table, [processed, link])
 
     def commit_size(self, commit: Commit) -> int:
         """How many transaction items the commit writes."""

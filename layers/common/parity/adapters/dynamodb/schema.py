@@ -96,7 +96,7 @@ PURCHASE_ATTRIBUTES = frozenset(
         "purchaseId", "store", "storeKey", "productId", "productRefs", "storeState", "state", "rawState",
         "expiresAt", "graceEndsAt", "willRenew", "environment", "ownerIds", "manualOwner", "linkedUser",
         "customerRef", "eventTime", "snapshotAt", "checkedAt", "version",
-        "revocations",  # a list of maps: ref, coversUntil, active, at, refund
+        "revocations",  # a list of maps (REVOCATION_ATTRIBUTES)
         "pendingUsers",  # a string set: users whose projections are still to be written
     }
 )  # fmt: skip
@@ -156,7 +156,6 @@ class EventItem:
 
 EVENT_PREFIX = "EVENT#"
 EVENT = "EVENT"
-EVENT_ATTRIBUTES = frozenset(value for name, value in vars(EventItem).items() if name.isupper())
 EVENTS_PREFIX = "EVENTS#"  # GSI1 partitions: EVENTS#<purchaseId>, or EVENTS#<source>:<key> before
 UNRESOLVED = "UNRESOLVED"  # GSI1 partition of the events parked until their purchase is known
 

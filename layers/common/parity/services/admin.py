@@ -18,7 +18,7 @@ from ..domain.replay import Step
 from ..domain.users import UserState
 from ..observability import logger, metrics
 from ..ports import ChangePublisher, Clock, Commit, EventLog, PurchaseWrite, Repository, StoredEvent, UserWrite
-from ..views import admin_user_view, change_detail, merge_notice, review_notice
+from ..views import admin_user_view, merge_notice, review_notice
 from .bounded import BoundedWriter
 from .projection import Projection, Projector, retry_on_conflict
 
@@ -41,7 +41,6 @@ class Administration:
     ) -> None:
         self._repo = repository
         self._log = event_log
-        self._publisher = publisher
         self._projector = projector
         self._writer = BoundedWriter(repository, projector, publisher)
         self._catalog = catalog
@@ -254,9 +253,7 @@ class Administration:
     ) -> None:
         """One transaction; the co-owners that do not fit (a purchase shared by many users) are brought
         up to date right after, in batches (`BoundedWriter`)."""
-        cause = f"{ADMIN}:{event_id}"
-        details = tuple(change_detail(c, cause=cause) for c in projection.changes) + projection.notices + extra_details
-        written = self._writer.commit(
+        self._writer.write(
             Commit(
                 source=ADMIN,
                 event_id=event_id,
@@ -264,13 +261,11 @@ class Administration:
                 users=tuple(users),
                 audit=tuple(audit) + projection.audit,
                 token_moves=token_moves,
-                change_details=details,
+                change_details=projection.change_details((ADMIN, event_id)) + extra_details,
                 completes_event=completes_event,
                 step=step,
             ),
+            self._clock.now(),
+            loaded,
             first=first,
         )
-        if written.commit.change_details:
-            self._publisher.publish(written.commit.change_details)
-        for pending in written.pending:
-            self._writer.complete(pending, self._clock.now(), (ADMIN, event_id), loaded)

@@ -27,7 +27,7 @@ from ..domain.ownership import Action, AuditRecord
 from ..domain.users import UserState, refunds_added
 from ..observability import logger, metrics
 from ..ports import Repository, UserWrite
-from ..views import double_billing_notice, review_notice
+from ..views import change_detail, double_billing_notice, review_notice
 
 DEFAULT_REFUND_THRESHOLD = 3
 MAX_CONFLICT_RETRIES = 4
@@ -57,6 +57,11 @@ class Projection:
     changes: tuple[EntitlementChange, ...]
     notices: tuple[dict, ...]  # user events beyond entitlement changes (flags, double billing)
     audit: tuple[AuditRecord, ...]
+
+    def change_details(self, cause: tuple[str, str]) -> tuple[dict, ...]:
+        """The events a commit of this projection publishes: the entitlement changes, then the notices."""
+        source, event_id = cause
+        return tuple(change_detail(change, cause=f"{source}:{event_id}") for change in self.changes) + self.notices
 
 
 class Projector:

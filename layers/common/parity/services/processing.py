@@ -24,7 +24,7 @@ from ..observability import logger, metrics
 from ..ports import ChangePublisher, Clock, EventLog, PlayApi, Repository, StripeApi
 from ..settings import DEFAULT_MAX_SHARED_OWNERS
 from ..webhooks.google import parse_push
-from .projection import DEFAULT_REFUND_THRESHOLD
+from .projection import DEFAULT_REFUND_THRESHOLD, Projector
 from .updates import Outcome, UpdateApplier
 
 # What reading and normalizing a stored event that cannot be used raises (never an outage). Only those
@@ -64,9 +64,8 @@ class EventProcessor:
         max_shared_owners: int | None = DEFAULT_MAX_SHARED_OWNERS,
     ) -> None:
         """`max_shared_owners`: under ALL, the most users one purchase is shared with (None: no bound)."""
-        self._updates = UpdateApplier(
-            repository, event_log, publisher, catalog, strategy, clock, refund_threshold, max_shared_owners
-        )
+        projector = Projector(repository, catalog, refund_threshold)
+        self._updates = UpdateApplier(repository, event_log, publisher, projector, strategy, clock, max_shared_owners)
         self._repo = repository
         self._log = event_log
         self._clock = clock

@@ -12,7 +12,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 
 from ..domain import limits
-from ..domain.entitlements import Catalog, EntitlementChange
+from ..domain.entitlements import EntitlementChange
 from ..domain.errors import DuplicateEventError, MalformedEventError, StaleEventError
 from ..domain.model import Purchase, PurchaseUpdate
 from ..domain.ownership import Action, AuditRecord, Refusal, Strategy, claim_records
@@ -23,7 +23,7 @@ from ..observability import logger, metrics
 from ..ports import ChangePublisher, Clock, Commit, EventLog, PurchaseRead, PurchaseWrite, Repository
 from ..settings import DEFAULT_MAX_SHARED_OWNERS
 from .bounded import BoundedWriter
-from .projection import DEFAULT_REFUND_THRESHOLD, Projector, retry_on_conflict
+from .projection import Projector, retry_on_conflict
 
 
 @dataclass(frozen=True)
@@ -56,18 +56,17 @@ class UpdateApplier:
         repository: Repository,
         event_log: EventLog,
         publisher: ChangePublisher,
-        catalog: Catalog,
+        projector: Projector,
         strategy: Strategy,
         clock: Clock,
-        refund_threshold: int = DEFAULT_REFUND_THRESHOLD,
         max_shared_owners: int | None = DEFAULT_MAX_SHARED_OWNERS,
     ) -> None:
         """`max_shared_owners`: under ALL, the most users one purchase is shared with (None: no bound)."""
         self._repo = repository
         self._log = event_log
         self._publisher = publisher
-        self._projector = Projector(repository, catalog, refund_threshold)
-        self._writer = BoundedWriter(repository, self._projector, publisher)
+        self._projector = projector
+        self._writer = BoundedWriter(repository, projector, publisher)
         self._strategy = strategy
         self._clock = clock
         self._max_owners = max_shared_owners if strategy is Strategy.ALL else None

@@ -120,6 +120,8 @@ def receipt_service(settings: Settings):
 
         # Short on the synchronous path: API Gateway gives up after 29 s; the queue retries the rest.
         apple_api = AppStoreApiClient.from_settings(settings, verifier, timeout=3, max_attempts=2, max_retry_after=2)
+    if not settings.events_queue_url:  # where a receipt goes when its store cannot be asked now
+        raise ValueError("EVENTS_QUEUE_URL is not set")
     repo = repository(settings)
     play_api = play_developer_api(settings)
     stripe_api = stripe_api_client(settings)

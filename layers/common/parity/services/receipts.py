@@ -138,7 +138,7 @@ class ReceiptService:
         token = receipt.purchase_token
         event_id = f"receipt:{hashlib.sha256(token.encode()).hexdigest()[:32]}:{user_id}:{int(now.timestamp() * 1000)}"
         try:
-            facts = self._play_truth(receipt, now, event_id)
+            facts = self._play_truth(self._play, receipt, now, event_id)
         except StoreApiError as error:
             return self._unconfirmed(user_id, body, queued, error, "Google Play")
         for warning in facts.warnings:
@@ -151,16 +151,16 @@ class ReceiptService:
             self._processor.acknowledge_play(facts, receipt.product_id)
         return self._claimed(user_id)
 
-    def _play_truth(self, receipt: PlayStoreReceipt, now, event_id: str) -> google.GoogleFacts:
+    def _play_truth(self, play: PlayApi, receipt: PlayStoreReceipt, now, event_id: str) -> google.GoogleFacts:
         """The purchase as Google says now: a subscription, else (Google does not know the token as one)
         a one-time product."""
         package, token = receipt.package_name, receipt.purchase_token
         try:
-            resource = self._play.get_subscription_v2(package, token)
+            resource = play.get_subscription_v2(package, token)
         except StoreApiError as error:
             if error.retryable:
                 raise
-            resource = self._play.get_product(package, receipt.product_id, token)
+            resource = play.get_product(package, receipt.product_id, token)
             return google.product_facts(token, receipt.product_id, resource, now, event_id)
         return google.subscription_facts(token, resource, now, event_id)
 
@@ -187,8 +187,8 @@ class ReceiptService:
                 "data": {"object": session},
             }
             facts = stripe.normalize(event)
-            _check_checkout(session, facts, user_id)
-            self._log.append(StoredEvent("stripe", facts.event_id, "receipt", facts.purchase_key, now, body))
+            purchase_key = _check_checkout(session, facts, user_id)
+            self._log.append(StoredEvent("stripe", facts.event_id, "receipt", purchase_key, now, body))
             # The processor re-reads the subscription, which may find Stripe unreachable after all.
             outcome = self._processor.process_stripe(event, claimant=user_id)
         except StoreApiError as error:
@@ -242,8 +242,9 @@ def _refused(outcome: Outcome) -> OwnershipRefused:
     return OwnershipRefused("This purchase is already used by another user.")
 
 
-def _check_checkout(session: Mapping, facts: stripe.StripeFacts, user_id: str) -> None:
-    """A Checkout Session claimable by `user_id`: made for them or for nobody in particular, and paid."""
+def _check_checkout(session: Mapping, facts: stripe.StripeFacts, user_id: str) -> str:
+    """A Checkout Session claimable by `user_id`: made for them or for nobody in particular, and paid.
+    Returns the key of the purchase it made."""
     if facts.claimant and facts.claimant != user_id:
         # client_reference_id (or metadata.user_id) names the user the session was made for.
         raise OwnershipRefused("This checkout session was made for another user.")
@@ -256,3 +257,4 @@ def _check_checkout(session: Mapping, facts: stripe.StripeFacts, user_id: str) -
         raise ReceiptRejected("The checkout session's payment has not succeeded yet.")
     if not facts.purchase_key:
         raise ReceiptRejected("The checkout session names no subscription or payment.")
+    return facts.purchase_key

@@ -31,7 +31,7 @@ from .projection import Projector
 class PurchaseDifference:
     purchase_id: str
     stored: Purchase | None
-    rebuilt: Purchase | None
+    rebuilt: Purchase  # a purchase no event wrote is not rebuilt, so never differs
     fields: Mapping[str, tuple[Any, Any]]  # field → (stored, rebuilt)
 
 

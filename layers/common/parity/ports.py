@@ -200,7 +200,7 @@ class RetryQueue(Protocol):
 
 class ChangePublisher(Protocol):
     def publish(self, details: Sequence[Mapping]) -> None:
-        """Publish `entitlement.changed` events (details from `views.change_detail`)."""
+        """Publish `entitlement.changed` events (details from `changes.change_detail`)."""
 
 
 class Clock(Protocol):

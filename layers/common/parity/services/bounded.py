@@ -30,7 +30,7 @@ from ..domain.ownership import Action
 from ..domain.users import UserState
 from ..observability import logger, metrics
 from ..ports import ChangePublisher, Commit, PendingUpdate, PurchaseWrite, Repository, UserWrite
-from ..views import change_detail
+from ..changes import change_detail
 from .projection import MAX_CONFLICT_RETRIES, Projector
 
 # Audit lines a user's projection writes (recomputed when a pending user is completed); the others are

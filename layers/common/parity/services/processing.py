@@ -40,7 +40,7 @@ from ..ports import (
     StripeApi,
 )
 from ..settings import DEFAULT_MAX_SHARED_OWNERS
-from ..views import change_detail
+from ..changes import change_detail
 from ..webhooks.google import parse_push
 from .bounded import BoundedWriter
 from .projection import DEFAULT_REFUND_THRESHOLD, Projection, Projector, retry_on_conflict

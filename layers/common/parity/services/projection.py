@@ -27,7 +27,7 @@ from ..domain.ownership import Action, AuditRecord
 from ..domain.users import UserState, refunds_added
 from ..observability import logger, metrics
 from ..ports import Repository, UserWrite
-from ..views import double_billing_notice, review_notice
+from ..changes import double_billing_notice, review_notice
 
 DEFAULT_REFUND_THRESHOLD = 3
 MAX_CONFLICT_RETRIES = 4

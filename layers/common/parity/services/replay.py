@@ -21,7 +21,7 @@ from ..domain.model import Purchase
 from ..domain.replay import differences, rebuild
 from ..domain.users import UserState
 from ..ports import ChangePublisher, Clock, Commit, PurchaseWrite, ReplayInput, StoredEvent
-from ..views import change_detail
+from ..changes import change_detail
 from .admin import ADMIN
 from .bounded import BoundedWriter
 from .projection import Projector

@@ -17,7 +17,7 @@ from parity.http import (
     response,
     user_id_parameter,
 )
-from parity.observability import logger, metrics
+from parity.observability import logger, metrics, traced
 from parity.settings import Settings
 from parity.views import admin_user_view, assignment_view, merge_view
 
@@ -48,6 +48,7 @@ ROUTES = {
 
 
 @logger.inject_lambda_context
+@traced
 @metrics.log_metrics
 def lambda_handler(event, context):
     try:

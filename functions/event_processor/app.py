@@ -11,7 +11,7 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from parity import bootstrap
 from parity.domain.errors import RequestRefused
 from parity.http import status_of
-from parity.observability import logger, metrics
+from parity.observability import logger, metrics, traced
 from parity.services.ingest import RECEIPT_RETRY
 from parity.settings import Settings
 
@@ -115,6 +115,7 @@ def retry_receipt(message: dict) -> str:
 
 
 @logger.inject_lambda_context
+@traced
 @metrics.log_metrics
 def lambda_handler(event, context):
     return process_partial_response(event=event, record_handler=record_handler, processor=processor, context=context)

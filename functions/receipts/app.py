@@ -4,7 +4,7 @@ from parity import bootstrap
 from parity.bodies import parse_receipt
 from parity.domain.errors import ParityError
 from parity.http import error_response, raw_body, require_own_user, response, user_id_parameter
-from parity.observability import logger, metrics
+from parity.observability import logger, metrics, traced
 from parity.settings import Settings
 from parity.views import receipt_response
 
@@ -13,6 +13,7 @@ receipts = bootstrap.receipt_service(settings)
 
 
 @logger.inject_lambda_context
+@traced
 @metrics.log_metrics
 def lambda_handler(event, context):
     try:

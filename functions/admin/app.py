@@ -8,15 +8,7 @@
 from parity import bootstrap
 from parity.bodies import MergeRequest, OwnerAssignment, parse_json
 from parity.domain.errors import NotFound, ParityError
-from parity.http import (
-    check_user_id,
-    error_response,
-    operator,
-    path_parameter,
-    raw_body,
-    response,
-    user_id_parameter,
-)
+from parity.http import check_user_id, error_response, operator, path_parameter, raw_body, response, user_id_parameter
 from parity.observability import logger, metrics, traced
 from parity.settings import Settings
 from parity.views import admin_user_view, assignment_view, merge_view

@@ -106,7 +106,12 @@ def assignment_view(assignment: Assignment) -> dict:
 
 def merge_view(merge: MergeResult) -> dict:
     """`POST /v1/admin/users/{userId}/merge`."""
-    return {"userId": merge.user_id, "fromUserId": merge.from_user_id, "purchasesMoved": merge.purchases_moved, "merged": True}
+    return {
+        "userId": merge.user_id,
+        "fromUserId": merge.from_user_id,
+        "purchasesMoved": merge.purchases_moved,
+        "merged": True,
+    }
 
 
 def admin_user_view(report: UserReport) -> dict:

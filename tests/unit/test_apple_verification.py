@@ -598,19 +598,26 @@ def test_apple_settings_are_parsed_from_the_environment():
         Settings.from_env({"APPLE_APP_APPLE_ID": "com.example"})
 
 
-# --------------------------------------------------------------------------- layers/common/fetch_apple_root.py
+# --------------------------------------------------------------------------- layers/common/check_apple_root.py
 
 
-def test_the_fetch_script_pins_the_same_fingerprint_and_refuses_another_root(tmp_path):
-    script = runpy.run_path(str(ROOT / "layers" / "common" / "fetch_apple_root.py"))
+def _check_script():
+    return runpy.run_path(str(ROOT / "layers" / "common" / "check_apple_root.py"))
+
+
+def test_the_layer_ships_apples_root_and_trusts_it_without_configuration():
+    script = _check_script()
     assert script["APPLE_ROOT_CA_G3_SHA256"] == APPLE_ROOT_CA_G3_SHA256
-    dest = tmp_path / "certs" / "AppleRootCA-G3.cer"
-    with pytest.raises(SystemExit, match="fingerprint"):
-        script["install"](fx.default_chain().root_der(), dest)
-    assert not dest.exists()
+    assert script["check"](apple.BUNDLED_ROOT) == APPLE_ROOT_CA_G3_SHA256
+    (anchor,) = load_trust_anchors()
+    assert "Apple Root CA - G3" in anchor.subject.rfc4514_string()
 
 
-def test_the_fetch_script_can_take_the_root_from_an_apple_jws(tmp_path):
-    script = runpy.run_path(str(ROOT / "layers" / "common" / "fetch_apple_root.py"))
-    token = signer.signed_transaction()
-    assert script["root_from_jws"](token) == fx.default_chain().root_der()
+def test_the_build_check_fails_on_a_missing_or_foreign_root(tmp_path):
+    script = _check_script()
+    with pytest.raises(SystemExit, match="missing"):
+        script["check"](tmp_path / "absent.cer")
+    impostor = tmp_path / "AppleRootCA-G3.cer"
+    impostor.write_bytes(fx.default_chain().root_der())
+    with pytest.raises(SystemExit, match="not Apple Root CA G3"):
+        script["check"](impostor)

@@ -2,27 +2,16 @@
 
 from __future__ import annotations
 
-import ast
 import sys
 from pathlib import Path
 
 import pytest
 
 import parity.domain
+from tests.support.imports import imported_modules
 
 DOMAIN = Path(parity.domain.__file__).parent
 DOMAIN_MODULES = sorted(DOMAIN.rglob("*.py"))
-
-
-def imported_modules(source: str) -> list[tuple[str, int]]:
-    """(module, relative level) of every import statement, wherever it sits (also inside functions)."""
-    found = []
-    for node in ast.walk(ast.parse(source)):
-        if isinstance(node, ast.Import):
-            found += [(alias.name, 0) for alias in node.names]
-        elif isinstance(node, ast.ImportFrom):
-            found.append((node.module or "", node.level))
-    return found
 
 
 def is_allowed(module: str, level: int, path: Path) -> bool:

@@ -16,7 +16,7 @@ from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from ..domain import apple, google
 from ..domain.drift import REPAIRABLE, DriftKind, drift_between
@@ -25,13 +25,18 @@ from ..domain.model import Purchase, PurchaseUpdate, Store
 from ..domain.stripe import subscription_snapshot
 from ..domain.timeutil import rfc3339
 from ..observability import logger, metrics
-from ..ports import Clock, EventLog, PlayApi, StoredEvent, StripeApi
+from ..ports import (
+    AppStoreApi,
+    BatchQueue,
+    Clock,
+    DriftRepository,
+    DriftStore,
+    EventLog,
+    PlayApi,
+    StoredEvent,
+    StripeApi,
+)
 from .processing import EventProcessor, Outcome
-
-if TYPE_CHECKING:
-    from ..adapters.app_store_api import AppStoreApiClient
-    from ..adapters.dynamodb import DynamoRepository
-    from ..adapters.sqs import SqsQueue
 
 RECONCILE = "reconcile"  # the event log source of what a check fetched, and of sweeps
 PURCHASE, PLAY_VOIDED = "purchase", "play_voided"  # reconcile message kinds
@@ -50,7 +55,7 @@ class DriftScan:
     """Selects what may have drifted and queues it; the report is completed by the workers."""
 
     def __init__(
-        self, repository: DynamoRepository, queue: SqsQueue, clock: Clock, requeue_parked: Callable[[], int] | None = None
+        self, repository: DriftStore, queue: BatchQueue, clock: Clock, requeue_parked: Callable[[], int] | None = None
     ) -> None:
         self._repo = repository
         self._queue = queue
@@ -99,11 +104,11 @@ class Check:
 class Reconciler:
     def __init__(
         self,
-        repository: DynamoRepository,
+        repository: DriftRepository,
         event_log: EventLog,
         processor: EventProcessor,
         clock: Clock,
-        app_store: AppStoreApiClient | None = None,
+        app_store: AppStoreApi | None = None,
         play: PlayApi | None = None,
         play_package: str | None = None,
         stripe: StripeApi | None = None,

@@ -6,17 +6,13 @@ import hashlib
 import json
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import TYPE_CHECKING
 
 from ..domain import limits, stripe
 from ..domain.errors import RejectedWebhook, WebhookNotConfigured
 from ..observability import logger
-from ..ports import Clock, EventLog, Queue, StoredEvent
+from ..ports import AppleVerifier, Clock, EventLog, PushVerifier, Queue, StoredEvent
 from ..settings import Secret
 from ..webhooks.stripe import parse_event, verify_signature
-
-if TYPE_CHECKING:
-    from ..webhooks.apple import SignedDataVerifier
 
 
 @dataclass(frozen=True)
@@ -125,7 +121,7 @@ class AppleIngest:
     (`originalTransactionId`) share a message group. TEST notifications are acknowledged, not stored.
     """
 
-    def __init__(self, intake: EventIntake, verifier: SignedDataVerifier | None, not_configured: str = "") -> None:
+    def __init__(self, intake: EventIntake, verifier: AppleVerifier | None, not_configured: str = "") -> None:
         self._intake = intake
         self._verifier = verifier
         self._not_configured = not_configured
@@ -147,9 +143,6 @@ class AppleIngest:
         return self._intake.record("app_store", uuid, event_type, str(original or uuid), body)
 
 
-if TYPE_CHECKING:
-    from ..webhooks.google import PubSubPushVerifier
-
 
 class GoogleIngest:
     """Google Play Real-Time Developer Notifications, pushed by Cloud Pub/Sub: the push's OIDC token
@@ -163,7 +156,7 @@ class GoogleIngest:
     def __init__(
         self,
         intake: EventIntake,
-        verifier: PubSubPushVerifier | None,
+        verifier: PushVerifier | None,
         package_name: str | None,
         not_configured: str = "",
     ) -> None:

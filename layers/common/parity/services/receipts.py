@@ -26,14 +26,11 @@ from ..domain.errors import (
 from ..domain.model import PurchaseUpdate
 from ..domain.ownership import Refusal
 from ..observability import logger, metrics
-from ..ports import Clock, EventLog, Queue, StoredEvent
+from ..ports import AppleVerifier, AppStoreApi, Clock, EventLog, PlayApi, Queue, StoredEvent, StripeApi
 from ..results import ReceiptOutcome
 from .ingest import RECEIPT_RETRY
 
 if TYPE_CHECKING:
-    from ..adapters.app_store_api import AppStoreApiClient
-    from ..ports import PlayApi, StripeApi
-    from ..webhooks.apple import SignedDataVerifier
     from .entitlements import EntitlementReader
     from .processing import EventProcessor, Outcome
 
@@ -46,8 +43,8 @@ class ReceiptService:
         event_log: EventLog,
         queue: Queue,
         clock: Clock,
-        apple_verifier: SignedDataVerifier | None = None,
-        apple_api: AppStoreApiClient | None = None,
+        apple_verifier: AppleVerifier | None = None,
+        apple_api: AppStoreApi | None = None,
         apple_unavailable: str = "",
         play_api: PlayApi | None = None,
         play_package: str | None = None,

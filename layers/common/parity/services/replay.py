@@ -14,20 +14,17 @@ import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from ..changes import change_detail
 from ..domain.entitlements import Catalog, EntitlementChange, diff_entitlements, entitlements_with_history
 from ..domain.model import Purchase
 from ..domain.replay import differences, rebuild
 from ..domain.users import UserState
-from ..ports import ChangePublisher, Clock, Commit, PurchaseWrite, ReplayInput, StoredEvent
-from ..changes import change_detail
+from ..ports import ChangePublisher, Clock, Commit, PurchaseWrite, ReplayInput, ReplayRepository, StoredEvent
 from .admin import ADMIN
 from .bounded import BoundedWriter
 from .projection import Projector
-
-if TYPE_CHECKING:
-    from ..adapters.dynamodb import DynamoRepository
 
 
 @dataclass(frozen=True)
@@ -57,7 +54,7 @@ class Replay:
 
 class Replayer:
     def __init__(
-        self, repository: DynamoRepository, catalog: Catalog, clock: Clock, publisher: ChangePublisher | None = None
+        self, repository: ReplayRepository, catalog: Catalog, clock: Clock, publisher: ChangePublisher | None = None
     ) -> None:
         self._repo = repository
         self._catalog = catalog

@@ -116,7 +116,7 @@ def load_trust_anchors(paths: Sequence[str] = ()) -> tuple[x509.Certificate, ...
     except OSError:
         raise ConfigurationError(
             "No trusted Apple root: APPLE_ROOT_CERTS is unset and the bundled Apple Root CA G3 "
-            f"({BUNDLED_ROOT}) is missing. Run layers/common/fetch_apple_root.py or set APPLE_ROOT_CERTS."
+            f"({BUNDLED_ROOT}) is missing. Restore it from the repository (layers/common/parity/certs) or set APPLE_ROOT_CERTS."
         ) from None
     check_root_fingerprint(der)
     return (x509.load_der_x509_certificate(der),)

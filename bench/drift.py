@@ -12,17 +12,22 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import io
 import json
 import os
 import sys
 import time
-import warnings
+from collections.abc import Iterator
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path[:0] = [str(ROOT / "layers" / "common"), str(ROOT)]
+if __package__ in (None, ""):  # run as a script (bench/drift.py): the repository root holds `bench`
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench.common import quiet_stack
+
+DAY = 86400
 
 
 class InstantStripe:
@@ -37,20 +42,22 @@ class InstantStripe:
         return self.subscriptions[subscription_id]
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--purchases", type=int, default=400, help="purchases per case (default 400)")
-    args = parser.parse_args(argv)
-    os.environ["POWERTOOLS_LOG_LEVEL"] = "ERROR"
+@dataclass
+class Elapsed:
+    seconds: float = 0.0
 
+
+@dataclass
+class Nights:
+    offset: timedelta = timedelta()
+
+
+@contextlib.contextmanager
+def moto_timer() -> Iterator[Elapsed]:
+    """Time spent inside moto (the emulated AWS), summed, to tell Parity's own time apart."""
     from moto.core import botocore_stubber
 
-    from parity import bootstrap
-    from tests.support import stripe
-    from tests.support.harness import running_stack
-    from tests.support.lambda_events import LambdaContext, sqs_event
-
-    emulator = {"seconds": 0.0}  # time spent inside moto (the emulated AWS), to tell Parity's own apart
+    spent = Elapsed()
     real_call = botocore_stubber.BotocoreStubber.__call__
 
     def timed_call(self, *a, **k):
@@ -58,95 +65,133 @@ def main(argv: list[str] | None = None) -> int:
         try:
             return real_call(self, *a, **k)
         finally:
-            emulator["seconds"] += time.perf_counter() - started
+            spent.seconds += time.perf_counter() - started
 
     botocore_stubber.BotocoreStubber.__call__ = timed_call
+    try:
+        yield spent
+    finally:
+        botocore_stubber.BotocoreStubber.__call__ = real_call
 
-    rows = []
-    offset = timedelta()
+
+@contextlib.contextmanager
+def passing_nights() -> Iterator[Nights]:
+    """Parity's clock, moved on by the yielded `offset` (the nights pass)."""
+    from parity import bootstrap
+
+    nights = Nights()
     real_now = bootstrap.SystemClock.now
-    bootstrap.SystemClock.now = lambda self: real_now(self) + offset  # the nights pass
-    with (
-        running_stack(env={"STRIPE_API_KEY": "sk_bench"}) as stack,
-        contextlib.redirect_stdout(io.StringIO()),
-        warnings.catch_warnings(),
-    ):
-        warnings.filterwarnings("ignore", "No application metrics to publish", UserWarning)
-        store = InstantStripe()
-        worker = stack.function("reconcile")
-        worker.reconciler._stripe = store
-        worker.reconciler._processor._stripe = store
-        stack.processor.service._stripe = store  # the processor that seeds the purchases
-        scan_fn = stack.function("drift_scan")
-        sqs = stack.session.client("sqs")
-        url, arn = stack.env["RECONCILE_QUEUE_URL"], stack.resources.arns["ReconcileQueue"]
-        t0 = int(time.time())
+    bootstrap.SystemClock.now = lambda self: real_now(self) + nights.offset
+    try:
+        yield nights
+    finally:
+        bootstrap.SystemClock.now = real_now
 
-        def run_case(label: str, renew: bool) -> None:
-            nonlocal offset
-            # GIVEN N subscriptions, each its own user: renewing in 30 days (due by the weekly recheck),
-            # or ending tomorrow while the store renewed them and the webhook was lost
-            prefix, now = f"sub_{label.split()[0]}", t0 + offset.days * 86400
-            end = now + (86400 if renew else 30 * 86400)
-            for n in range(args.purchases):
-                sub, user = f"{prefix}_{n}", f"u_{prefix}_{n}"
-                body = stripe.subscription(sub, "active", end, user_id=user)
-                store.subscriptions[sub] = body
-                event = stripe.event("customer.subscription.created", body, created=now)
-                stack.processor.service.process_message({"source": "stripe", "eventId": event["id"], "body": stripe.encode(event)})
-                if renew:
-                    store.subscriptions[sub] = stripe.subscription(sub, "active", end + 30 * 86400, user_id=user)
-            # WHEN the scan runs once they are due
-            offset += timedelta(days=2 if renew else 8)
-            stack.counter.reset()
-            started = time.perf_counter()
-            result = scan_fn.lambda_handler({}, LambdaContext("parity-drift-scan"))
-            scan_s = time.perf_counter() - started
-            scan_calls = stack.counter.snapshot()
-            assert result["selected"] == args.purchases, result
-            # THEN the worker checks each one; only its own time is measured (not the queue's)
-            batches = []
-            while True:
-                messages = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", [])
-                if not messages:
-                    break
-                batches.append(messages)
-                sqs.delete_message_batch(
-                    QueueUrl=url, Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(messages)]
-                )
-            store.calls = 0
-            stack.counter.reset()
-            worker_s, emulator["seconds"] = 0.0, 0.0
-            for messages in batches:
-                event = sqs_event(messages, arn)
-                started = time.perf_counter()
-                answer = worker.lambda_handler(event, LambdaContext("parity-reconcile"))
-                worker_s += time.perf_counter() - started
-                assert not answer["batchItemFailures"], answer
-            calls = stack.counter.snapshot().get("dynamodb", {})
-            report = stack.item("REPORTS", result["reportId"])
-            n = args.purchases
-            own_s = worker_s - emulator["seconds"]
-            rows.append(
-                {
-                    "case": label,
-                    "purchases": n,
-                    "per_second": n / own_s,
-                    "ms_per_purchase": 1000 * own_s / n,
-                    "moto_ms_per_purchase": 1000 * emulator["seconds"] / n,
-                    "dynamodb_per_purchase": sum(calls.values()) / n,
-                    "dynamodb_ops": {op: round(count / n, 2) for op, count in sorted(calls.items())},
-                    "store_calls_per_purchase": store.calls / n,
-                    "scan_ms_per_1000": 1000 * scan_s / n * 1000,
-                    "scan_requests": sum(scan_calls.get("dynamodb", {}).values()) + sum(scan_calls.get("sqs", {}).values()),
-                    "report": {k: int(v) for k, v in report.get("counts", {}).items()},
-                }
-            )
 
-        run_case("no drift (the store agrees)", renew=False)
-        run_case("drift repaired (renewal missed)", renew=True)
-    bootstrap.SystemClock.now = real_now
+@dataclass
+class DriftBench:
+    """The stack with the in-memory store wired into the reconcile worker and the seeding processor."""
 
+    stack: Any
+    purchases: int
+    moto: Elapsed
+    nights: Nights
+    store: InstantStripe = field(default_factory=InstantStripe)
+    t0: int = field(default_factory=lambda: int(time.time()))
+
+    def __post_init__(self) -> None:
+        self.worker = self.stack.function("reconcile")
+        self.worker.reconciler._stripe = self.store
+        self.worker.reconciler._processor._stripe = self.store
+        self.stack.processor.service._stripe = self.store  # the processor that seeds the purchases
+        self.scan_fn = self.stack.function("drift_scan")
+        self.sqs = self.stack.session.client("sqs")
+        self.url, self.arn = self.stack.env["RECONCILE_QUEUE_URL"], self.stack.resources.arns["ReconcileQueue"]
+
+
+def seed(bench: DriftBench, label: str, renew: bool) -> None:
+    """N subscriptions, each its own user: renewing in 30 days (due by the weekly recheck), or ending
+    tomorrow while the store renewed them and the webhook was lost."""
+    from tests.support import stripe
+
+    prefix, now = f"sub_{label.split()[0]}", bench.t0 + bench.nights.offset.days * DAY
+    end = now + (DAY if renew else 30 * DAY)
+    for n in range(bench.purchases):
+        sub, user = f"{prefix}_{n}", f"u_{prefix}_{n}"
+        body = stripe.subscription(sub, "active", end, user_id=user)
+        bench.store.subscriptions[sub] = body
+        event = stripe.event("customer.subscription.created", body, created=now)
+        message = {"source": "stripe", "eventId": event["id"], "body": stripe.encode(event)}
+        bench.stack.processor.service.process_message(message)
+        if renew:
+            bench.store.subscriptions[sub] = stripe.subscription(sub, "active", end + 30 * DAY, user_id=user)
+
+
+def scan(bench: DriftBench) -> tuple[dict, float, dict]:
+    """One run of the scan function: its answer, its seconds, and the AWS calls it made."""
+    from tests.support.lambda_events import LambdaContext
+
+    bench.stack.counter.reset()
+    started = time.perf_counter()
+    result = bench.scan_fn.lambda_handler({}, LambdaContext("parity-drift-scan"))
+    seconds = time.perf_counter() - started
+    assert result["selected"] == bench.purchases, result
+    return result, seconds, bench.stack.counter.snapshot()
+
+
+def queued_batches(bench: DriftBench) -> list[list[dict]]:
+    """The reconcile queue's messages, taken off it in batches of 10 (as the event source mapping does)."""
+    batches = []
+    while messages := bench.sqs.receive_message(QueueUrl=bench.url, MaxNumberOfMessages=10).get("Messages", []):
+        batches.append(messages)
+        entries = [{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(messages)]
+        bench.sqs.delete_message_batch(QueueUrl=bench.url, Entries=entries)
+    return batches
+
+
+def check(bench: DriftBench, batches: list[list[dict]]) -> tuple[float, dict[str, int]]:
+    """The worker's handler on every batch: its seconds (moto's included) and its DynamoDB calls."""
+    from tests.support.lambda_events import LambdaContext, sqs_event
+
+    bench.store.calls = 0
+    bench.stack.counter.reset()
+    seconds, bench.moto.seconds = 0.0, 0.0
+    for messages in batches:
+        event = sqs_event(messages, bench.arn)
+        started = time.perf_counter()
+        answer = bench.worker.lambda_handler(event, LambdaContext("parity-reconcile"))
+        seconds += time.perf_counter() - started
+        assert not answer["batchItemFailures"], answer
+    return seconds, bench.stack.counter.snapshot().get("dynamodb", {})
+
+
+def run_case(bench: DriftBench, label: str, renew: bool) -> dict:
+    """GIVEN the purchases seeded, WHEN the scan runs once they are due, THEN the worker checks each
+    one; only its own time is measured (not the queue's)."""
+    seed(bench, label, renew)
+    bench.nights.offset += timedelta(days=2 if renew else 8)
+    result, scan_s, scan_calls = scan(bench)
+    worker_s, calls = check(bench, queued_batches(bench))
+    report = bench.stack.item("REPORTS", result["reportId"])
+    n = bench.purchases
+    own_s = worker_s - bench.moto.seconds
+    return {
+        "case": label,
+        "purchases": n,
+        "per_second": n / own_s,
+        "ms_per_purchase": 1000 * own_s / n,
+        "moto_ms_per_purchase": 1000 * bench.moto.seconds / n,
+        "dynamodb_per_purchase": sum(calls.values()) / n,
+        "dynamodb_ops": {op: round(count / n, 2) for op, count in sorted(calls.items())},
+        "store_calls_per_purchase": bench.store.calls / n,
+        "scan_ms_per_1000": 1000 * scan_s / n * 1000,
+        "scan_requests": sum(scan_calls.get("dynamodb", {}).values()) + sum(scan_calls.get("sqs", {}).values()),
+        "report": {k: int(v) for k, v in report.get("counts", {}).items()},
+    }
+
+
+def print_table(rows: list[dict], purchases: int) -> None:
+    """The cases as a Markdown table, then the scan's requests and when and where it ran."""
     print(
         "| case | purchases | checked / s per worker (Parity's CPU) | Parity ms per purchase | moto ms per purchase "
         "| DynamoDB requests per purchase | store calls per purchase | scan: ms per 1,000 selected | report counts |"
@@ -160,8 +205,28 @@ def main(argv: list[str] | None = None) -> int:
             f"| {row['dynamodb_per_purchase']:.2f} ({ops}) | {row['store_calls_per_purchase']:.2f} "
             f"| {row['scan_ms_per_1000']:.0f} | {json.dumps(row['report'], sort_keys=True)} |"
         )
-    print(f"\nscan requests (Query pages + SendMessageBatch) for {args.purchases}: {[r['scan_requests'] for r in rows]}")
-    print(f"run {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC, Python {sys.version.split()[0]}, {os.cpu_count()} cores")
+    print(f"\nscan requests (Query pages + SendMessageBatch) for {purchases}: {[r['scan_requests'] for r in rows]}")
+    now = datetime.now(timezone.utc)
+    print(f"run {now:%Y-%m-%d %H:%M} UTC, Python {sys.version.split()[0]}, {os.cpu_count()} cores")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--purchases", type=int, default=400, help="purchases per case (default 400)")
+    args = parser.parse_args(argv)
+    os.environ["POWERTOOLS_LOG_LEVEL"] = "ERROR"
+
+    with (
+        moto_timer() as moto,
+        passing_nights() as nights,
+        quiet_stack(env={"STRIPE_API_KEY": "sk_bench"}) as stack,
+    ):
+        bench = DriftBench(stack, args.purchases, moto, nights)
+        rows = [
+            run_case(bench, "no drift (the store agrees)", renew=False),
+            run_case(bench, "drift repaired (renewal missed)", renew=True),
+        ]
+    print_table(rows, args.purchases)
     return 0
 
 

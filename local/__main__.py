@@ -56,7 +56,23 @@ def main() -> int:
     print("[local] stopping...", file=sys.stderr)
     stack.stop()
     print("[local] stopped", file=sys.stderr)
+    _exit_without_lingering_threads()
     return 0
+
+
+def _exit_without_lingering_threads(patience: float = 5.0) -> None:
+    """The stack is stopped: a library thread that is not a daemon (a client's pool, a server's request
+    thread on a busy machine) must not keep the process alive. Name it, and exit anyway."""
+    deadline = time.monotonic() + patience
+    for thread in threading.enumerate():
+        if thread is not threading.main_thread() and not thread.daemon:
+            thread.join(timeout=max(0.0, deadline - time.monotonic()))
+    lingering = [t.name for t in threading.enumerate() if t.is_alive() and not t.daemon and t is not threading.main_thread()]
+    if lingering:
+        print(f"[local] exiting with threads still running: {', '.join(lingering)}", file=sys.stderr)
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(0)
 
 
 class _Parent:

@@ -13,15 +13,6 @@ from tests.support.lambda_events import LambdaContext, sqs_event
 DAY = stripe.DAY
 
 
-def paid_invoice(invoice_id: str, sub_id: str, period_end: int, price: str = "price_pro_monthly") -> dict:
-    """A basil invoice as Stripe sends it: amount paid, and each line's price under pricing.price_details."""
-    invoice = stripe.invoice(invoice_id, sub_id, period_end)
-    invoice["amount_paid"] = 999
-    for line in invoice["lines"]["data"]:
-        line["pricing"] = {"type": "price_details", "price_details": {"price": price, "product": "prod_pro"}}
-    return invoice
-
-
 def rfc3339(epoch: int) -> str:
     import time
 
@@ -49,7 +40,7 @@ def test_a_subscription_lifecycle_flows_from_webhook_through_processor_to_the_en
         stripe.event(
             "customer.subscription.updated", stripe.subscription(sub, "active", end, user_id=user), created=t0 + 1
         ),
-        stripe.event("invoice.paid", paid_invoice("in_life", sub, end), created=t0 + 1),
+        stripe.event("invoice.paid", stripe.paid_invoice("in_life", sub, end), created=t0 + 1),
     )
 
     # WHEN the queue is drained
@@ -142,9 +133,9 @@ def _redelivery_scenarios(t0: int):
     )
     return {
         "subscription.created": ([], created),
-        "invoice.paid": ([created], stripe.event("invoice.paid", paid_invoice("in_again", sub, end), created=t0 + 1)),
+        "invoice.paid": ([created], stripe.event("invoice.paid", stripe.paid_invoice("in_again", sub, end), created=t0 + 1)),
         "invoice_payment.paid": (
-            [created, stripe.event("invoice.paid", paid_invoice("in_again", sub, end), created=t0 + 1)],
+            [created, stripe.event("invoice.paid", stripe.paid_invoice("in_again", sub, end), created=t0 + 1)],
             stripe.event(
                 "invoice_payment.paid", stripe.invoice_payment("in_again", "pi_again", "ch_again"), created=t0 + 2
             ),
@@ -152,7 +143,7 @@ def _redelivery_scenarios(t0: int):
         "charge.refunded": (
             [
                 created,
-                stripe.event("invoice.paid", paid_invoice("in_again", sub, end), created=t0 + 1),
+                stripe.event("invoice.paid", stripe.paid_invoice("in_again", sub, end), created=t0 + 1),
                 stripe.event(
                     "invoice_payment.paid", stripe.invoice_payment("in_again", "pi_again", "ch_again"), created=t0 + 2
                 ),
@@ -209,7 +200,7 @@ def test_changes_committed_but_not_published_go_out_when_the_message_is_retried(
     else:  # a renewal that extends the period: a change to publish
         before, event = (
             [created],
-            stripe.event("invoice.paid", paid_invoice("in_pub", sub, end + 30 * DAY), created=t0 + 1),
+            stripe.event("invoice.paid", stripe.paid_invoice("in_pub", sub, end + 30 * DAY), created=t0 + 1),
         )
     stack.deliver(*before)
     assert not stack.drain().failed
@@ -258,8 +249,8 @@ def _history(t0: int) -> list[dict]:
         stripe.event(
             "customer.subscription.updated", stripe.subscription(sub, "active", end1, user_id=user), created=t0
         ),
-        stripe.event("invoice.paid", paid_invoice("in_o1", sub, end1), created=t0 + 1),
-        stripe.event("invoice.paid", paid_invoice("in_o2", sub, end2), created=t0 + 20),
+        stripe.event("invoice.paid", stripe.paid_invoice("in_o1", sub, end1), created=t0 + 1),
+        stripe.event("invoice.paid", stripe.paid_invoice("in_o2", sub, end2), created=t0 + 20),
         stripe.event(
             "customer.subscription.updated",
             stripe.subscription(sub, "active", end2, user_id=user, cancel_at_period_end=True),
@@ -308,7 +299,7 @@ def test_a_batch_in_any_arrival_order_gives_the_same_read(stack, t0):
             stripe.event(
                 "customer.subscription.updated", stripe.subscription(sub, "past_due", end, user_id=user), created=t0 + 5
             ),
-            stripe.event("invoice.paid", paid_invoice(f"in_{sub}", sub, end + 30 * DAY), created=t0 + 10),
+            stripe.event("invoice.paid", stripe.paid_invoice(f"in_{sub}", sub, end + 30 * DAY), created=t0 + 10),
         ]
         stack.deliver(*(events[i] for i in order))  # one group: one batch, in arrival order
         assert not stack.drain().failed
@@ -326,7 +317,7 @@ def _paid_subscription(stack, t0, sub="sub_ref", user="u_ref", invoice="in_ref")
         stripe.event(
             "customer.subscription.created", stripe.subscription(sub, "active", end, user_id=user), created=t0
         ),
-        stripe.event("invoice.paid", paid_invoice(invoice, sub, end), created=t0 + 1),
+        stripe.event("invoice.paid", stripe.paid_invoice(invoice, sub, end), created=t0 + 1),
     )
     assert not stack.drain().failed
     assert stack.read(user).body["entitlements"]["pro"]["active"] is True
@@ -531,7 +522,7 @@ def test_change_events_carry_old_and_new_state_on_activation_revocation_and_expi
 
     # revocation (a dispute of the current period's payment)
     stack.deliver(
-        stripe.event("invoice.paid", paid_invoice("in_chg", sub, end), created=t0 + 1),
+        stripe.event("invoice.paid", stripe.paid_invoice("in_chg", sub, end), created=t0 + 1),
         stripe.event("invoice_payment.paid", stripe.invoice_payment("in_chg", "pi_chg", "ch_chg"), created=t0 + 2),
     )
     assert not stack.drain().failed

@@ -7,7 +7,6 @@ from __future__ import annotations
 import boto3
 import pytest
 
-from parity.domain.model import Store
 from parity.services.bounded import BoundedWriter
 from tests.support import apple as fx
 from tests.support.harness import TEST_CATALOG, running_stack
@@ -194,38 +193,3 @@ def test_with_a_high_bound_forty_share_and_a_refund_cut_between_batches_reaches_
         assert max(sizes.sizes) <= 100 and any(size > 60 for size in sizes.sizes)
         print(f"\nlargest TransactWriteItems: {max(sizes.sizes)} items over {len(sizes.sizes)} transactions")
 
-
-def test_the_drift_scan_completes_the_users_a_crashed_write_left_pending(tmp_path, monkeypatch):
-    from datetime import datetime, timedelta, timezone
-
-    from parity.domain.model import PurchaseUpdate, Revocation
-    from tests.integration.test_drift import scan
-    from tests.integration.test_ownership import APPLE_PURCHASE, claim
-
-    users = [f"u_drift_{n:02d}" for n in range(36)]
-    with running_stack(catalog_dir=tmp_path, env={"ENTITLEMENT_STRATEGY": "ALL", "MAX_SHARED_OWNERS": "40"}) as stack:
-        t0 = int(datetime.now(timezone.utc).timestamp()) - 3600
-        for user in users:
-            assert claim(stack, user, t0).status == "applied"
-
-        # GIVEN a refund whose write died after its first transaction (a receipt's caller gone: no redelivery)
-        real_complete = BoundedWriter.complete
-        monkeypatch.setattr(BoundedWriter, "complete", lambda *a, **k: (_ for _ in ()).throw(RuntimeError("died")))
-        at = datetime.fromtimestamp(t0 + 60, tz=timezone.utc)
-        refund = PurchaseUpdate(
-            Store.APP_STORE, "2000000000000001", "n_refund", at, revocation=Revocation("refund:1", at + timedelta(days=30), True, at)
-        )
-        with pytest.raises(RuntimeError):
-            stack.processor.service.apply(refund, source="app_store")
-        monkeypatch.setattr(BoundedWriter, "complete", real_complete)
-        pending = set(stack.purchase_item(APPLE_PURCHASE)["pendingUsers"])
-        assert pending and all(refunds(stack, u) == 0 for u in pending)
-
-        # WHEN the nightly scan runs (no App Store API: the purchase is swept)
-        result = scan(stack)
-
-        # THEN it selected the pending purchase and brought every user up to date, each refund once
-        assert result["selected"] >= 1
-        assert "pendingUsers" not in stack.purchase_item(APPLE_PURCHASE)
-        assert [refunds(stack, u) for u in users] == [1] * 36
-        assert all(stack.read(u).body["entitlements"]["pro"]["state"] == "revoked" for u in users)

@@ -13,6 +13,17 @@ from parity.domain.model import Purchase, PurchaseUpdate, Revocation, Snapshot, 
 T0 = datetime(2026, 1, 1, tzinfo=timezone.utc)
 _event_ids = itertools.count(1)
 
+# The catalog every tier's tests run with (the functions read it from CATALOG_FILE).
+TEST_CATALOG = {
+    "products": {
+        "price_pro_monthly": ["pro"],
+        "price_pro_yearly": ["pro"],
+        "prod_pro": ["pro"],
+        "price_lifetime": ["pro", "lifetime"],
+        "price_team": ["team"],
+    }
+}
+
 
 def day(n: float) -> datetime:
     """`T0` plus `n` days."""
@@ -94,3 +105,20 @@ def paid_update(paid_through: datetime, occurred_at: datetime) -> PurchaseUpdate
 
 def revocation_update(ref: str, covers_until: datetime | None, active: bool, at: datetime) -> PurchaseUpdate:
     return update(at, revocation=Revocation(ref, covers_until, active, at))
+
+
+def app_store_claim(
+    user: str | None, t0: int, store_key: str, event_id: str, token: str | None = None, days: int = 30
+) -> PurchaseUpdate:
+    """A store update for one App Store purchase as of `t0` (epoch seconds), active for `days`, claimed
+    by `user` (or by whoever the appAccountToken `token` names)."""
+    as_of = datetime.fromtimestamp(t0, tz=timezone.utc)
+    return PurchaseUpdate(
+        store=Store.APP_STORE,
+        store_key=store_key,
+        event_id=event_id,
+        occurred_at=as_of,
+        snapshot=Snapshot(State.ACTIVE, as_of + timedelta(days=days), as_of, product_id="price_pro_monthly"),
+        claimant=user,
+        app_account_token=token,
+    )

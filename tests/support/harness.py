@@ -29,6 +29,7 @@ from moto import mock_aws
 
 import local.resources
 from tests.support import stripe as stripe_fixtures
+from tests.support.domain import TEST_CATALOG
 from tests.support.lambda_events import LambdaContext, admin_event, function_url_event, http_api_event, sqs_event
 from tests.support.moto_speed import fast_transactions
 
@@ -37,16 +38,6 @@ FUNCTIONS = ROOT / "functions"
 REGION = "us-east-1"
 ENTITLEMENTS_ROUTE = "/v1/users/{userId}/entitlements"
 RECEIPTS_ROUTE = "/v1/users/{userId}/receipts"
-
-TEST_CATALOG = {
-    "products": {
-        "price_pro_monthly": ["pro"],
-        "price_pro_yearly": ["pro"],
-        "prod_pro": ["pro"],
-        "price_lifetime": ["pro", "lifetime"],
-        "price_team": ["team"],
-    }
-}
 
 FAKE_AWS_ENV = {
     "AWS_ACCESS_KEY_ID": "testing",

@@ -183,3 +183,12 @@ def customer(customer_id: str = "cus_1", email: str = "a@example.com", user_id: 
         "metadata": {"user_id": user_id} if user_id else {},
         "livemode": False,
     }
+
+
+def paid_invoice(invoice_id: str, sub_id: str, period_end: int, price: str = "price_pro_monthly") -> dict:
+    """A basil invoice as Stripe sends it: amount paid, and each line's price under pricing.price_details."""
+    paid = invoice(invoice_id, sub_id, period_end)
+    paid["amount_paid"] = 999
+    for line in paid["lines"]["data"]:
+        line["pricing"] = {"type": "price_details", "price_details": {"price": price, "product": "prod_pro"}}
+    return paid

@@ -10,41 +10,19 @@ from datetime import datetime, timezone
 import pytest
 
 from parity.http import answer_webhook, header
-from parity.ports import AppendResult, StoredEvent
 from parity.services.ingest import EventIntake, GoogleIngest, Ingested
 from parity.webhooks import RejectedWebhook
 from parity.webhooks.google import CertsCache, PubSubPushVerifier, RejectedPush
 from tests.support import google as fx
+from tests.support.fakes import FakeClock, MemoryQueue, MemoryStore
 from tests.support.lambda_events import function_url_event
 
 NOW = datetime(2026, 1, 1, 12, 0, tzinfo=timezone.utc)
 TEST_PUSH = fx.push_body(fx.test_notification())
 
 
-class MemoryEventLog:
-    def __init__(self) -> None:
-        self.events: dict[tuple[str, str], StoredEvent] = {}
-        self.processed: set[tuple[str, str]] = set()
-
-    def append(self, event: StoredEvent) -> AppendResult:
-        key = (event.source, event.event_id)
-        if key in self.events:
-            return AppendResult(stored=False, processed=key in self.processed)
-        self.events[key] = event
-        return AppendResult(stored=True, processed=False)
-
-
-class MemoryQueue:
-    def __init__(self) -> None:
-        self.sent: list[dict] = []
-
-    def send(self, body: str, group: str, dedup_id: str) -> None:
-        self.sent.append({"body": json.loads(body), "group": group, "dedup_id": dedup_id})
-
-
-class FixedClock:
-    def now(self) -> datetime:
-        return NOW
+def sent(queue: MemoryQueue) -> list[dict]:
+    return [{"body": json.loads(m.body), "group": m.group, "dedup_id": m.dedup_id} for m in queue.messages]
 
 
 class SpyVerifier:
@@ -62,13 +40,13 @@ class SpyVerifier:
 
 
 @pytest.fixture
-def log() -> MemoryEventLog:
-    return MemoryEventLog()
+def log() -> MemoryStore:
+    return MemoryStore()
 
 
 @pytest.fixture
 def queue() -> MemoryQueue:
-    return MemoryQueue()
+    return MemoryQueue(FakeClock(NOW))
 
 
 @pytest.fixture
@@ -81,7 +59,7 @@ def ingest(log, queue, certs_request) -> GoogleIngest:
     verifier = PubSubPushVerifier(
         fx.AUDIENCE, fx.SERVICE_ACCOUNT, certs=CertsCache("https://certs.test/oauth2/v1/certs", certs_request)
     )
-    return GoogleIngest(EventIntake(log, queue, FixedClock()), verifier, fx.PACKAGE, "")
+    return GoogleIngest(EventIntake(log, queue, FakeClock(NOW)), verifier, fx.PACKAGE, "")
 
 
 def good_token() -> str:
@@ -112,10 +90,10 @@ def test_a_verified_push_is_recorded_under_its_message_id_and_token(ingest, log,
     result = ingest.ingest(body, good_token())
 
     assert result == Ingested("1001", event_type, duplicate=False)
-    assert log.events == {
-        ("play_store", "1001"): StoredEvent("play_store", "1001", event_type, "tok-sub", received_at=NOW, body=body)
-    }
-    assert queue.sent == [
+    assert list(log.events) == [("play_store", "1001")]
+    assert [(e.event_type, e.received_at, e.body) for e in log.events.values()] == [(event_type, NOW, body)]
+    assert [e.event_id for e in log.purchase_events("play_store:tok-sub")] == ["1001"]  # by its token
+    assert sent(queue) == [
         {
             "body": {"source": "play_store", "eventId": "1001", "body": body.decode()},
             "group": "tok-sub",
@@ -131,23 +109,23 @@ def test_a_redelivered_push_is_a_duplicate_stored_once(ingest, log, queue):
 
     assert (first.duplicate, second.duplicate) == (False, True)
     assert list(log.events) == [("play_store", "2002")]
-    assert {m["dedup_id"] for m in queue.sent} == {"play_store:2002"}  # resent while unprocessed; FIFO dedups
+    assert {m["dedup_id"] for m in sent(queue)} == {"play_store:2002"}  # resent while unprocessed; FIFO dedups
 
 
 def test_a_redelivered_push_already_processed_is_not_queued_again(ingest, log, queue):
     body = fx.push_body(fx.subscription_notification("tok-done", 2), message_id="2003")
     ingest.ingest(body, good_token())
-    log.processed.add(("play_store", "2003"))
+    log.mark_processed("play_store", "2003", "applied")
 
     assert ingest.ingest(body, good_token()).duplicate is True
-    assert len(queue.sent) == 1
+    assert len(sent(queue)) == 1
 
 
 def test_a_test_notification_is_acknowledged_and_not_stored(ingest, log, queue):
     result = ingest.ingest(fx.push_body(fx.test_notification(), message_id="3003"), good_token())
 
     assert result == Ingested("3003", "testNotification", duplicate=False)
-    assert (log.events, queue.sent) == ({}, [])
+    assert (log.events, queue.messages) == ({}, [])
 
 
 def test_the_certificates_are_fetched_once_across_pushes(ingest, certs_request):
@@ -181,7 +159,7 @@ def test_an_unauthenticated_push_is_refused_and_nothing_is_stored(ingest, log, q
     refused = refusal(ingest, body, authorization)
 
     assert (refused.code, refused.status) == (code, status)
-    assert (log.events, queue.sent) == ({}, [])
+    assert (log.events, queue.messages) == ({}, [])
 
 
 @pytest.mark.parametrize(
@@ -195,11 +173,11 @@ def test_the_token_is_checked_before_the_body_is_read(ingest, body):
 
 def test_a_refusing_verifier_is_asked_first_and_the_body_is_left_alone(log, queue):
     spy = SpyVerifier(RejectedPush("invalid_token", "no", 401))
-    ingest = GoogleIngest(EventIntake(log, queue, FixedClock()), spy, fx.PACKAGE, "")
+    ingest = GoogleIngest(EventIntake(log, queue, FakeClock(NOW)), spy, fx.PACKAGE, "")
 
     assert refusal(ingest, b"\xff not even json", "Bearer t").code == "invalid_token"
     assert spy.calls == ["Bearer t"]
-    assert (log.events, queue.sent) == ({}, [])
+    assert (log.events, queue.messages) == ({}, [])
 
 
 @pytest.mark.parametrize(
@@ -209,13 +187,13 @@ def test_a_refusing_verifier_is_asked_first_and_the_body_is_left_alone(log, queu
 def test_a_malformed_body_with_a_good_token_is_a_400(ingest, log, queue, body):
     refused = refusal(ingest, body, good_token())
     assert (refused.code, refused.status) == ("malformed_body", 400)
-    assert (log.events, queue.sent) == ({}, [])
+    assert (log.events, queue.messages) == ({}, [])
 
 
 def test_another_package_is_a_400(ingest, log, queue):
     refused = refusal(ingest, fx.push_body(fx.subscription_notification("tok", package="com.other")), good_token())
     assert (refused.code, refused.status) == ("wrong_package", 400)
-    assert (log.events, queue.sent) == ({}, [])
+    assert (log.events, queue.messages) == ({}, [])
 
 
 @pytest.mark.parametrize(
@@ -226,12 +204,12 @@ def test_another_package_is_a_400(ingest, log, queue):
     ],
 )
 def test_without_configuration_everything_is_refused_as_not_configured(log, queue, verifier, package, why, said):
-    ingest = GoogleIngest(EventIntake(log, queue, FixedClock()), verifier, package, why)
+    ingest = GoogleIngest(EventIntake(log, queue, FakeClock(NOW)), verifier, package, why)
 
     refused = refusal(ingest, fx.push_body(fx.subscription_notification("tok")), good_token())
 
     assert refused.code == "not_configured" and said in str(refused)
-    assert (log.events, queue.sent) == ({}, [])
+    assert (log.events, queue.messages) == ({}, [])
     assert verifier is None or verifier.calls == []
 
 

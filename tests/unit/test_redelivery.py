@@ -16,6 +16,7 @@ from parity.domain.errors import StoreApiError
 from parity.domain.redelivery import SQS_MAX_VISIBILITY_SECONDS, RetrySchedule
 from parity.retries import OutOfTime, Redelivery, is_outage
 from parity.settings import ConfigurationError, Settings
+from tests.support.fakes import MemoryQueue
 
 HOUR, DAY = 3600, 86400
 ROOT = Path(__file__).resolve().parents[2]
@@ -139,14 +140,6 @@ def test_the_schedule_comes_from_the_environment_and_a_bad_value_names_its_varia
 
 
 @dataclass
-class FakeQueue:
-    delays: dict[str, int] = field(default_factory=dict)
-
-    def retry_later(self, receipt_handle: str, delay_seconds: int) -> None:
-        self.delays[receipt_handle] = delay_seconds
-
-
-@dataclass
 class Attributes:
     approximate_receive_count: str = "1"
     message_group_id: str | None = None
@@ -166,7 +159,7 @@ class Context:
         return self.remaining_ms
 
 
-def redelivery(queue: FakeQueue, draw: float = 0.0) -> Redelivery:
+def redelivery(queue: MemoryQueue, draw: float = 0.0) -> Redelivery:
     return Redelivery(queue, RetrySchedule(), record_budget_seconds=25, draw=lambda: draw)
 
 
@@ -185,7 +178,7 @@ def test_what_counts_as_an_outage():
 
 
 def test_an_outage_waits_long_another_failure_short_by_the_receive_count():
-    queue = FakeQueue()
+    queue = MemoryQueue()
     retries = redelivery(queue)
     assert retries.failed(Record("a", Attributes("9")), OUTAGE) == 3600
     assert retries.failed(Record("b", Attributes("2")), RuntimeError("bug")) == 30
@@ -193,7 +186,7 @@ def test_an_outage_waits_long_another_failure_short_by_the_receive_count():
 
 
 def test_a_record_skipped_behind_its_group_comes_back_with_the_failed_one():
-    queue = FakeQueue()
+    queue = MemoryQueue()
     retries = redelivery(queue, draw=0.5)
     retries.begin()
     head = retries.failed(Record("head", Attributes("3", "sub_1")), OUTAGE)
@@ -202,7 +195,7 @@ def test_a_record_skipped_behind_its_group_comes_back_with_the_failed_one():
 
 
 def test_a_store_found_out_fails_the_batchs_later_records_for_it_without_calling_it():
-    retries, calls = redelivery(FakeQueue()), []
+    retries, calls = redelivery(MemoryQueue()), []
 
     def call(store: str) -> None:
         with retries.attempt(store):
@@ -224,7 +217,7 @@ def test_a_store_found_out_fails_the_batchs_later_records_for_it_without_calling
 
 
 def test_a_record_is_not_started_near_the_deadline_and_comes_back_at_once():
-    queue = FakeQueue()
+    queue = MemoryQueue()
     retries = redelivery(queue)
     with pytest.raises(OutOfTime), retries.attempt("stripe", Context(remaining_ms=24_000)):
         raise AssertionError("not started")
@@ -251,7 +244,7 @@ def test_every_failed_record_is_counted_for_the_failure_alarm_and_nothing_else_i
             raise RuntimeError("ReceiptHandleIsInvalid")
 
     metrics.clear_metrics()
-    retries = Redelivery(FakeQueue(), RetrySchedule(), 25, failure_metric="StoreEventsFailed")
+    retries = Redelivery(MemoryQueue(), RetrySchedule(), 25, failure_metric="StoreEventsFailed")
     refused = Redelivery(Refusing(), RetrySchedule(), 25, failure_metric="StoreEventsFailed")
     try:
         # WHEN records fail, one is held back behind its group, one is handed back unstarted, and one's

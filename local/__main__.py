@@ -57,22 +57,23 @@ def main() -> int:
     stack.stop()
     print("[local] stopped", file=sys.stderr)
     _exit_without_lingering_threads()
-    return 0
+    return 0  # not reached
 
 
 def _exit_without_lingering_threads(patience: float = 5.0) -> None:
-    """The stack is stopped: a library thread that is not a daemon (a client's pool, a server's request
-    thread on a busy machine) must not keep the process alive. Name it, and exit anyway."""
+    """The stack is stopped and its state is gone with the process: end it now. A library's non-daemon
+    thread (a client's pool, a server's request thread on a busy machine) or atexit hook must not keep it
+    alive after a clean stop; a thread still running after `patience` seconds is named in the log."""
     deadline = time.monotonic() + patience
-    for thread in threading.enumerate():
-        if thread is not threading.main_thread() and not thread.daemon:
-            thread.join(timeout=max(0.0, deadline - time.monotonic()))
-    lingering = [t.name for t in threading.enumerate() if t.is_alive() and not t.daemon and t is not threading.main_thread()]
+    others = [t for t in threading.enumerate() if t is not threading.main_thread() and not t.daemon]
+    for thread in others:
+        thread.join(timeout=max(0.0, deadline - time.monotonic()))
+    lingering = [thread.name for thread in others if thread.is_alive()]
     if lingering:
         print(f"[local] exiting with threads still running: {', '.join(lingering)}", file=sys.stderr)
-        sys.stdout.flush()
-        sys.stderr.flush()
-        os._exit(0)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
 
 
 class _Parent:

@@ -207,7 +207,7 @@ def test_changes_committed_but_not_published_go_out_when_the_message_is_retried(
     stack.changes()
 
     # GIVEN the processor commits the event but EventBridge fails before anything is published
-    publisher = stack.processor.service._publisher
+    publisher = stack.processor.service._updates._publisher
     real_publish = publisher.publish
     attempts = []
 

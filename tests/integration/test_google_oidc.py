@@ -11,14 +11,8 @@ import time
 import pytest
 
 from parity.settings import ConfigurationError, Settings
-from parity.webhooks.google import (
-    CERTS_DEFAULT_TTL,
-    CERTS_MAX_STALE,
-    CertsCache,
-    CertsUnavailable,
-    PubSubPushVerifier,
-    RejectedPush,
-)
+from parity.webhooks.google import PubSubPushVerifier, RejectedPush
+from parity.webhooks.google_certs import CERTS_DEFAULT_TTL, CERTS_MAX_STALE, CertsCache, CertsUnavailable
 from tests.support import google as fx
 
 TRUSTED = fx.signing_key("google-1")

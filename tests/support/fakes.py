@@ -719,7 +719,8 @@ def apple_verifier(environment: str = "Production"):
 
 def push_verifier():
     """The real Pub/Sub push verifier, reading Google's certificates from memory (`tests.support.google`)."""
-    from parity.webhooks.google import CertsCache, PubSubPushVerifier
+    from parity.webhooks.google import PubSubPushVerifier
+    from parity.webhooks.google_certs import CertsCache
     from tests.support import google
 
     return PubSubPushVerifier(

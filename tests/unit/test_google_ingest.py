@@ -12,7 +12,8 @@ import pytest
 from parity.http import answer_webhook, header
 from parity.services.ingest import EventIntake, GoogleIngest, Ingested
 from parity.webhooks import RejectedWebhook
-from parity.webhooks.google import CertsCache, PubSubPushVerifier, RejectedPush
+from parity.webhooks.google import PubSubPushVerifier, RejectedPush
+from parity.webhooks.google_certs import CertsCache
 from tests.support import google as fx
 from tests.support.fakes import FakeClock, MemoryQueue, MemoryStore
 from tests.support.lambda_events import function_url_event

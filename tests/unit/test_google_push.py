@@ -1,5 +1,6 @@
 """Pub/Sub push envelopes → DeveloperNotifications (`parity.webhooks.google.parse_push`), and the small
-pure helpers of the push verifier (bearer header, certs URL, Cache-Control). No keys, no network."""
+pure helpers of the push verifier (bearer header; certs URL and Cache-Control, in `webhooks.google_certs`).
+No keys, no network."""
 
 from __future__ import annotations
 
@@ -13,15 +14,8 @@ from pathlib import Path
 import pytest
 
 from parity.webhooks import RejectedWebhook
-from parity.webhooks.google import (
-    GOOGLE_CERTS_URL,
-    PubSubPush,
-    RejectedPush,
-    bearer_token,
-    max_age,
-    normalize_url,
-    parse_push,
-)
+from parity.webhooks.google import PubSubPush, RejectedPush, bearer_token, parse_push
+from parity.webhooks.google_certs import GOOGLE_CERTS_URL, max_age, normalize_url
 from tests.support import google as fx
 
 TOKEN = fx.purchase_token()

@@ -1,11 +1,7 @@
 """Stripe events → normalized purchase facts (pure).
 
-Reference shapes are API 2025-03-31 ("basil") and later: period ends live on subscription items,
-invoices name their subscription in `parent.subscription_details`, charges reach invoices through
-invoice payments. Older shapes are read where they differ (`current_period_end` on the subscription,
-`invoice.subscription`, `charge.invoice`, `invoice.payment_intent`).
-
-Users are linked by Parity user id only (`client_reference_id`, `metadata.user_id`), never by email.
+How Stripe's states and events map onto Parity's, which API shapes are read, and how users are linked
+(by Parity user id only, never by email): docs/stores/stripe.md.
 """
 
 from __future__ import annotations

@@ -11,7 +11,7 @@ import uuid
 from dataclasses import replace
 from datetime import datetime
 
-from ..changes import change_detail, merge_notice, review_notice
+from ..changes import merge_notice, review_notice
 from ..domain.entitlements import Catalog, double_billing, entitlements_with_history
 from ..domain.errors import InvalidInput, MergeRefused, PurchaseNotFound, UserNotFound
 from ..domain.ownership import Action, AuditRecord, assign, merge_owner
@@ -42,7 +42,6 @@ class Administration:
     ) -> None:
         self._repo = repository
         self._log = event_log
-        self._publisher = publisher
         self._projector = projector
         self._writer = BoundedWriter(repository, projector, publisher)
         self._catalog = catalog
@@ -108,16 +107,7 @@ class Administration:
     def _merge_step(self, into_user: str, from_user: str, actor: str, reason: str | None) -> tuple[str, int, bool]:
         """One transaction of a merge: (the user merged into, purchases moved, whether it is finished)."""
         now = self._clock.now()
-        source = self._repo.load_user(from_user)
-        if not source.exists:
-            raise UserNotFound(f"No user {from_user!r} is known.")
-        target = self._repo.load_user(into_user)
-        if target.merged_into:  # merge into the user behind an alias (aliases never chain)
-            target = self._repo.load_user(target.merged_into)
-        if target.user_id == from_user:
-            raise MergeRefused(f"{into_user!r} was merged into {from_user!r}: merging back would make a cycle.", "merge_cycle")
-        if source.merged_into and source.merged_into != target.user_id:
-            raise MergeRefused(f"{from_user!r} was merged into {source.merged_into!r} already.", "already_merged")
+        source, target = self._merge_parties(into_user, from_user)
         starting = source.merged_into is None
         if not starting and not source.purchases and not source.entitlements:
             return target.user_id, 0, True  # merged before: nothing to do
@@ -137,9 +127,65 @@ class Administration:
         ]
         loaded = {from_user: source, target.user_id: target}
         projection = self._projector.project(moves, now, cause, loaded, history={target.user_id: source.entitlements})
-        writes = {write.user_id: write for write in projection.users}
         stale_copies = tuple(p.purchase_id for p in chunk if p.purchase_id not in {m[1].purchase_id for m in moves})
         aliases = [self._repo.load_user(alias) for alias in source.aliases] if starting else []
+        writes, notices, audit = self._merged_users(source, target, aliases, projection, stale_copies, done, now, cause)
+        tokens = [u.app_account_token for u in (source, *aliases) if starting and u.app_account_token]
+        if starting:
+            audit += [
+                AuditRecord(from_user, Action.MERGED_INTO, now, ADMIN, event_id, None, (target.user_id,), actor=actor, detail=reason),
+                AuditRecord(target.user_id, Action.MERGED_FROM, now, ADMIN, event_id, None, (from_user,), actor=actor, detail=reason),
+            ]
+        self._commit(
+            event_id,
+            [PurchaseWrite(purchase, current.version) for current, purchase in moves],
+            projection,
+            writes,
+            audit,
+            token_moves=tuple((token, target.user_id) for token in tokens),
+            completes_event=done,
+            extra_details=notices + ((merge_notice(from_user, target.user_id, cause),) if done else ()),
+            first=(target.user_id, from_user, *(alias.user_id for alias in aliases)),
+            loaded=loaded,
+        )
+        if starting:
+            metrics.add_metric(name="UsersMerged", unit="Count", value=1)
+            logger.info("users merged", extra={"from_user": from_user, "user_id": target.user_id, "actor": actor})
+        return target.user_id, len(moves), done
+
+    def _merge_parties(self, into_user: str, from_user: str) -> tuple[UserState, UserState]:
+        """The user merged and the user merged into (the one behind an alias: aliases never chain);
+        raises UserNotFound or MergeRefused for a merge that cannot be."""
+        source = self._repo.load_user(from_user)
+        if not source.exists:
+            raise UserNotFound(f"No user {from_user!r} is known.")
+        target = self._repo.load_user(into_user)
+        if target.merged_into:
+            target = self._repo.load_user(target.merged_into)
+        if target.user_id == from_user:
+            raise MergeRefused(f"{into_user!r} was merged into {from_user!r}: merging back would make a cycle.", "merge_cycle")
+        if source.merged_into and source.merged_into != target.user_id:
+            raise MergeRefused(f"{from_user!r} was merged into {source.merged_into!r} already.", "already_merged")
+        return source, target
+
+    def _merged_users(
+        self,
+        source: UserState,
+        target: UserState,
+        aliases: list[UserState],
+        projection: Projection,
+        stale_copies: tuple[str, ...],
+        done: bool,
+        now: datetime,
+        cause: tuple[str, str],
+    ) -> tuple[tuple[UserWrite, ...], tuple[dict, ...], list[AuditRecord]]:
+        """The user writes of one merge step beyond the projection's: the source becomes an alias (its
+        stale copies and, at the end, its entitlements deleted), the target takes its aliases, refunds
+        and perhaps a review flag, and earlier aliases of the source point at the target. With the
+        notices and audit lines of a flag."""
+        starting = source.merged_into is None
+        writes = {write.user_id: write for write in projection.users}
+        from_user = source.user_id
         writes[from_user] = replace(
             writes.get(from_user) or UserWrite(from_user, source.version),
             merged_into=target.user_id,
@@ -167,28 +213,7 @@ class Administration:
         )
         for alias in aliases:  # users merged into `from_user` before now resolve to the target directly
             writes[alias.user_id] = UserWrite(alias.user_id, alias.version, merged_into=target.user_id)
-        tokens = [u.app_account_token for u in (source, *aliases) if starting and u.app_account_token]
-        if starting:
-            audit += [
-                AuditRecord(from_user, Action.MERGED_INTO, now, ADMIN, event_id, None, (target.user_id,), actor=actor, detail=reason),
-                AuditRecord(target.user_id, Action.MERGED_FROM, now, ADMIN, event_id, None, (from_user,), actor=actor, detail=reason),
-            ]
-        self._commit(
-            event_id,
-            [PurchaseWrite(purchase, current.version) for current, purchase in moves],
-            projection,
-            tuple(writes.values()),
-            audit,
-            token_moves=tuple((token, target.user_id) for token in tokens),
-            completes_event=done,
-            extra_details=notices + ((merge_notice(from_user, target.user_id, cause),) if done else ()),
-            first=(target.user_id, from_user, *(alias.user_id for alias in aliases)),
-            loaded=loaded,
-        )
-        if starting:
-            metrics.add_metric(name="UsersMerged", unit="Count", value=1)
-            logger.info("users merged", extra={"from_user": from_user, "user_id": target.user_id, "actor": actor})
-        return target.user_id, len(moves), done
+        return tuple(writes.values()), notices, audit
 
     # -- report -------------------------------------------------------------------------------------
 
@@ -246,9 +271,7 @@ class Administration:
     ) -> None:
         """One transaction; the co-owners that do not fit (a purchase shared by many users) are brought
         up to date right after, in batches (`BoundedWriter`)."""
-        cause = f"{ADMIN}:{event_id}"
-        details = tuple(change_detail(c, cause=cause) for c in projection.changes) + projection.notices + extra_details
-        written = self._writer.commit(
+        self._writer.write(
             Commit(
                 source=ADMIN,
                 event_id=event_id,
@@ -256,13 +279,11 @@ class Administration:
                 users=tuple(users),
                 audit=tuple(audit) + projection.audit,
                 token_moves=token_moves,
-                change_details=details,
+                change_details=projection.change_details((ADMIN, event_id)) + extra_details,
                 completes_event=completes_event,
                 step=step,
             ),
+            self._clock.now(),
+            loaded,
             first=first,
         )
-        if written.commit.change_details:
-            self._publisher.publish(written.commit.change_details)
-        for pending in written.pending:
-            self._writer.complete(pending, self._clock.now(), (ADMIN, event_id), loaded)

@@ -30,7 +30,6 @@ from ..domain.ownership import Action
 from ..domain.users import UserState
 from ..observability import logger, metrics
 from ..ports import ChangePublisher, Commit, PendingUpdate, PurchaseWrite, Repository, UserWrite
-from ..changes import change_detail
 from .projection import MAX_CONFLICT_RETRIES, Projector
 
 # Audit lines a user's projection writes (recomputed when a pending user is completed); the others are
@@ -100,6 +99,26 @@ class BoundedWriter:
         if anchor is not None and deferred:
             pending += (replace(anchor, pending_users=tuple(sorted({*anchor.pending_users, *deferred}))),)
         return Written(written, pending)
+
+    def write(
+        self,
+        commit: Commit,
+        now: datetime,
+        loaded: MutableMapping[str, UserState] | None = None,
+        first: Iterable[str | None] = (),
+        anchor: Purchase | None = None,
+    ) -> None:
+        """The whole of a write: `commit`, then `finish`. Raises as `commit` does, before anything is
+        published."""
+        self.finish(self.commit(commit, first, anchor), now, loaded)
+
+    def finish(self, written: Written, now: datetime, loaded: MutableMapping[str, UserState] | None = None) -> None:
+        """What follows a commit: its change events published, then the users it left pending completed
+        (`loaded`: users read since its purchases were)."""
+        if written.commit.change_details and self._publisher is not None:
+            self._publisher.publish(written.commit.change_details)
+        for pending in written.pending:
+            self.complete(pending, now, (written.commit.source, written.commit.event_id), loaded)
 
     def _with_pending(self, commit: Commit, deferred: set[str], anchor: Purchase | None) -> Commit:
         """`commit` without the `deferred` users' writes, change events and projection audit lines, with
@@ -181,7 +200,7 @@ class BoundedWriter:
         limit = self._repo.max_commit_items
         projection = self._projector.project([(purchase, purchase)], now, cause, loaded, only=purchase.pending_users)
         source, event_id = cause
-        details_of = _by_user(tuple(change_detail(c, cause=f"{source}:{event_id}") for c in projection.changes) + projection.notices)
+        details_of = _by_user(projection.change_details(cause))
         audit_of: dict[str, list] = {}
         for record in projection.audit:
             audit_of.setdefault(record.user_id, []).append(record)

@@ -36,7 +36,8 @@ from ..ports import (
     StoredEvent,
     StripeApi,
 )
-from .processing import EventProcessor, Outcome
+from .processing import EventProcessor
+from .updates import Outcome
 
 RECONCILE = "reconcile"  # the event log source of what a check fetched, and of sweeps
 PURCHASE, PLAY_VOIDED = "purchase", "play_voided"  # reconcile message kinds

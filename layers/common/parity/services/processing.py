@@ -1,49 +1,31 @@
-"""Processing a stored store event into purchase state, entitlements and change events.
+"""Processing a stored store event: reading it into one normalized purchase update, then applying it.
 
-The same path serves webhooks now and reconciliation later: normalize, resolve the purchase, apply
-(the ordering rule), decide ownership (the strategy), recompute each affected user's entitlements,
-write it all in one conditional transaction, then publish what changed.
+Each store's event is read here (an App Store notification, a Stripe event, a Play notification, which
+is only a trigger: the purchase is asked of the Play Developer API), with the store's API consulted
+where the event does not say enough. The update is then applied on the path every writer shares
+(`services.updates`): the ordering rule, ownership, the users' entitlements, one conditional
+transaction, then what changed published.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import TypeVar
 
 from ..domain import apple, google, limits, stripe
 from ..domain.apple import VerifiedNotification
-from ..domain.entitlements import Catalog, EntitlementChange
-from ..domain.errors import (
-    DuplicateEventError,
-    MalformedEventError,
-    StaleEventError,
-    StoreApiError,
-    UnknownPurchaseError,
-)
+from ..domain.entitlements import Catalog
+from ..domain.errors import DuplicateEventError, MalformedEventError, StoreApiError, UnknownPurchaseError
 from ..domain.model import PaymentRef, Purchase, PurchaseUpdate
-from ..domain.ownership import Action, AuditRecord, Refusal, Strategy, claim_records
-from ..domain.purchases import apply_update
-from ..domain.replay import Step, settle_owners
-from ..domain.users import UserState
+from ..domain.ownership import Strategy
 from ..observability import logger, metrics
-from ..ports import (
-    ChangePublisher,
-    Clock,
-    Commit,
-    EventLog,
-    PlayApi,
-    PurchaseRead,
-    PurchaseWrite,
-    Repository,
-    StripeApi,
-)
+from ..ports import ChangePublisher, Clock, EventLog, PlayApi, Repository, StripeApi
 from ..settings import DEFAULT_MAX_SHARED_OWNERS
-from ..changes import change_detail
 from ..webhooks.google import parse_push
-from .bounded import BoundedWriter
-from .projection import DEFAULT_REFUND_THRESHOLD, Projection, Projector, retry_on_conflict
+from .projection import DEFAULT_REFUND_THRESHOLD, Projector
+from .updates import Outcome, UpdateApplier
 
 # What reading and normalizing a stored event that cannot be used raises (never an outage). Only those
 # two steps are guarded: the same errors from anything later (a repository, a store API) are faults
@@ -64,16 +46,9 @@ VOID_CONFIRM_LOOKBACK = timedelta(days=1)  # before a void's notification, where
 VOID_LIST_WINDOW = timedelta(days=30) - timedelta(minutes=5)  # Google lists voids of the last 30 days
 
 
-@dataclass(frozen=True)
-class Outcome:
-    status: str  # applied | stale | duplicate | ignored | customer_linked | unresolved | rejected
-    purchase_id: str | None = None
-    changes: tuple[EntitlementChange, ...] = ()
-    claim_refused: bool = False  # the update's claimant was refused by the strategy or a manual owner
-    refusal: Refusal | None = None  # why the claim was refused
-
-
 class EventProcessor:
+    """Stored store events into purchase updates, applied on the shared write path."""
+
     def __init__(
         self,
         repository: Repository,
@@ -89,14 +64,10 @@ class EventProcessor:
         max_shared_owners: int | None = DEFAULT_MAX_SHARED_OWNERS,
     ) -> None:
         """`max_shared_owners`: under ALL, the most users one purchase is shared with (None: no bound)."""
+        projector = Projector(repository, catalog, refund_threshold)
+        self._updates = UpdateApplier(repository, event_log, publisher, projector, strategy, clock, max_shared_owners)
         self._repo = repository
-        self._projector = Projector(repository, catalog, refund_threshold)
-        self._writer = BoundedWriter(repository, self._projector, publisher)
-        self._max_owners = max_shared_owners if strategy is Strategy.ALL else None
         self._log = event_log
-        self._publisher = publisher
-        self._catalog = catalog
-        self._strategy = strategy
         self._clock = clock
         self._stripe = stripe_api
         self._play = play_api
@@ -149,7 +120,7 @@ class EventProcessor:
         for warning in facts.warnings:
             logger.warning(warning)
         if not facts.concerns_purchase:
-            return self._finish_without_change("app_store", facts.event_id, "ignored")
+            return self._updates.finish_without_change("app_store", facts.event_id, "ignored")
         update = replace(facts.update_for(None), app_account_token=facts.claim_token)
         return self.apply(update, source="app_store")
 
@@ -163,7 +134,7 @@ class EventProcessor:
         for warning in note.warnings:
             logger.warning(warning)
         if not note.concerns_purchase:
-            return self._finish_without_change("play_store", event_id, "ignored")
+            return self._updates.finish_without_change("play_store", event_id, "ignored")
         now, token = self._clock.now(), note.purchase_token
         if (note.fetch is not None or note.kind == google.VOIDED_PURCHASE) and self._play is None:
             raise StoreApiError("the Play Developer API is not configured (GOOGLE_SERVICE_ACCOUNT_FILE)", retryable=True)
@@ -185,7 +156,7 @@ class EventProcessor:
                 # The push is authenticated, its body is not bound to the purchase: only Google's own
                 # list of voided purchases revokes (the drift scan's catch-up applies a void listed later).
                 logger.warning("voided purchase not confirmed by Google: nothing revoked", extra={"order_id": note.order_id})
-                return self._finish_without_change("play_store", event_id, "unconfirmed")
+                return self._updates.finish_without_change("play_store", event_id, "unconfirmed")
         for warning in facts.warnings:
             logger.warning(warning)
         outcome = self.apply_play(facts)
@@ -241,7 +212,7 @@ class EventProcessor:
                 return Outcome("duplicate")
             return Outcome("customer_linked")
         if not facts.concerns_purchase:
-            return self._finish_without_change("stripe", facts.event_id, "ignored")
+            return self._updates.finish_without_change("stripe", facts.event_id, "ignored")
         found = self._resolve_stripe_purchase(facts)
         if self._stripe is not None and facts.subscription_id:
             facts = self._with_stripe_truth(facts)
@@ -290,204 +261,17 @@ class EventProcessor:
             logger.warning("Stripe refused a read; the event's own facts are used", extra={"reason": str(error)})
             return None
 
-    def _finish_without_change(self, source: str, event_id: str, status: str, purchase_id: str | None = None) -> Outcome:
-        if not self._log.mark_processed(source, event_id, status, purchase_id):
-            status = "duplicate"
-            # Applied before (a retry finds nothing new): if that attempt died before publishing, publish now.
-            recorded = self._log.recorded_changes(source, event_id)
-            if recorded:
-                self._publisher.publish(recorded)
-        metrics.add_metric(name=f"Events{status.title()}", unit="Count", value=1)
-        return Outcome(status, purchase_id)
+    # -- the shared write path (`UpdateApplier`) ----------------------------------------------------
 
     def apply(self, update: PurchaseUpdate, source: str, owner_hint: str | None = None) -> Outcome:
-        """Apply one normalized update; retried on optimistic-lock conflicts with fresh reads.
-
-        `owner_hint`: a user believed to own the purchase; their partition holds a copy of it, so one
-        Query reads both (the canonical item's version condition catches a stale belief). An update
-        with an id beyond the input limits raises MalformedEventError before anything is read.
-        """
-        problem = limits.update_problem(update)
-        if problem:
-            raise MalformedEventError(problem)
-        return retry_on_conflict(lambda attempt: self._apply_once(update, source, owner_hint if attempt == 1 else None))
-
-    def _read(self, update: PurchaseUpdate, owner_hint: str | None) -> tuple[PurchaseRead, dict[str, UserState]]:
-        """The stored purchase with the users its links name (asked only when they may matter), and the
-        users already loaded on the way."""
-        if owner_hint and update.claimant in (None, owner_hint):
-            owner = self._repo.load_user(owner_hint)
-            copy = next((p for p in owner.purchases if p.purchase_id == update.purchase_id), None)
-            if copy is not None:
-                return PurchaseRead(copy), {owner_hint: owner}
-        # Another user's claim: the links the store data carries are read with the purchase, to judge it.
-        return self._repo.read_purchase(update.purchase_id, update.customer_ref, update.app_account_token), {}
-
-    def _canonical(self, user_id: str, loaded: dict[str, UserState]) -> str:
-        """The user behind `user_id`: itself, or the user it was merged into (a link to a merged id
-        lands on the merged user). The user read here is reused by the projection."""
-        user = loaded.get(user_id) or self._repo.load_user(user_id)
-        loaded[user_id] = user
-        return user.merged_into or user_id
-
-    def _parties(
-        self, update: PurchaseUpdate, read: PurchaseRead, purchase: Purchase, loaded: dict[str, UserState]
-    ) -> tuple[str | None, str | None]:
-        """The claimant, and the user verified store data links the purchase to (merged ids followed).
-
-        Store data names a user literally (Stripe), by a token Parity issued (appAccountToken,
-        obfuscatedExternalAccountId) or by its customer's link. With no claim from a caller, the user it
-        names is the claimant. A link stored earlier is resolved again only when someone else claims.
-        """
-
-        def resolve(user_id: str) -> str:
-            return user_id if user_id in purchase.owner_ids else self._canonical(user_id, loaded)
-
-        named = update.linked_user or read.token_user
-        claimant = update.claimant or named
-        claimant = resolve(claimant) if claimant else None
-        linked = named or read.customer_user
-        if linked is None and purchase.linked_user and claimant and claimant != purchase.linked_user:
-            linked = purchase.linked_user  # an earlier link, perhaps to a user merged since
-        return claimant, resolve(linked) if linked else None
-
-    def _apply_once(self, update: PurchaseUpdate, source: str, owner_hint: str | None) -> Outcome:
-        now = self._clock.now()
-        read, loaded = self._read(update, owner_hint)
-        current = read.purchase
-        if current is not None and current.pending_users:
-            # An earlier write left users' projections pending (this event again, or a later one that
-            # read a copy of it): they are completed first, from the canonical purchase.
-            self._writer.complete(current.purchase_id, now, (source, update.event_id))
-            read, loaded = self._read(update, None)
-            current = read.purchase
-        try:
-            purchase = apply_update(current, update)
-        except StaleEventError:
-            if current is None or not update.payment_refs:
-                return self._finish_without_change(source, update.event_id, "stale", update.purchase_id)
-            purchase = current  # nothing new about the purchase, but its payments are worth recording
-        claimant, linked = self._parties(update, read, purchase, loaded)
-        customer_owner = None
-        if not claimant and not purchase.owner_ids and read.customer_user:
-            customer_owner = self._canonical(read.customer_user, loaded)  # no claim yet: the customer's user owns it
-        before_owners = purchase.owner_ids
-        purchase, decision = settle_owners(
-            purchase, claimant, customer_owner, self._strategy, linked, update.id_only_claim, self._max_owners
-        )
-        refused, audit = bool(decision and decision.refused), ()
-        if decision is not None:
-            if refused:
-                logger.warning("claim refused", extra={"purchase_id": purchase.purchase_id, "strategy": self._strategy.value})
-                metrics.add_metric(name="ClaimsRefused", unit="Count", value=1)
-            elif decision.action is Action.TOOK_OVER:
-                metrics.add_metric(name="ClaimsTransferred", unit="Count", value=1)
-            audit = claim_records(
-                before_owners, decision.owner_ids, claimant, decision, purchase.purchase_id, now,
-                source, update.event_id, self._strategy,
-            )  # fmt: skip
-        elif customer_owner:
-            audit = (
-                AuditRecord(customer_owner, Action.CLAIMED, now, source, update.event_id, purchase.purchase_id, detail="customer link"),
-            )
-        if current is not None and purchase == current and not update.payment_refs and not audit:
-            return self._finish_without_change(source, update.event_id, "stale", update.purchase_id)
-        refusal = decision.refusal if refused else None
-        if refused and current is not None and purchase == current:
-            return self._refuse(update, current, source, audit, refusal)
-
-        expected = current.version if current else 0
-        purchase = replace(purchase, version=expected + 1)
-        step = Step(
-            purchase.purchase_id, purchase.version, update, claimant, customer_owner, self._strategy, linked,
-            max_owners=self._max_owners,
-        )  # fmt: skip
-        projection = self._projector.project([(current, purchase)], now, (source, update.event_id), loaded)
-        details = self._details(projection, source, update.event_id)
-        try:
-            written = self._writer.commit(
-                Commit(
-                    source=source,
-                    event_id=update.event_id,
-                    purchases=(PurchaseWrite(purchase, expected),),
-                    users=projection.users,
-                    payment_refs=update.payment_refs,
-                    audit=audit + projection.audit,
-                    change_details=details,
-                    outcome="claim_refused" if refused else "applied",
-                    step=step,
-                ),
-                first=(claimant, customer_owner, *purchase.owner_ids[:1]),
-            )
-        except DuplicateEventError as duplicate:
-            # Processed before; if that attempt died before publishing, its changes go out now.
-            metrics.add_metric(name="EventsDuplicate", unit="Count", value=1)
-            if duplicate.recorded_changes:
-                self._publisher.publish(duplicate.recorded_changes)
-            return Outcome("duplicate", purchase.purchase_id)
-        metrics.add_metric(name="EventsApplied", unit="Count", value=1)
-        if written.commit.change_details:
-            self._publisher.publish(written.commit.change_details)
-        for pending in written.pending:
-            self._writer.complete(pending, now, (source, update.event_id), loaded)
-        return Outcome("applied", purchase.purchase_id, projection.changes, claim_refused=refused, refusal=refusal)
-
-    def _refuse(
-        self, update: PurchaseUpdate, current: Purchase, source: str, audit: tuple[AuditRecord, ...], refusal: Refusal | None
-    ) -> Outcome:
-        """A refused claim that changes nothing else: the event and its audit lines (and the payments it
-        names) are all it writes; the purchase and its owners' projections stay as they are (a refusal
-        costs a few items, not a write per owner). Outcome `refused`: nothing for a replay to fold."""
-        try:
-            self._repo.commit(
-                Commit(
-                    source=source,
-                    event_id=update.event_id,
-                    payment_refs=tuple(replace(ref, owner_ids=current.owner_ids) for ref in update.payment_refs),
-                    audit=audit,
-                    outcome="refused",
-                    purchase_id=update.purchase_id,
-                )
-            )
-        except DuplicateEventError:
-            metrics.add_metric(name="EventsDuplicate", unit="Count", value=1)
-            return Outcome("duplicate", update.purchase_id)
-        return Outcome("refused", update.purchase_id, claim_refused=True, refusal=refusal)
+        """Apply one normalized update (`UpdateApplier.apply`): receipts and the drift check read their
+        stores themselves and write through here."""
+        return self._updates.apply(update, source, owner_hint)
 
     def complete_pending(self, purchase: Purchase | str, source: str, event_id: str) -> tuple[Mapping, ...]:
-        """Write the users' projections a purchase still has pending (see `services.bounded`), for the
-        drift scan; returns the change events published."""
-        return self._writer.complete(purchase, self._clock.now(), (source, event_id))
+        """Write the users' projections a purchase still has pending (`UpdateApplier.complete_pending`)."""
+        return self._updates.complete_pending(purchase, source, event_id)
 
     def sweep(self, purchase: Purchase, source: str, event_id: str) -> Outcome:
-        """Bring the owners' entitlements of a purchase no store can be asked about up to date with
-        time: access past its end is never granted (the read rule), and this writes and publishes it."""
-
-        def once(attempt: int) -> Outcome:
-            current = purchase if attempt == 1 else (self._repo.get_purchase(purchase.purchase_id) or purchase)
-            now, loaded = self._clock.now(), {}
-            projection = self._projector.project([(current, current)], now, (source, event_id), loaded, against_stored=True)
-            if not projection.changes and not projection.notices and not current.pending_users:
-                return Outcome("unchanged", current.purchase_id)
-            details = self._details(projection, source, event_id)
-            try:
-                written = self._writer.commit(
-                    Commit(source, event_id, users=projection.users, change_details=details), anchor=current
-                )
-            except DuplicateEventError as duplicate:
-                if duplicate.recorded_changes:
-                    self._publisher.publish(duplicate.recorded_changes)
-                return Outcome("duplicate", current.purchase_id)
-            if written.commit.change_details:
-                self._publisher.publish(written.commit.change_details)
-            for pending in written.pending:
-                self._writer.complete(pending, now, (source, event_id), loaded)
-            return Outcome("applied", current.purchase_id, projection.changes)
-
-        return retry_on_conflict(once)
-
-    @staticmethod
-    def _details(projection: Projection, source: str, event_id: str) -> tuple[dict, ...]:
-        """The events a commit publishes: entitlement changes, then the user notices."""
-        changes = tuple(change_detail(change, cause=f"{source}:{event_id}") for change in projection.changes)
-        return changes + projection.notices
+        """Bring a purchase's owners up to date with time (`UpdateApplier.sweep`)."""
+        return self._updates.sweep(purchase, source, event_id)

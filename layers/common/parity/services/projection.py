@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TypeVar
 
+from ..changes import change_detail, double_billing_notice, review_notice
 from ..domain.entitlements import (
     Catalog,
     Entitlement,
@@ -27,7 +28,6 @@ from ..domain.ownership import Action, AuditRecord
 from ..domain.users import UserState, refunds_added
 from ..observability import logger, metrics
 from ..ports import Repository, UserWrite
-from ..changes import double_billing_notice, review_notice
 
 DEFAULT_REFUND_THRESHOLD = 3
 MAX_CONFLICT_RETRIES = 4
@@ -57,6 +57,11 @@ class Projection:
     changes: tuple[EntitlementChange, ...]
     notices: tuple[dict, ...]  # user events beyond entitlement changes (flags, double billing)
     audit: tuple[AuditRecord, ...]
+
+    def change_details(self, cause: tuple[str, str]) -> tuple[dict, ...]:
+        """The events a commit of this projection publishes: the entitlement changes, then the notices."""
+        source, event_id = cause
+        return tuple(change_detail(change, cause=f"{source}:{event_id}") for change in self.changes) + self.notices
 
 
 class Projector:
@@ -98,58 +103,83 @@ class Projector:
         )
         if only is not None:
             affected = [uid for uid in affected if uid in only]
-        writes, changes, notices, audit = [], [], [], []
+        parts = []
         for user_id in affected:
             user = loaded.get(user_id) or self._repo.load_user(user_id)
             loaded[user_id] = user
-            held = {p.purchase_id: p for p in user.purchases}
-            puts, deletes, refunds = [], [], 0
-            for before, after in moves:
-                if user_id in after.owner_ids:
-                    seen = held.get(after.purchase_id)
-                    pending = before is not None and user_id in before.pending_users and seen is not None
-                    held[after.purchase_id] = after
-                    puts.append(after)
-                    refunds += refunds_added(seen if pending else before, after)
-                else:
-                    held.pop(after.purchase_id, None)
-                    deletes.append(after.purchase_id)
-            old = dict(user.entitlements) if against_stored else {eid: e.at(now) for eid, e in user.entitlements.items()}
-            past = {**{eid: e.at(now) for eid, e in ((history or {}).get(user_id) or {}).items()}, **old}
-            new = entitlements_with_history(held.values(), past, self._catalog, now)
-            user_changes = diff_entitlements(user_id, old, new)
-            changes += user_changes
-            revoked = sum(1 for c in user_changes if c.new and c.new.state is State.REVOKED and not (c.old and c.old.state is State.REVOKED))
-            if revoked:
-                metrics.add_metric(name="EntitlementsRevoked", unit="Count", value=revoked)
-            flagged_at = None
-            if user.due_for_review(refunds, self._threshold):
-                flagged_at = now
-                total = user.refunds + refunds
-                logger.warning("user flagged for review: refunds and chargebacks", extra={"user_id": user_id, "refunds": total})
-                metrics.add_metric(name="UsersFlaggedForReview", unit="Count", value=1)
-                notices.append(review_notice(user_id, total, self._threshold, cause))
-                audit.append(AuditRecord(user_id, Action.FLAGGED, now, *cause, detail=f"{total} refunds or chargebacks"))
-            billed_before = double_billing(user.purchases, self._catalog, now)
-            for entitlement_id, purchase_ids in double_billing(held.values(), self._catalog, now).items():
-                if billed_before.get(entitlement_id) == purchase_ids:
-                    continue
-                logger.warning("double billing", extra={"user_id": user_id, "entitlement": entitlement_id})
-                metrics.add_metric(name="DoubleBillingDetected", unit="Count", value=1)
-                notices.append(double_billing_notice(user_id, entitlement_id, purchase_ids, cause))
-                audit.append(
-                    AuditRecord(user_id, Action.DOUBLE_BILLING, now, *cause, detail=f"{entitlement_id}: {', '.join(purchase_ids)}")
-                )
-            writes.append(
-                UserWrite(
-                    user_id=user_id,
-                    expected_version=user.version,
-                    new_app_account_token=None if user.exists else str(uuid.uuid4()),
-                    put_purchases=tuple(puts),
-                    delete_purchase_ids=tuple(deletes),
-                    put_entitlements=tuple(c.new for c in user_changes if c.new is not None),
-                    refunds_added=refunds,
-                    flagged_at=flagged_at,
-                )
-            )
-        return Projection(tuple(writes), tuple(changes), tuple(notices), tuple(audit))
+            past = (history or {}).get(user_id) or {}
+            parts.append(self._project_user(user_id, user, moves, now, cause, past, against_stored))
+        return Projection(
+            users=tuple(write for part in parts for write in part.users),
+            changes=tuple(change for part in parts for change in part.changes),
+            notices=tuple(notice for part in parts for notice in part.notices),
+            audit=tuple(record for part in parts for record in part.audit),
+        )
+
+    def _project_user(
+        self,
+        user_id: str,
+        user: UserState,
+        moves: Sequence[Move],
+        now: datetime,
+        cause: tuple[str, str],
+        history: Mapping[str, Entitlement],
+        against_stored: bool,
+    ) -> Projection:
+        """One user's part of `project`: their copies of the moved purchases, their entitlements, the
+        refunds counted against them, and what it is worth telling (a review flag, double billing)."""
+        held = {p.purchase_id: p for p in user.purchases}
+        puts, deletes, refunds = [], [], 0
+        for before, after in moves:
+            if user_id in after.owner_ids:
+                seen = held.get(after.purchase_id)
+                pending = before is not None and user_id in before.pending_users and seen is not None
+                held[after.purchase_id] = after
+                puts.append(after)
+                refunds += refunds_added(seen if pending else before, after)
+            else:
+                held.pop(after.purchase_id, None)
+                deletes.append(after.purchase_id)
+        old = dict(user.entitlements) if against_stored else {eid: e.at(now) for eid, e in user.entitlements.items()}
+        past = {**{eid: e.at(now) for eid, e in history.items()}, **old}
+        changes = diff_entitlements(user_id, old, entitlements_with_history(held.values(), past, self._catalog, now))
+        revoked = sum(1 for c in changes if c.new and c.new.state is State.REVOKED and not (c.old and c.old.state is State.REVOKED))
+        if revoked:
+            metrics.add_metric(name="EntitlementsRevoked", unit="Count", value=revoked)
+        flagged = user.due_for_review(refunds, self._threshold)
+        told = [self._review_flag(user_id, user.refunds + refunds, now, cause)] if flagged else []
+        told += self._double_billing(user_id, user, held.values(), now, cause)
+        write = UserWrite(
+            user_id=user_id,
+            expected_version=user.version,
+            new_app_account_token=None if user.exists else str(uuid.uuid4()),
+            put_purchases=tuple(puts),
+            delete_purchase_ids=tuple(deletes),
+            put_entitlements=tuple(c.new for c in changes if c.new is not None),
+            refunds_added=refunds,
+            flagged_at=now if flagged else None,
+        )
+        return Projection((write,), tuple(changes), tuple(n for n, _ in told), tuple(r for _, r in told))
+
+    def _review_flag(self, user_id: str, total: int, now: datetime, cause: tuple[str, str]) -> tuple[dict, AuditRecord]:
+        """(notice, audit line) of a user flagged for review: `total` refunds or chargebacks."""
+        logger.warning("user flagged for review: refunds and chargebacks", extra={"user_id": user_id, "refunds": total})
+        metrics.add_metric(name="UsersFlaggedForReview", unit="Count", value=1)
+        notice = review_notice(user_id, total, self._threshold, cause)
+        return notice, AuditRecord(user_id, Action.FLAGGED, now, *cause, detail=f"{total} refunds or chargebacks")
+
+    def _double_billing(
+        self, user_id: str, user: UserState, held: Collection[Purchase], now: datetime, cause: tuple[str, str]
+    ) -> list[tuple[dict, AuditRecord]]:
+        """(notice, audit line) of each entitlement the user now pays for twice that they did not before."""
+        found = []
+        billed_before = double_billing(user.purchases, self._catalog, now)
+        for entitlement_id, purchase_ids in double_billing(held, self._catalog, now).items():
+            if billed_before.get(entitlement_id) == purchase_ids:
+                continue
+            logger.warning("double billing", extra={"user_id": user_id, "entitlement": entitlement_id})
+            metrics.add_metric(name="DoubleBillingDetected", unit="Count", value=1)
+            notice = double_billing_notice(user_id, entitlement_id, purchase_ids, cause)
+            detail = f"{entitlement_id}: {', '.join(purchase_ids)}"
+            found.append((notice, AuditRecord(user_id, Action.DOUBLE_BILLING, now, *cause, detail=detail)))
+        return found

@@ -32,7 +32,8 @@ from .ingest import RECEIPT_RETRY
 
 if TYPE_CHECKING:
     from .entitlements import EntitlementReader
-    from .processing import EventProcessor, Outcome
+    from .processing import EventProcessor
+    from .updates import Outcome
 
 
 class ReceiptService:

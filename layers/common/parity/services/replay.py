@@ -59,7 +59,6 @@ class Replayer:
         self._repo = repository
         self._catalog = catalog
         self._clock = clock
-        self._publisher = publisher
         self._projector = Projector(repository, catalog)
         self._writer = BoundedWriter(repository, self._projector, publisher)
 
@@ -175,7 +174,7 @@ class Replayer:
         loaded: dict = {}
         projection = self._projector.project(moves, now, (ADMIN, event_id), loaded, against_stored=True)
         details = tuple(change_detail(c, cause=f"{ADMIN}:{event_id}") for c in projection.changes)
-        written = self._writer.commit(
+        self._writer.write(
             Commit(
                 source=ADMIN,
                 event_id=event_id,
@@ -183,9 +182,7 @@ class Replayer:
                 users=projection.users,
                 audit=projection.audit,
                 change_details=details,
-            )
+            ),
+            now,
+            loaded,
         )
-        if written.commit.change_details and self._publisher is not None:
-            self._publisher.publish(written.commit.change_details)
-        for pending in written.pending:
-            self._writer.complete(pending, now, (ADMIN, event_id), loaded)

@@ -1,0 +1,114 @@
+"""The drift scan's bookkeeping (`parity.ports.DriftStore`): the due index (GSI2), reports, cursors."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from datetime import datetime
+from typing import Any
+
+from ...domain.drift import DUE_SHARDS
+from ...domain.model import Purchase
+from .codecs import load_item
+from .schema import (
+    DUE_PREFIX,
+    GSI2,
+    GSI2PK,
+    GSI2SK,
+    REPORTS,
+    cursor_key,
+    due_index,
+    due_until,
+    iso,
+    purchase_id_of,
+    purchase_key,
+    report_key,
+)
+from .table import OnTable
+
+MAX_REPORT_EXAMPLES = 20
+
+
+class DynamoDriftStore(OnTable):
+    """Which purchases are due for a store check, the scan's reports and its cursors, on the table."""
+
+    def due_purchases(self, now: datetime, page_size: int = 500) -> Iterator[str]:
+        """The ids of the purchases due for a check by `now`, shard after shard (GSI2, keys only)."""
+        for shard in range(DUE_SHARDS):
+            for page in self._table.pages(
+                IndexName=GSI2,
+                KeyConditionExpression="GSI2PK = :pk AND GSI2SK <= :until",
+                ExpressionAttributeValues={":pk": {"S": f"{DUE_PREFIX}{shard}"}, ":until": {"S": due_until(now)}},
+                Limit=page_size,
+            ):
+                for item in page:
+                    yield purchase_id_of(item["PK"]["S"])
+
+    def mark_checked(self, purchase: Purchase, at: datetime) -> bool:
+        """Record that the purchase (as read, at its version) was checked with its store at `at`: its
+        next due time moves on. False when it changed meanwhile (the next scan looks again)."""
+        due = due_index(purchase.with_changes(checked_at=at), self._table.recheck)
+        return self._table.update_if(
+            self._table.update(
+                purchase_key(purchase.purchase_id),
+                "SET checkedAt = :at, GSI2PK = :gpk, GSI2SK = :gsk",
+                {":at": iso(at), ":version": purchase.version, ":gpk": due[GSI2PK], ":gsk": due[GSI2SK]},
+                ConditionExpression="version = :version",
+            )
+        )
+
+    def save_report(self, report_id: str, fields: dict[str, Any]) -> None:
+        """Create or overwrite a scan report's fields (`REPORTS` / `<report id>`; ids sort by time)."""
+        names = {f"#f{i}": name for i, name in enumerate(fields)}
+        self._table.client.update_item(
+            **self._table.update(
+                report_key(report_id),
+                "SET " + ", ".join(f"#f{i} = :f{i}" for i in range(len(fields))),
+                {f":f{i}": value for i, value in enumerate(fields.values())},
+                ExpressionAttributeNames=names,
+            )
+        )
+
+    def add_to_report(
+        self, report_id: str, counts: dict[str, int], examples: Sequence[dict], max_examples: int = MAX_REPORT_EXAMPLES
+    ) -> None:
+        """Add a worker's counts (one update per batch, not per purchase, added in place: concurrent
+        workers add up) and its examples while the report holds fewer than `max_examples`."""
+        if counts:
+            self._table.client.update_item(
+                **self._table.update(
+                    report_key(report_id),
+                    "ADD " + ", ".join(f"counts.#c{i} :c{i}" for i in range(len(counts))),
+                    {f":c{i}": n for i, n in enumerate(counts.values())},
+                    ExpressionAttributeNames={f"#c{i}": name for i, name in enumerate(counts)},
+                )
+            )
+        if examples:
+            self._table.update_if(  # False: enough examples already
+                self._table.update(
+                    report_key(report_id),
+                    "SET examples = list_append(if_not_exists(examples, :none), :new)",
+                    {":none": [], ":new": list(examples), ":max": max_examples},
+                    ConditionExpression="attribute_not_exists(examples) OR size(examples) < :max",
+                )
+            )
+
+    def reports(self, limit: int = 5) -> list[dict[str, Any]]:
+        """The latest scan reports, newest first (what `parity reports` shows)."""
+        response = self._table.client.query(
+            TableName=self._table.name,
+            KeyConditionExpression="PK = :pk",
+            ExpressionAttributeValues={":pk": {"S": REPORTS}},
+            ScanIndexForward=False,
+            Limit=limit,
+        )
+        reports = map(load_item, response.get("Items", []))
+        return [{k: v for k, v in report.items() if k not in ("PK", "SK")} for report in reports]
+
+    def cursor(self, name: str) -> str | None:
+        """The value last saved under `name` (consistent read), None before the first."""
+        response = self._table.client.get_item(TableName=self._table.name, Key=cursor_key(name), ConsistentRead=True)
+        return (response.get("Item") or {}).get("value", {}).get("S")
+
+    def set_cursor(self, name: str, value: str) -> None:
+        """Save `value` under `name` (last writer wins)."""
+        self._table.client.put_item(TableName=self._table.name, Item={**cursor_key(name), "value": {"S": value}})

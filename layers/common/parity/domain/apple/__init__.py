@@ -1,0 +1,30 @@
+"""App Store (App Store Server Notifications V2, StoreKit 2 transactions) → normalized purchase facts (pure).
+
+The input is already verified. The webhook checked the notification's JWS (x5c chain up to a trusted
+Apple root, Apple's OIDs, bundle id, environment) and the signed transaction and renewal info inside it,
+then decoded all three into a `VerifiedNotification`. The receipts path hands `normalize_transaction` a
+verified StoreKit 2 transaction, with the renewal info and subscription status from the App Store
+Server API when it could ask for them. Nothing here checks a signature or reads the network.
+
+Entry points: `normalize` (a notification), `normalize_transaction` (the receipts path), both
+→ `AppleFacts`, whose `update_for` gives the `PurchaseUpdate` of `app_store:<originalTransactionId>`.
+
+How the App Store's facts become Parity's: docs/stores/app_store.md.
+"""
+
+from .facts import AppleFacts
+from .notification import VerifiedNotification, normalize
+from .transaction import normalize_transaction
+from .vocabulary import NO_PURCHASE_TYPES, NOTIFICATION_SUBTYPES, RECEIPT, SNAPSHOT_TYPES, TRANSACTION_TYPES
+
+__all__ = [
+    "NO_PURCHASE_TYPES",
+    "NOTIFICATION_SUBTYPES",
+    "RECEIPT",
+    "SNAPSHOT_TYPES",
+    "TRANSACTION_TYPES",
+    "AppleFacts",
+    "VerifiedNotification",
+    "normalize",
+    "normalize_transaction",
+]

@@ -7,6 +7,7 @@ import json
 
 import pytest
 
+from parity.changes import change_detail
 from parity.domain.entitlements import Catalog, EntitlementChange, compute_entitlements
 from parity.domain.errors import ParityError, PayloadTooLarge
 from parity.domain.model import State
@@ -19,9 +20,8 @@ from parity.http import (
     response,
     status_of,
 )
-from parity.settings import MAX_BODY_BYTES
-from parity.changes import change_detail
 from parity.results import UserEntitlements
+from parity.settings import MAX_BODY_BYTES
 from parity.views import entitlements_response, error_body, purchase_view
 from tests.support.domain import day, lifetime, purchase
 

@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: dev demo test unit integration e2e fuzz chaos check-template deploy-check bench clean
+.PHONY: dev demo test lint unit integration e2e fuzz chaos check-template deploy-check bench clean
 
 $(STAMP): requirements-dev.txt layers/common/requirements.txt functions/event_processor/requirements.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -22,6 +22,11 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest
+
+# Static checks: ruff over the repository, mypy over the layer (both configured in pyproject.toml).
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/mypy -p parity
 
 unit: $(STAMP)
 	$(BIN)/python -m pytest tests/unit
@@ -52,4 +57,4 @@ chaos: $(STAMP)
 	PYTHONPATH=layers/common:. $(BIN)/python bench/chaos.py $(CHAOS_ARGS)
 
 clean:
-	rm -rf $(VENV) .venv-tools .venv-tools-bin .aws-sam .pytest_cache
+	rm -rf $(VENV) .venv-tools .venv-tools-bin .aws-sam .pytest_cache .mypy_cache .ruff_cache

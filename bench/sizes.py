@@ -16,8 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bench.common import ROOT, scratch, table
+from bench.disk import MB, mb, measured, zipped_size
 from bench.google_layer import PrunedLayer, pruned_vs_unpruned, render_pruned
-from bench.disk import MB, files, mb, measured, zipped_size
 
 BUILD = ROOT / ".aws-sam" / "build"
 LAMBDA_UNZIPPED_LIMIT = 250 * MB

@@ -8,17 +8,10 @@
 from parity import bootstrap
 from parity.bodies import MergeRequest, OwnerAssignment, parse_json
 from parity.domain.errors import NotFound, ParityError
-from parity.http import (
-    check_user_id,
-    error_response,
-    operator,
-    path_parameter,
-    raw_body,
-    response,
-    user_id_parameter,
-)
-from parity.observability import logger, metrics
+from parity.http import check_user_id, error_response, operator, path_parameter, raw_body, response, user_id_parameter
+from parity.observability import logger, metrics, traced
 from parity.settings import Settings
+from parity.views import admin_user_view, assignment_view, merge_view
 
 settings = Settings.from_env()
 admin = bootstrap.administration(settings)
@@ -26,16 +19,17 @@ admin = bootstrap.administration(settings)
 
 def assign_owner(event: dict, actor: str) -> dict:
     body = parse_json(raw_body(event), OwnerAssignment, "invalid_request", "request body")
-    return admin.assign_owner(path_parameter(event, "purchaseId"), check_user_id(body.user_id), actor, body.reason)
+    purchase_id = path_parameter(event, "purchaseId")
+    return assignment_view(admin.assign_owner(purchase_id, check_user_id(body.user_id), actor, body.reason))
 
 
 def merge(event: dict, actor: str) -> dict:
     body = parse_json(raw_body(event), MergeRequest, "invalid_request", "request body")
-    return admin.merge(user_id_parameter(event), check_user_id(body.from_user_id), actor, body.reason)
+    return merge_view(admin.merge(user_id_parameter(event), check_user_id(body.from_user_id), actor, body.reason))
 
 
 def user_report(event: dict, actor: str) -> dict:
-    return admin.user_report(user_id_parameter(event))
+    return admin_user_view(admin.user_report(user_id_parameter(event)))
 
 
 ROUTES = {
@@ -46,6 +40,7 @@ ROUTES = {
 
 
 @logger.inject_lambda_context
+@traced
 @metrics.log_metrics
 def lambda_handler(event, context):
     try:

@@ -2,7 +2,7 @@
 
 from parity import bootstrap
 from parity.http import answer_webhook
-from parity.observability import logger, metrics
+from parity.observability import logger, metrics, traced
 from parity.settings import Settings
 
 settings = Settings.from_env()
@@ -10,6 +10,7 @@ ingest = bootstrap.apple_ingest(settings)
 
 
 @logger.inject_lambda_context
+@traced
 @metrics.log_metrics
 def lambda_handler(event, context):
     return answer_webhook(event, "app_store", ingest.ingest)

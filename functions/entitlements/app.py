@@ -3,18 +3,20 @@
 from parity import bootstrap
 from parity.domain.errors import ParityError
 from parity.http import error_response, require_own_user, response, user_id_parameter
-from parity.observability import logger
+from parity.observability import logger, traced
 from parity.settings import Settings
+from parity.views import entitlements_response
 
 settings = Settings.from_env()
 reader = bootstrap.entitlement_reader(settings)
 
 
 @logger.inject_lambda_context
+@traced
 def lambda_handler(event, context):
     try:
         user_id = user_id_parameter(event)
         require_own_user(event, user_id)
-        return response(200, reader.read(user_id))
+        return response(200, entitlements_response(reader.read(user_id)))
     except ParityError as error:
         return error_response(error)

@@ -10,7 +10,7 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from parity import bootstrap
 from parity.domain.errors import RequestRefused
 from parity.http import status_of
-from parity.observability import logger, metrics
+from parity.observability import logger, metrics, traced
 from parity.services.ingest import RECEIPT_RETRY
 from parity.settings import Settings
 
@@ -101,16 +101,20 @@ def store_of(message) -> str | None:
 
 def retry_receipt(message: dict) -> str:
     """A receipt the store could not confirm in time: validated and claimed now (or retried again)."""
+    from parity.bodies import parse_receipt  # pydantic: imported on the first queued receipt only
+
+    body = message["body"].encode("utf-8")
     try:
-        answer = receipts().retry(message)
+        outcome = receipts().submit(message["userId"], parse_receipt(body), body, queued=True)
     except RequestRefused as refused:  # the store answered after all, and said no: nothing to retry
         logger.warning("queued receipt refused", extra={"code": refused.code, "status": status_of(refused)})
         return refused.code
-    logger.info("queued receipt claimed", extra={"status": answer.status})
+    logger.info("queued receipt claimed", extra={"status": outcome.status})
     return "claimed"
 
 
 @logger.inject_lambda_context
+@traced
 @metrics.log_metrics
 def lambda_handler(event, context):
     return process_partial_response(event=event, record_handler=record_handler, processor=processor, context=context)

@@ -3,7 +3,7 @@ token, store, enqueue, answer 200."""
 
 from parity import bootstrap
 from parity.http import answer_webhook, header
-from parity.observability import logger, metrics
+from parity.observability import logger, metrics, traced
 from parity.settings import Settings
 
 settings = Settings.from_env()
@@ -11,6 +11,7 @@ ingest = bootstrap.google_ingest(settings)  # at module level: the signing certs
 
 
 @logger.inject_lambda_context
+@traced
 @metrics.log_metrics
 def lambda_handler(event, context):
     return answer_webhook(event, "play_store", lambda body: ingest.ingest(body, header(event, "authorization")))

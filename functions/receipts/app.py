@@ -4,21 +4,23 @@ from parity import bootstrap
 from parity.bodies import parse_receipt
 from parity.domain.errors import ParityError
 from parity.http import error_response, raw_body, require_own_user, response, user_id_parameter
-from parity.observability import logger, metrics
+from parity.observability import logger, metrics, traced
 from parity.settings import Settings
+from parity.views import receipt_response
 
 settings = Settings.from_env()
 receipts = bootstrap.receipt_service(settings)
 
 
 @logger.inject_lambda_context
+@traced
 @metrics.log_metrics
 def lambda_handler(event, context):
     try:
         user_id = user_id_parameter(event)
         require_own_user(event, user_id)
         body = raw_body(event)
-        answer = receipts.submit(user_id, parse_receipt(body), body)
+        outcome = receipts.submit(user_id, parse_receipt(body), body)
     except ParityError as error:
         return error_response(error)
-    return response(answer.status, answer.body)
+    return response(*receipt_response(outcome))

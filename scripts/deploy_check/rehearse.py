@@ -21,6 +21,7 @@ Run by `scripts/deploy_check.sh` (app venv) after `translate.py`:
 from __future__ import annotations
 
 import copy
+import functools
 import json
 import os
 import re
@@ -348,7 +349,11 @@ def main(out_dir: Path) -> None:
         refused = 0
         for name, spec in template["Parameters"].items():
             for bad in out_of_bounds(spec):
-                expect_refused(f"{name}={bad[:20]}", lambda: deploy(aws, "parity-bounds", template, {**values["dev"], name: bad}), match=name)
+                expect_refused(
+                    f"{name}={bad[:20]}",
+                    functools.partial(deploy, aws, "parity-bounds", template, {**values["dev"], name: bad}),
+                    match=name,
+                )
                 refused += 1
         print(f"  {refused} out-of-bounds values refused by the parameter constraints")
         at_bounds = {name: str(bound) for name, bound, _ in AWS_BOUNDS}
@@ -360,7 +365,7 @@ def main(out_dir: Path) -> None:
             loose["Parameters"][name].pop("MaxValue")
             reason = expect_refused(
                 f"{name}={bound + 1} without its MaxValue",
-                lambda: deploy(aws, f"parity-past-bound-{n}", loose, {**values["dev"], name: str(bound + 1)}),
+                functools.partial(deploy, aws, f"parity-past-bound-{n}", loose, {**values["dev"], name: str(bound + 1)}),
                 match="refuses",
             )
             print(f"  {name}={bound + 1} (MaxValue removed): refused, {why}")

@@ -134,7 +134,7 @@ def _first_difference(expected, actual, path: str = "") -> str:
             if expected.get(key) != actual.get(key):
                 return _first_difference(expected.get(key), actual.get(key), f"{path}.{key}")
     if isinstance(expected, list) and isinstance(actual, list) and len(expected) == len(actual):
-        for n, (a, b) in enumerate(zip(expected, actual)):
+        for n, (a, b) in enumerate(zip(expected, actual, strict=True)):
             if a != b:
                 return _first_difference(a, b, f"{path}[{n}]")
     return f"{path or '.'}: fault-free {expected!r:.300} / faulty {actual!r:.300}"

@@ -291,7 +291,7 @@ def run(
                     break
                 clock.now = max(clock.now, min(moments))
                 sqs_clock.now = clock.now
-                for kind, payload in clock.due():
+                for _kind, payload in clock.due():
                     delivery, attempt = payload
                     if faults is not None:
                         faults.enabled = True

@@ -217,7 +217,7 @@ def test_concurrent_first_reads_keep_the_token_issued_first(stack, monkeypatch):
     def load_user_racing(user_id):
         state = real_load(user_id)
         if not seen:  # between our read and our write, the other container issues its token
-            seen["theirs"] = other_container.reader.read(user_id)["appAccountToken"]
+            seen["theirs"] = other_container.reader.read(user_id).app_account_token
         return state
 
     monkeypatch.setattr(repo, "load_user", load_user_racing)

@@ -6,6 +6,7 @@ tests/unit/test_claims_and_admin.py."""
 from __future__ import annotations
 
 import itertools
+
 import pytest
 
 from tests.support.domain import app_store_claim

@@ -117,11 +117,10 @@ def fast_transactions() -> Iterator[None]:
             return []
         return list(found.values()) if self.range_key_attr else [found]
 
-    from moto.dynamodb.models.dynamo_type import DynamoType
-    from moto.dynamodb.models.table import Table
-
     from moto.core import responses as core_responses
     from moto.core.serialize import BaseJSONSerializer
+    from moto.dynamodb.models.dynamo_type import DynamoType
+    from moto.dynamodb.models.table import Table
 
     original_serialize = BaseJSONSerializer._serialize_result
     original_method_names = core_responses.method_names_from_class

@@ -25,6 +25,7 @@ from parity.services.projection import DEFAULT_REFUND_THRESHOLD, Projector
 from parity.services.receipts import ReceiptService
 from parity.services.replay import Replayer
 from parity.settings import DEFAULT_MAX_SHARED_OWNERS, Secret
+from parity.views import admin_user_view, assignment_view, entitlements_response, merge_view
 from tests.support import stripe as stripe_fixtures
 from tests.support.domain import TEST_CATALOG
 from tests.support.fakes import (
@@ -179,7 +180,7 @@ class World:
 
     def read(self, user_id: str) -> dict:
         """The entitlements body of `GET /v1/users/{userId}/entitlements`."""
-        return self.reader().read(user_id)
+        return entitlements_response(self.reader().read(user_id))
 
     def has(self, user_id: str, entitlement: str = "pro") -> bool:
         found = self.read(user_id)["entitlements"].get(entitlement)
@@ -191,12 +192,12 @@ class World:
 
     def assign_owner(self, purchase_id: str, user_id: str, reason: str | None = None) -> dict:
         """The body of `PUT /v1/admin/purchases/{purchaseId}/owner`, by an operator."""
-        return self.administration().assign_owner(purchase_id, user_id, OPERATOR, reason)
+        return assignment_view(self.administration().assign_owner(purchase_id, user_id, OPERATOR, reason))
 
     def merge(self, into_user: str, from_user: str) -> dict:
         """The body of `POST /v1/admin/users/{userId}/merge`, by an operator."""
-        return self.administration().merge(into_user, from_user, OPERATOR)
+        return merge_view(self.administration().merge(into_user, from_user, OPERATOR))
 
     def user_report(self, user_id: str) -> dict:
         """The body of `GET /v1/admin/users/{userId}`."""
-        return self.administration().user_report(user_id)
+        return admin_user_view(self.administration().user_report(user_id))

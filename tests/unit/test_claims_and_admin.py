@@ -6,6 +6,7 @@ tests/integration/test_ownership.py."""
 from __future__ import annotations
 
 import itertools
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st

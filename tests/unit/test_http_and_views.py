@@ -1,4 +1,4 @@
-"""HTTP plumbing (`parity.http`) and the contract's JSON shapes (`parity.views`)."""
+"""HTTP plumbing (`parity.http`), the contract's JSON shapes (`parity.views`) and change events (`parity.changes`)."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import json
 
 import pytest
 
+from parity.changes import change_detail
 from parity.domain.entitlements import Catalog, EntitlementChange, compute_entitlements
 from parity.domain.errors import ParityError, PayloadTooLarge
 from parity.domain.model import State
@@ -19,8 +20,9 @@ from parity.http import (
     response,
     status_of,
 )
+from parity.results import UserEntitlements
 from parity.settings import MAX_BODY_BYTES
-from parity.views import change_detail, entitlements_response, error_body, purchase_view
+from parity.views import entitlements_response, error_body, purchase_view
 from tests.support.domain import day, lifetime, purchase
 
 MIB = 1024 * 1024
@@ -158,7 +160,9 @@ def test_the_entitlements_response_has_the_contract_shape():
 
     # WHEN the response is built
     body = entitlements_response(
-        "u_1", "6f1c0c3e-3b7e-4e5b-9a57-7f8a2f0c1d11", entitlements, [refunded, in_grace], CATALOG, now, day(11)
+        UserEntitlements(
+            "u_1", "6f1c0c3e-3b7e-4e5b-9a57-7f8a2f0c1d11", entitlements, [refunded, in_grace], CATALOG, now, day(11)
+        )
     )
 
     # THEN it reads as the contract shows
@@ -219,7 +223,7 @@ def test_a_purchase_view_shows_the_effective_state_and_manual_ownership():
 
 
 def test_a_user_without_purchases_gets_empty_entitlements_and_purchases():
-    body = entitlements_response("u_1", None, {}, [], CATALOG, day(0), day(1))
+    body = entitlements_response(UserEntitlements("u_1", None, {}, [], CATALOG, day(0), day(1)))
     assert (body["entitlements"], body["purchases"]) == ({}, [])
 
 

@@ -150,6 +150,7 @@ def receipt_service(settings: Settings):
 
         # Short on the synchronous path: API Gateway gives up after 29 s; the queue retries the rest.
         apple_api = AppStoreApiClient.from_settings(settings, verifier, timeout=3, max_attempts=2, max_retry_after=2)
+    queue = _queue(settings.aws.events_queue())  # where a receipt goes when its store cannot be asked now
     repo = repository(settings)
     play_api = play_developer_api(settings)
     stripe_api = stripe_api_client(settings)
@@ -157,7 +158,7 @@ def receipt_service(settings: Settings):
         processor=event_processor(settings, repo, play_api, stripe_api),
         reader=entitlement_reader(settings, repo),
         event_log=repo,
-        queue=_queue(settings.aws.events_queue()),
+        queue=queue,
         clock=SystemClock(),
         apple_verifier=verifier,
         apple_api=apple_api,

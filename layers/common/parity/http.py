@@ -201,7 +201,7 @@ def answer_webhook(event: Mapping, store: str, ingest: Callable[[bytes], Any]) -
     Unverifiable data is a 400 (the store will not make it verifiable by retrying); a store Parity is
     not configured for is a 503 (the store retries, and it may be configured by then).
     """
-    from aws_lambda_powertools.metrics import single_metric
+    from aws_lambda_powertools.metrics import MetricUnit, single_metric
 
     from .observability import logger, metrics
 
@@ -224,7 +224,7 @@ def answer_webhook(event: Mapping, store: str, ingest: Callable[[bytes], Any]) -
     # Per store, for the "no notification for N hours" alarms (StripeEventsIngested, AppStore..., PlayStore...).
     metrics.add_metric(name="".join(part.title() for part in store.split("_")) + "EventsIngested", unit="Count", value=1)
     if not result.duplicate:  # by store and event type: a metric of its own, with those two dimensions
-        with single_metric(name="EventsIngestedByType", unit="Count", value=1, namespace="Parity") as by_type:
+        with single_metric(name="EventsIngestedByType", unit=MetricUnit.Count, value=1, namespace="Parity") as by_type:
             by_type.add_dimension(name="store", value=store)
             by_type.add_dimension(name="event_type", value=result.event_type or "unknown")
     return response(200, {"received": True, "eventId": result.event_id, "duplicate": result.duplicate})

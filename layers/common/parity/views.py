@@ -1,16 +1,21 @@
-"""The contract's JSON shapes, built from domain objects (one place for every response body)."""
+"""The contract's JSON shapes of the HTTP answers, built from the services' results (one place for
+every response body). The events Parity publishes are in `parity.changes`."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from datetime import datetime
+from typing import TYPE_CHECKING
 
-from .domain.entitlements import Catalog, Entitlement, EntitlementChange
-from .domain.model import Purchase
-from .domain.ownership import AuditRecord
 from .domain.timeutil import rfc3339
-from .domain.users import UserState
-from .ports import EventSummary
+
+if TYPE_CHECKING:
+    from .domain.entitlements import Catalog, Entitlement
+    from .domain.model import Purchase
+    from .domain.ownership import AuditRecord
+    from .ports import EventSummary
+    from .results import Assignment, MergeResult, ReceiptOutcome, UserEntitlements, UserReport
+
+# The 202 answer's message: the receipt is queued for a retry.
+PENDING_MESSAGE = "The store could not be reached; the receipt will be validated shortly."
 
 
 def entitlement_view(entitlement: Entitlement) -> dict:
@@ -38,66 +43,29 @@ def purchase_view(purchase: Purchase, user_id: str, catalog: Catalog) -> dict:
     }
 
 
-def entitlements_response(
-    user_id: str,
-    app_account_token: str | None,
-    entitlements: Mapping[str, Entitlement],
-    purchases: Sequence[Purchase],
-    catalog: Catalog,
-    now: datetime,
-    cache_until: datetime,
-) -> dict:
+def entitlements_response(read: UserEntitlements) -> dict:
+    """`GET /v1/users/{userId}/entitlements`, and a claimed receipt's answer."""
     return {
-        "userId": user_id,
-        "appAccountToken": app_account_token,
-        "entitlements": {eid: entitlement_view(e) for eid, e in entitlements.items()},
-        "purchases": [purchase_view(p, user_id, catalog) for p in sorted(purchases, key=lambda p: p.purchase_id)],
-        "requestDate": rfc3339(now),
-        "cacheUntil": rfc3339(cache_until),
+        "userId": read.user_id,
+        "appAccountToken": read.app_account_token,
+        "entitlements": {eid: entitlement_view(e) for eid, e in read.entitlements.items()},
+        "purchases": [
+            purchase_view(p, read.user_id, read.catalog) for p in sorted(read.purchases, key=lambda p: p.purchase_id)
+        ],
+        "requestDate": rfc3339(read.now),
+        "cacheUntil": rfc3339(read.cache_until),
     }
 
 
-def change_detail(change: EntitlementChange, cause: str) -> dict:
-    """The `entitlement.changed` event detail; `changeId` is stable across retries (dedupe on it)."""
-    return {
-        "changeId": f"{cause}:{change.user_id}:{change.entitlement_id}",
-        "cause": cause,
-        "userId": change.user_id,
-        "entitlement": change.entitlement_id,
-        "old": None if change.old is None else entitlement_view(change.old),
-        "new": None if change.new is None else entitlement_view(change.new),
-    }
+def receipt_response(outcome: ReceiptOutcome) -> tuple[int, dict]:
+    """`POST /v1/users/{userId}/receipts`: 200 and the entitlements once claimed; 202 while pending."""
+    if outcome.entitlements is None:
+        return 202, {"status": "pending", "message": PENDING_MESSAGE}
+    return 200, entitlements_response(outcome.entitlements)
 
 
 def error_body(code: str, message: str) -> dict:
     return {"error": {"code": code, "message": message}}
-
-
-# Events beyond `entitlement.changed` carry their EventBridge detail type as `type`.
-USER_FLAGGED = "user.flagged_for_review"
-DOUBLE_BILLING = "billing.double_billing_detected"
-USER_MERGED = "user.merged"
-
-
-def _notice(kind: str, key: str, cause: tuple[str, str], user_id: str, **fields) -> dict:
-    """A user event's detail; `changeId` (cause and `key`) is stable across retries, as for changes."""
-    cause_id = ":".join(cause)
-    return {"type": kind, "changeId": f"{cause_id}:{key}", "cause": cause_id, "userId": user_id, **fields}
-
-
-def review_notice(user_id: str, refunds: int, threshold: int, cause: tuple[str, str]) -> dict:
-    """A user whose refunds and chargebacks reached the threshold: for review (access is unchanged)."""
-    return _notice(USER_FLAGGED, f"{user_id}:flagged", cause, user_id, refunds=refunds, threshold=threshold)
-
-
-def double_billing_notice(user_id: str, entitlement_id: str, purchase_ids: Sequence[str], cause: tuple[str, str]) -> dict:
-    """A user paying for one entitlement in two stores at once (the customer may want to cancel one)."""
-    key = f"{user_id}:{entitlement_id}:double_billing"
-    return _notice(DOUBLE_BILLING, key, cause, user_id, entitlement=entitlement_id, purchaseIds=list(purchase_ids))
-
-
-def merge_notice(from_user: str, into_user: str, cause: tuple[str, str]) -> dict:
-    return _notice(USER_MERGED, "merged", cause, into_user, fromUserId=from_user)
 
 
 def audit_view(record: AuditRecord) -> dict:
@@ -126,46 +94,58 @@ def event_view(event: EventSummary) -> dict:
     }
 
 
-def admin_user_view(
-    user: UserState,
-    entitlements: Mapping[str, Entitlement],
-    events: Mapping[str, Sequence[EventSummary]],
-    claims: Sequence[AuditRecord],
-    refusals: Sequence[AuditRecord],
-    double_billing: Mapping[str, Sequence[str]],
-    refund_threshold: int,
-    catalog: Catalog,
-    now: datetime,
-) -> dict:
+def assignment_view(assignment: Assignment) -> dict:
+    """`PUT /v1/admin/purchases/{purchaseId}/owner`."""
+    return {
+        "purchaseId": assignment.purchase.purchase_id,
+        "ownerIds": list(assignment.purchase.owner_ids),
+        "ownership": "manual",
+        "previousOwnerIds": list(assignment.previous_owner_ids),
+    }
+
+
+def merge_view(merge: MergeResult) -> dict:
+    """`POST /v1/admin/users/{userId}/merge`."""
+    return {
+        "userId": merge.user_id,
+        "fromUserId": merge.from_user_id,
+        "purchasesMoved": merge.purchases_moved,
+        "merged": True,
+    }
+
+
+def admin_user_view(report: UserReport) -> dict:
     """`GET /v1/admin/users/{userId}`: what an operator needs to judge who may use what, and why."""
+    user, now = report.user, report.now
     return {
         "userId": user.user_id,
         "appAccountToken": user.app_account_token,
         "aliases": list(user.aliases),
-        "entitlements": {eid: entitlement_view(e) for eid, e in entitlements.items()},
+        "entitlements": {eid: entitlement_view(e) for eid, e in report.entitlements.items()},
         "purchases": [
             {
-                **purchase_view(p, user.user_id, catalog),
+                **purchase_view(p, user.user_id, report.catalog),
                 "ownerIds": list(p.owner_ids),
                 "manualOwner": p.manual_owner,
                 "willRenew": p.will_renew,
                 "gracePeriodExpiresAt": rfc3339(p.grace_ends_at),
                 "grantsAccess": p.grants_access(now),
-                "events": [event_view(e) for e in events.get(p.purchase_id, ())],
+                "events": [event_view(e) for e in report.events.get(p.purchase_id, ())],
             }
             for p in sorted(user.purchases, key=lambda p: p.purchase_id)
         ],
-        "claims": [audit_view(r) for r in claims],
-        "refusals": [audit_view(r) for r in refusals],
+        "claims": [audit_view(r) for r in report.claims],
+        "refusals": [audit_view(r) for r in report.refusals],
         "flags": {
             "refundAbuse": {
                 "flagged": user.flagged_at is not None,
                 "flaggedAt": rfc3339(user.flagged_at),
                 "refunds": user.refunds,
-                "threshold": refund_threshold,
+                "threshold": report.refund_threshold,
             },
             "doubleBilling": [
-                {"entitlement": eid, "purchaseIds": list(purchase_ids)} for eid, purchase_ids in double_billing.items()
+                {"entitlement": eid, "purchaseIds": list(purchase_ids)}
+                for eid, purchase_ids in report.double_billing.items()
             ],
         },
         "requestDate": rfc3339(now),

@@ -215,6 +215,8 @@ class AppStoreApiClient:
         """The transaction as Apple knows it now (looked up unless given, verified), with the renewal
         info and status of its subscription when it is one: what the receipts and the drift check ask."""
         if transaction is None:
+            if transaction_id is None:
+                raise ValueError("current_transaction needs the transaction or its id")
             transaction = self.get_transaction_info(transaction_id)
         if transaction.get("type") != AUTO_RENEWABLE:
             return transaction, None, None
@@ -231,10 +233,11 @@ class AppStoreApiClient:
         every revision as Apple requires."""
         query = {**filters, **({"revision": revision} if revision else {})}
         body = self._get(f"/inApps/v2/history/{_segment(transaction_id)}", query)
-        transactions = tuple(
+        verified = (
             self._verified(signed, self._verifier.verify_and_decode_signed_transaction)
             for signed in body.get("signedTransactions") or ()
         )
+        transactions = tuple(transaction for transaction in verified if transaction is not None)
         return HistoryPage(transactions, body.get("revision"), bool(body.get("hasMore")))
 
     def iter_transaction_history(

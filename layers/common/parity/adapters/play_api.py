@@ -31,13 +31,16 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from ..domain.errors import StoreApiError
 from ..settings import ConfigurationError
+
+if TYPE_CHECKING:
+    from google.oauth2.service_account import Credentials
 from .backoff import Backoff, retry_after_seconds
 
 SCOPE = "https://www.googleapis.com/auth/androidpublisher"
@@ -264,7 +267,7 @@ class PlayDeveloperApi:
 
 
 
-def _without_access_boundary_lookup(credentials_class: type) -> type:
+def _without_access_boundary_lookup(credentials_class: Any) -> type[Credentials]:
     """Service-account credentials that talk to `token_uri` and the API only.
 
     Since 2.55, google-auth follows every token refresh with a Regional Access Boundary lookup: a GET

@@ -14,7 +14,10 @@ from __future__ import annotations
 import json
 import math
 import re
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeGuard
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable
 
 MAX_DEPTH = 64  # nesting of arrays and objects
 MAX_DIGITS = 64  # digits in one JSON number (mantissa and exponent)
@@ -51,6 +54,7 @@ def _constant(name: str):
 def _depth_exceeds(document: Any, limit: int) -> bool:
     """Whether arrays and objects nest deeper than `limit` (an explicit stack: no recursion)."""
     stack = [(document, 1)]
+    children: Iterable[Any]
     while stack:
         value, depth = stack.pop()
         if isinstance(value, dict):
@@ -85,7 +89,7 @@ def loads(data: bytes | bytearray | str, max_depth: int = MAX_DEPTH) -> Any:
     return document
 
 
-def is_user_id(value: Any) -> bool:
+def is_user_id(value: Any) -> TypeGuard[str]:
     """A Parity user id: 1–256 printable ASCII characters without whitespace (an OIDC `sub` is ASCII)."""
     return isinstance(value, str) and _USER_ID.fullmatch(value) is not None
 

@@ -144,7 +144,7 @@ def decode(cls: Any, data: Any) -> Any:
         return decode(inner[0], data)
     if origin is tuple:
         return tuple(decode(typing.get_args(cls)[0], item) for item in data)
-    if dataclasses.is_dataclass(cls):
+    if isinstance(cls, type) and dataclasses.is_dataclass(cls):
         hints = typing.get_type_hints(cls)
         fields = {}
         for f in dataclasses.fields(cls):

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
+from typing import Any
 
 from . import limits
 from .model import PaymentRef, PurchaseUpdate, Revocation, Snapshot, State, Store
@@ -130,7 +131,7 @@ def _environment(obj: Mapping) -> str:
 def subscription_snapshot(subscription: Mapping, as_of: datetime) -> tuple[Snapshot, tuple[str, ...]]:
     """A subscription object → snapshot (and warnings for values Parity does not know)."""
     warnings: list[str] = []
-    raw = subscription.get("status")
+    raw: Any = subscription.get("status")  # Stripe's value, whatever its type
     state = SUBSCRIPTION_STATES.get(raw)
     if state is None:
         warnings.append(f"unknown subscription status {raw!r}")
@@ -179,7 +180,9 @@ def normalize(event: Mapping) -> StripeFacts:
     """A verified Stripe event → facts. Unknown types give facts that concern no purchase."""
     event_type = str(event.get("type", ""))
     obj = (event.get("data") or {}).get("object") or {}
-    base = {"event_id": str(event["id"]), "event_type": event_type, "occurred_at": from_epoch(event["created"])}
+    base: dict[str, Any] = {
+        "event_id": str(event["id"]), "event_type": event_type, "occurred_at": from_epoch(event["created"])
+    }
     handler = _HANDLERS.get(event_type)
     if handler is None and event_type in SUBSCRIPTION_EVENTS:
         handler = _subscription
@@ -290,16 +293,14 @@ def _invoice_payment_refs(invoice: Mapping) -> tuple[str, ...]:
 
 
 def _invoice_period_end(invoice: Mapping) -> datetime | None:
-    ends = [
-        (line.get("period") or {}).get("end") for line in ((invoice.get("lines") or {}).get("data") or [])
-    ]
-    ends = [end for end in ends if end]
+    periods = [(line.get("period") or {}).get("end") for line in ((invoice.get("lines") or {}).get("data") or [])]
+    ends = [end for end in periods if end]
     return from_epoch(max(ends)) if ends else from_epoch(invoice.get("period_end"))
 
 
 def _invoice_product_refs(invoice: Mapping) -> tuple[str, ...]:
     """Basil: `lines[].pricing.price_details`; older APIs: `lines[].price` (or `plan`)."""
-    refs: list[str] = []
+    refs: list[str | None] = []
     for line in (invoice.get("lines") or {}).get("data") or []:
         details = (line.get("pricing") or {}).get("price_details") or {}
         price = line.get("price") or line.get("plan") or {}

@@ -33,5 +33,5 @@ class ChangePublisher(Protocol):
     """Where entitlement changes and user notices go, for apps and operators to act on."""
 
     def publish(self, details: Sequence[Mapping]) -> None:
-        """Publish `entitlement.changed` events and user notices (details from `views`), at least once:
+        """Publish `entitlement.changed` events and user notices (details from `changes`), at least once:
         a retry publishes again and consumers dedupe on `changeId`. Raises when any is refused."""

@@ -11,6 +11,7 @@ import uuid
 from dataclasses import replace
 from datetime import datetime
 
+from ..changes import merge_notice, review_notice
 from ..domain.entitlements import Catalog, double_billing, entitlements_with_history
 from ..domain.errors import InvalidInput, MergeRefused, PurchaseNotFound, UserNotFound
 from ..domain.ownership import Action, AuditRecord, assign, merge_owner
@@ -18,7 +19,7 @@ from ..domain.replay import Step
 from ..domain.users import UserState
 from ..observability import logger, metrics
 from ..ports import ChangePublisher, Clock, Commit, EventLog, PurchaseWrite, Repository, StoredEvent, UserWrite
-from ..views import admin_user_view, merge_notice, review_notice
+from ..results import Assignment, MergeResult, UserReport
 from .bounded import BoundedWriter
 from .projection import Projection, Projector, retry_on_conflict
 
@@ -49,7 +50,7 @@ class Administration:
 
     # -- manual association -------------------------------------------------------------------------
 
-    def assign_owner(self, purchase_id: str, user_id: str, actor: str, reason: str | None = None) -> dict:
+    def assign_owner(self, purchase_id: str, user_id: str, actor: str, reason: str | None = None) -> Assignment:
         """Make `user_id` the purchase's only owner; claims no longer move it until another association."""
         now = self._clock.now()
         first_read = self._repo.get_purchases([purchase_id]).get(purchase_id)
@@ -59,13 +60,13 @@ class Administration:
         body = {"action": "assign_owner", "purchaseId": purchase_id, "userId": user_id, "actor": actor, "reason": reason}
         self._record(event_id, "purchase.owner_assigned", purchase_id, body, now)
 
-        def attempt(number: int) -> dict:
+        def attempt(number: int) -> Assignment:
             current = first_read if number == 1 else self._repo.get_purchases([purchase_id])[purchase_id]
             loaded: dict[str, UserState] = {}
             owner = self._canonical(user_id, loaded)
             if current.manual_owner and current.owner_ids == (owner,):
                 self._log.mark_processed(ADMIN, event_id, "unchanged", purchase_id)
-                return self._assignment(current, current.owner_ids)
+                return Assignment(current, current.owner_ids)
             purchase = replace(assign(current, owner), version=current.version + 1)
             audit = [AuditRecord(owner, Action.ASSIGNED, now, ADMIN, event_id, purchase_id, current.owner_ids, actor=actor, detail=reason)]
             audit += [
@@ -81,22 +82,13 @@ class Administration:
             )  # fmt: skip
             metrics.add_metric(name="ManualAssociations", unit="Count", value=1)
             logger.info("purchase manually associated", extra={"purchase_id": purchase_id, "actor": actor})
-            return self._assignment(purchase, current.owner_ids)
+            return Assignment(purchase, current.owner_ids)
 
         return retry_on_conflict(attempt)
 
-    @staticmethod
-    def _assignment(purchase, previous: tuple[str, ...]) -> dict:
-        return {
-            "purchaseId": purchase.purchase_id,
-            "ownerIds": list(purchase.owner_ids),
-            "ownership": "manual",
-            "previousOwnerIds": list(previous),
-        }
-
     # -- merge --------------------------------------------------------------------------------------
 
-    def merge(self, into_user: str, from_user: str, actor: str, reason: str | None = None) -> dict:
+    def merge(self, into_user: str, from_user: str, actor: str, reason: str | None = None) -> MergeResult:
         """Merge `from_user` into `into_user`: purchases, claims and appAccountTokens move, and
         `from_user` becomes an alias (its reads and links land on `into_user`).
 
@@ -110,7 +102,7 @@ class Administration:
         while not done:
             target, count, done = retry_on_conflict(lambda _: self._merge_step(into_user, from_user, actor, reason))
             moved += count
-        return {"userId": target, "fromUserId": from_user, "purchasesMoved": moved, "merged": True}
+        return MergeResult(target, from_user, moved)
 
     def _merge_step(self, into_user: str, from_user: str, actor: str, reason: str | None) -> tuple[str, int, bool]:
         """One transaction of a merge: (the user merged into, purchases moved, whether it is finished)."""
@@ -225,7 +217,7 @@ class Administration:
 
     # -- report -------------------------------------------------------------------------------------
 
-    def user_report(self, user_id: str) -> dict:
+    def user_report(self, user_id: str) -> UserReport:
         """Purchases (with the stored events behind each), claims, refusals and flags of one user; an
         alias reports the user it was merged into."""
         now = self._clock.now()
@@ -239,7 +231,7 @@ class Administration:
             key=lambda record: record.at,
             reverse=True,
         )
-        return admin_user_view(
+        return UserReport(
             user,
             entitlements_with_history(user.purchases, user.entitlements, self._catalog, now),
             {p.purchase_id: self._repo.purchase_events(p.purchase_id) for p in user.purchases},

@@ -228,8 +228,8 @@ class BoundedWriter:
         return commit_of(chosen)
 
 
-def _by_user(details: Iterable[Mapping]) -> dict[str, list[Mapping]]:
-    out: dict[str, list[Mapping]] = {}
+def _by_user(details: Iterable[Mapping]) -> dict[str | None, list[Mapping]]:
+    out: dict[str | None, list[Mapping]] = {}
     for detail in details:
         out.setdefault(detail.get("userId"), []).append(detail)
     return out

@@ -171,9 +171,9 @@ class Reconciler:
         if purchase.store is Store.APP_STORE and self._app_store is not None:
             transaction, renewal, status = self._app_store.current_transaction(key)
             self._record(event_id, "app_store.transaction", purchase, {"transaction": transaction, "renewal": renewal, "status": status}, now)
-            facts = apple.normalize_transaction(transaction, renewal, status)
-            return self._processor.apply(replace(facts.update_for(None), event_id=event_id), source=RECONCILE)
-        if purchase.store is Store.PLAY_STORE and self._play is not None:
+            apple_facts = apple.normalize_transaction(transaction, renewal, status)
+            return self._processor.apply(replace(apple_facts.update_for(None), event_id=event_id), source=RECONCILE)
+        if purchase.store is Store.PLAY_STORE and self._play is not None and self._play_package is not None:
             if purchase.expires_at is None and purchase.product_id:  # a one-time product
                 resource = self._play.get_product(self._play_package, purchase.product_id, key)
                 facts = google.product_facts(key, purchase.product_id, resource, now, event_id)
@@ -227,7 +227,7 @@ class Reconciler:
     def report(self, report_id: str, checks: Sequence[Check], errors: int = 0) -> None:
         """Add a batch's checks to the scan's report (one update per batch) and to the metrics."""
         counts: Counter[str] = Counter()
-        examples = []
+        examples: list[dict] = []
         for check in checks:
             counts[check.status] += 1
             counts.update(kind.value for kind in check.kinds)

@@ -7,7 +7,7 @@ from datetime import timedelta
 
 from ..domain.entitlements import Catalog, cache_until, entitlements_with_history
 from ..ports import Clock, Repository
-from ..views import entitlements_response
+from ..results import UserEntitlements
 
 
 class EntitlementReader:
@@ -17,9 +17,9 @@ class EntitlementReader:
         self._grace = offline_grace
         self._clock = clock
 
-    def read(self, user_id: str) -> dict:
-        """The contract's entitlements body. A user seen for the first time is issued an appAccountToken;
-        a user id merged into another reads the merged user (a second Query, for aliases only)."""
+    def read(self, user_id: str) -> UserEntitlements:
+        """The user's entitlements now. A user seen for the first time is issued an appAccountToken; a
+        user id merged into another reads the merged user (a second Query, for aliases only)."""
         now = self._clock.now()
         user = self._repo.load_user(user_id)
         if user.merged_into:
@@ -28,7 +28,7 @@ class EntitlementReader:
         if not user.exists:
             user = self._repo.create_profile(user_id, str(uuid.uuid4()))
         entitlements = entitlements_with_history(user.purchases, user.entitlements, self._catalog, now)
-        return entitlements_response(
+        return UserEntitlements(
             user_id,
             user.app_account_token,
             entitlements,

@@ -42,6 +42,13 @@ def usable(read: Callable[..., T], *args) -> T:
         raise MalformedEventError(f"{type(error).__name__}: {error}") from error
 
 
+def _required(value: str | None, what: str) -> str:
+    """What a Play Developer API call cannot go without; missing, the call fails (and is retried)."""
+    if value is None:
+        raise ValueError(f"the Play Developer API call needs the {what}, which is missing")
+    return value
+
+
 VOID_CONFIRM_LOOKBACK = timedelta(days=1)  # before a void's notification, where Google's list is searched
 VOID_LIST_WINDOW = timedelta(days=30) - timedelta(minutes=5)  # Google lists voids of the last 30 days
 
@@ -136,22 +143,20 @@ class EventProcessor:
         if not note.concerns_purchase:
             return self._updates.finish_without_change("play_store", event_id, "ignored")
         now, token = self._clock.now(), note.purchase_token
-        if (note.fetch is not None or note.kind == google.VOIDED_PURCHASE) and self._play is None:
-            raise StoreApiError("the Play Developer API is not configured (GOOGLE_SERVICE_ACCOUNT_FILE)", retryable=True)
-        if note.fetch == google.SUBSCRIPTIONS_V2:
-            resource = self._play.get_subscription_v2(self._play_package, token)
-        elif note.fetch == google.PRODUCTS:
-            resource = self._play.get_product(self._play_package, note.product_id, token)
-        else:
-            resource = None
+        if token is None:  # concerns_purchase says there is one
+            raise MalformedEventError("a Play notification about a purchase without its purchaseToken")
+        play, package = self._play_store()  # every purchase kind asks Google (a void: its own list)
         if note.kind == google.SUBSCRIPTION:
+            resource = play.get_subscription_v2(package, token)
             facts = google.subscription_facts(token, resource, now, event_id, note.notification_type, event_time=note.event_time)
         elif note.kind == google.ONE_TIME_PRODUCT:
+            resource = play.get_product(package, _required(note.product_id, "product id (sku)"), token)
             facts = google.product_facts(
                 token, note.product_id, resource, now, event_id, note.notification_type, event_time=note.event_time
             )
         else:
-            facts = google.voided_facts(notification, note.event_time or now, event_id, resource, fetched_at=now)
+            voided = play.get_subscription_v2(package, token) if note.fetch == google.SUBSCRIPTIONS_V2 else None
+            facts = google.voided_facts(notification, note.event_time or now, event_id, voided, fetched_at=now)
             if facts.revocation is not None and not self._void_confirmed(note, now):
                 # The push is authenticated, its body is not bound to the purchase: only Google's own
                 # list of voided purchases revokes (the drift scan's catch-up applies a void listed later).
@@ -164,6 +169,15 @@ class EventProcessor:
             self.acknowledge_play(facts, note.product_id)
         return outcome
 
+    def _play_store(self) -> tuple[PlayApi, str]:
+        """The Play Developer API and the app's package name; raised to retry when not configured."""
+        if self._play is None or self._play_package is None:
+            raise StoreApiError(
+                "the Play Developer API is not configured (GOOGLE_SERVICE_ACCOUNT_FILE, GOOGLE_PACKAGE_NAME)",
+                retryable=True,
+            )
+        return self._play, self._play_package
+
     def _void_confirmed(self, note: google.PlayNotification, now: datetime) -> bool:
         """Whether Google lists the notified void (`purchases.voidedpurchases.list`, subscriptions
         included, quantity-based partial refunds not: those revoke nothing): the token, and the order
@@ -171,7 +185,8 @@ class EventProcessor:
         filters on when its systems saw the void), never past the 30 days Google keeps; an unreachable
         Google raises (the message is retried)."""
         start = max(now - VOID_LIST_WINDOW, (note.event_time or now) - VOID_CONFIRM_LOOKBACK)
-        for item in self._play.iter_voided_purchases(self._play_package, start, now):
+        play, package = self._play_store()
+        for item in play.iter_voided_purchases(package, start, now):
             if item.get("purchaseToken") == note.purchase_token and note.order_id in (None, item.get("orderId")):
                 return True
         return False
@@ -190,10 +205,13 @@ class EventProcessor:
     def acknowledge_play(self, facts: google.GoogleFacts, product_id: str | None = None) -> None:
         """Acknowledge a Play purchase Google says is pending (it refunds unacknowledged ones after 3
         days). A failure raises, so the message (or the receipt) is retried until Google accepts."""
+        play, package = self._play_store()
         if facts.kind == google.ONE_TIME_PRODUCT:
-            self._play.acknowledge_product(self._play_package, product_id or facts.product_id, facts.purchase_token)
+            product = _required(product_id or facts.product_id, "product id")
+            play.acknowledge_product(package, product, _required(facts.purchase_token, "purchase token"))
         else:
-            self._play.acknowledge_subscription(self._play_package, facts.acknowledge_product_id, facts.purchase_token)
+            product = _required(facts.acknowledge_product_id, "product id")
+            play.acknowledge_subscription(package, product, _required(facts.purchase_token, "purchase token"))
         metrics.add_metric(name="PurchasesAcknowledged", unit="Count", value=1)
 
     def process_stripe(self, event: Mapping, claimant: str | None = None) -> Outcome:
@@ -215,7 +233,7 @@ class EventProcessor:
             return self._updates.finish_without_change("stripe", facts.event_id, "ignored")
         found = self._resolve_stripe_purchase(facts)
         if self._stripe is not None and facts.subscription_id:
-            facts = self._with_stripe_truth(facts)
+            facts = self._with_stripe_truth(facts, self._stripe)
         elif self._stripe is not None and facts.checkout_session_id and facts.snapshot and not facts.snapshot.product_refs:
             # A one-time checkout: the event does not say what was bought, the session's line items do.
             items = self._stripe_read(self._stripe.checkout_line_items, facts.checkout_session_id)
@@ -238,9 +256,9 @@ class EventProcessor:
                         return PaymentRef(ref, f"stripe:{subscription}", None)
         raise UnknownPurchaseError(f"no purchase is known for payments {list(facts.payment_lookup)}")
 
-    def _with_stripe_truth(self, facts: stripe.StripeFacts) -> stripe.StripeFacts:
+    def _with_stripe_truth(self, facts: stripe.StripeFacts, api: StripeApi) -> stripe.StripeFacts:
         """Re-read the subscription so that out-of-order events converge on Stripe's current state."""
-        subscription = self._stripe_read(self._stripe.subscription, facts.subscription_id)
+        subscription = self._stripe_read(api.subscription, facts.subscription_id)
         if subscription is None:
             return facts
         snapshot, warnings = stripe.subscription_snapshot(subscription, self._clock.now())

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TypeVar
 
+from ..changes import change_detail, double_billing_notice, review_notice
 from ..domain.entitlements import (
     Catalog,
     Entitlement,
@@ -27,7 +28,6 @@ from ..domain.ownership import Action, AuditRecord
 from ..domain.users import UserState, refunds_added
 from ..observability import logger, metrics
 from ..ports import Repository, UserWrite
-from ..views import change_detail, double_billing_notice, review_notice
 
 DEFAULT_REFUND_THRESHOLD = 3
 MAX_CONFLICT_RETRIES = 4

@@ -1,8 +1,8 @@
 """Receipt validation and claim: an app presents a purchase, the store confirms it, the user claims it.
 
-The answer is read after the claim is written (read-your-writes): when the call returns, the
-entitlement is readable. A store that cannot be reached gives 202 pending and a background retry,
-never a false grant; a receipt that does not verify is rejected (ReceiptRejected) and changes nothing.
+The entitlements are read after the claim is written (read-your-writes): when the call returns, the
+entitlement is readable. A store that cannot be reached leaves the receipt pending with a background
+retry, never a false grant; a receipt that does not verify is rejected (ReceiptRejected) and changes nothing.
 """
 
 from __future__ import annotations
@@ -10,10 +10,10 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
-from ..bodies import AppStoreReceipt, PlayStoreReceipt, Receipt, StripeReceipt, parse_receipt
+from ..bodies import AppStoreReceipt, PlayStoreReceipt, Receipt, StripeReceipt
 from ..domain import apple, google, stripe
 from ..domain.errors import (
     NotConfigured,
@@ -27,18 +27,13 @@ from ..domain.model import PurchaseUpdate
 from ..domain.ownership import Refusal
 from ..observability import logger, metrics
 from ..ports import AppleVerifier, AppStoreApi, Clock, EventLog, PlayApi, Queue, StoredEvent, StripeApi
+from ..results import ReceiptOutcome
 from .ingest import RECEIPT_RETRY
 
 if TYPE_CHECKING:
     from .entitlements import EntitlementReader
     from .processing import EventProcessor
     from .updates import Outcome
-
-
-@dataclass(frozen=True)
-class ReceiptAnswer:
-    status: int
-    body: dict
 
 
 class ReceiptService:
@@ -68,12 +63,13 @@ class ReceiptService:
         self._play_package = play_package
         self._stripe = stripe_api
 
-    def submit(self, user_id: str, receipt: Receipt, body: bytes, queued: bool = False) -> ReceiptAnswer:
-        """The receipts route, for `receipt` parsed from `body` (the bytes the event log keeps): raises a
-        `RequestRefused` for every refusal (ReceiptRejected, OwnershipRefused, NotConfigured).
+    def submit(self, user_id: str, receipt: Receipt, body: bytes, queued: bool = False) -> ReceiptOutcome:
+        """Validate `receipt` (parsed from `body`, the bytes the event log keeps) with its store and claim
+        it for `user_id`: raises a `RequestRefused` for every refusal (ReceiptRejected, OwnershipRefused,
+        NotConfigured).
 
-        `queued`: a retry from the queue; an unreachable store then raises StoreApiError (the message is
-        retried, then dead-lettered) instead of queueing yet another retry.
+        `queued`: a retry from the queue (see `_pending`); an unreachable store then raises StoreApiError
+        (the message is retried, then dead-lettered) instead of queueing yet another retry.
         """
         if isinstance(receipt, AppStoreReceipt):
             return self._app_store(user_id, receipt, body, queued)
@@ -81,14 +77,9 @@ class ReceiptService:
             return self._play_store(user_id, receipt, body, queued)
         return self._stripe_checkout(user_id, receipt, body, queued)
 
-    def retry(self, message: dict) -> ReceiptAnswer:
-        """A claim queued because the store was unreachable (see `_pending`)."""
-        body = message["body"].encode("utf-8")
-        return self.submit(message["userId"], parse_receipt(body), body, queued=True)
-
     # -- App Store ----------------------------------------------------------------------------------
 
-    def _app_store(self, user_id: str, receipt: AppStoreReceipt, body: bytes, queued: bool) -> ReceiptAnswer:
+    def _app_store(self, user_id: str, receipt: AppStoreReceipt, body: bytes, queued: bool) -> ReceiptOutcome:
         if self._verifier is None:
             logger.warning("App Store receipts are not configured", extra={"reason": self._apple_unavailable})
             raise NotConfigured("App Store receipts are not configured.")
@@ -126,7 +117,7 @@ class ReceiptService:
 
     # -- Google Play --------------------------------------------------------------------------------
 
-    def _play_store(self, user_id: str, receipt: PlayStoreReceipt, body: bytes, queued: bool) -> ReceiptAnswer:
+    def _play_store(self, user_id: str, receipt: PlayStoreReceipt, body: bytes, queued: bool) -> ReceiptOutcome:
         if self._play is None:
             raise NotConfigured(
                 "Play receipts are checked with the Play Developer API, whose service account is not configured "
@@ -138,7 +129,7 @@ class ReceiptService:
         token = receipt.purchase_token
         event_id = f"receipt:{hashlib.sha256(token.encode()).hexdigest()[:32]}:{user_id}:{int(now.timestamp() * 1000)}"
         try:
-            facts = self._play_truth(receipt, now, event_id)
+            facts = self._play_truth(self._play, receipt, now, event_id)
         except StoreApiError as error:
             return self._unconfirmed(user_id, body, queued, error, "Google Play")
         for warning in facts.warnings:
@@ -151,22 +142,22 @@ class ReceiptService:
             self._processor.acknowledge_play(facts, receipt.product_id)
         return self._claimed(user_id)
 
-    def _play_truth(self, receipt: PlayStoreReceipt, now, event_id: str) -> google.GoogleFacts:
+    def _play_truth(self, play: PlayApi, receipt: PlayStoreReceipt, now, event_id: str) -> google.GoogleFacts:
         """The purchase as Google says now: a subscription, else (Google does not know the token as one)
         a one-time product."""
         package, token = receipt.package_name, receipt.purchase_token
         try:
-            resource = self._play.get_subscription_v2(package, token)
+            resource = play.get_subscription_v2(package, token)
         except StoreApiError as error:
             if error.retryable:
                 raise
-            resource = self._play.get_product(package, receipt.product_id, token)
+            resource = play.get_product(package, receipt.product_id, token)
             return google.product_facts(token, receipt.product_id, resource, now, event_id)
         return google.subscription_facts(token, resource, now, event_id)
 
     # -- Stripe Checkout ----------------------------------------------------------------------------
 
-    def _stripe_checkout(self, user_id: str, receipt: StripeReceipt, body: bytes, queued: bool) -> ReceiptAnswer:
+    def _stripe_checkout(self, user_id: str, receipt: StripeReceipt, body: bytes, queued: bool) -> ReceiptOutcome:
         """The web-to-app path: the session is read from the Stripe API and claimed through the webhook's
         path, as the `checkout.session.completed` event Stripe will send (that event, when it comes, finds
         the purchase already applied)."""
@@ -187,8 +178,8 @@ class ReceiptService:
                 "data": {"object": session},
             }
             facts = stripe.normalize(event)
-            _check_checkout(session, facts, user_id)
-            self._log.append(StoredEvent("stripe", facts.event_id, "receipt", facts.purchase_key, now, body))
+            purchase_key = _check_checkout(session, facts, user_id)
+            self._log.append(StoredEvent("stripe", facts.event_id, "receipt", purchase_key, now, body))
             # The processor re-reads the subscription, which may find Stripe unreachable after all.
             outcome = self._processor.process_stripe(event, claimant=user_id)
         except StoreApiError as error:
@@ -199,7 +190,7 @@ class ReceiptService:
 
     # -- shared -------------------------------------------------------------------------------------
 
-    def _claim(self, user_id: str, update: PurchaseUpdate, body: bytes) -> ReceiptAnswer:
+    def _claim(self, user_id: str, update: PurchaseUpdate, body: bytes) -> ReceiptOutcome:
         source = update.store.value
         self._log.append(StoredEvent(source, update.event_id, "receipt", update.store_key, self._clock.now(), body))
         outcome = self._processor.apply(update, source=source)
@@ -207,31 +198,28 @@ class ReceiptService:
             raise _refused(outcome)
         return self._claimed(user_id)
 
-    def _claimed(self, user_id: str) -> ReceiptAnswer:
-        """The 200 answer: the user's entitlements, read after the claim was written."""
+    def _claimed(self, user_id: str) -> ReceiptOutcome:
+        """Claimed: the user's entitlements, read after the claim was written."""
         metrics.add_metric(name="ReceiptsClaimed", unit="Count", value=1)
-        return ReceiptAnswer(200, self._reader.read(user_id))
+        return ReceiptOutcome(self._reader.read(user_id))
 
-    def _unconfirmed(self, user_id: str, body: bytes, queued: bool, error: StoreApiError, store: str) -> ReceiptAnswer:
-        """The store did not confirm the purchase. Unreachable: 202 pending and a queued retry (a queued
-        retry raises instead, for SQS to retry it); refused: 400, nothing changes."""
+    def _unconfirmed(self, user_id: str, body: bytes, queued: bool, error: StoreApiError, store: str) -> ReceiptOutcome:
+        """The store did not confirm the purchase. Unreachable: pending, and a queued retry (a queued
+        retry raises instead, for SQS to retry it); refused: ReceiptRejected, nothing changes."""
         if error.retryable and not queued:
             return self._pending(user_id, body, error)
         if error.retryable:
             raise error
         raise ReceiptRejected(f"{store} refused the lookup: {error}") from None
 
-    def _pending(self, user_id: str, body: bytes, error: StoreApiError) -> ReceiptAnswer:
+    def _pending(self, user_id: str, body: bytes, error: StoreApiError) -> ReceiptOutcome:
         logger.warning("store unreachable; receipt queued for a retry", extra={"reason": str(error)})
         metrics.add_metric(name="ReceiptsPending", unit="Count", value=1)
         now = self._clock.now()
         event_id = f"{user_id}:{int(now.timestamp() * 1000)}"
         message = json.dumps({"source": RECEIPT_RETRY, "eventId": event_id, "userId": user_id, "body": body.decode()})
         self._queue.send(message, group=f"receipt:{user_id}", dedup_id=f"receipt:{event_id}")
-        return ReceiptAnswer(
-            202,
-            {"status": "pending", "message": "The store could not be reached; the receipt will be validated shortly."},
-        )
+        return ReceiptOutcome()
 
 
 def _refused(outcome: Outcome) -> OwnershipRefused:
@@ -242,8 +230,9 @@ def _refused(outcome: Outcome) -> OwnershipRefused:
     return OwnershipRefused("This purchase is already used by another user.")
 
 
-def _check_checkout(session: Mapping, facts: stripe.StripeFacts, user_id: str) -> None:
-    """A Checkout Session claimable by `user_id`: made for them or for nobody in particular, and paid."""
+def _check_checkout(session: Mapping, facts: stripe.StripeFacts, user_id: str) -> str:
+    """A Checkout Session claimable by `user_id`: made for them or for nobody in particular, and paid.
+    Returns the key of the purchase it made."""
     if facts.claimant and facts.claimant != user_id:
         # client_reference_id (or metadata.user_id) names the user the session was made for.
         raise OwnershipRefused("This checkout session was made for another user.")
@@ -256,3 +245,4 @@ def _check_checkout(session: Mapping, facts: stripe.StripeFacts, user_id: str) -
         raise ReceiptRejected("The checkout session's payment has not succeeded yet.")
     if not facts.purchase_key:
         raise ReceiptRejected("The checkout session names no subscription or payment.")
+    return facts.purchase_key

@@ -16,12 +16,12 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
+from ..changes import change_detail
 from ..domain.entitlements import Catalog, EntitlementChange, diff_entitlements, entitlements_with_history
 from ..domain.model import Purchase
 from ..domain.replay import differences, rebuild
 from ..domain.users import UserState
 from ..ports import ChangePublisher, Clock, Commit, PurchaseWrite, ReplayInput, ReplayRepository, StoredEvent
-from ..views import change_detail
 from .admin import ADMIN
 from .bounded import BoundedWriter
 from .projection import Projector
@@ -31,7 +31,7 @@ from .projection import Projector
 class PurchaseDifference:
     purchase_id: str
     stored: Purchase | None
-    rebuilt: Purchase | None
+    rebuilt: Purchase  # a purchase no event wrote is not rebuilt, so never differs
     fields: Mapping[str, tuple[Any, Any]]  # field → (stored, rebuilt)
 
 

@@ -106,7 +106,7 @@ class UpdateApplier:
 
         def once(attempt: int) -> Outcome:
             current = purchase if attempt == 1 else (self._repo.get_purchase(purchase.purchase_id) or purchase)
-            now, loaded = self._clock.now(), {}
+            now, loaded = self._clock.now(), dict[str, UserState]()
             projection = self._projector.project([(current, current)], now, (source, event_id), loaded, against_stored=True)
             if not projection.changes and not projection.notices and not current.pending_users:
                 return Outcome("unchanged", current.purchase_id)
@@ -211,7 +211,7 @@ class UpdateApplier:
             purchase, claimant, customer_owner, self._strategy, linked, update.id_only_claim, self._max_owners
         )
         claim = Claim(settled, claimant, customer_owner, linked)
-        if decision is None:
+        if decision is None or not claimant:  # a decision is made for a claimant only
             if not customer_owner:
                 return claim
             line = AuditRecord(customer_owner, Action.CLAIMED, now, source, update.event_id, purchase.purchase_id, detail="customer link")

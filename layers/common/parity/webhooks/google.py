@@ -108,19 +108,17 @@ class PubSubPushVerifier:
         """Raises ConfigurationError (naming the variable) when the audience or the account is unset."""
         from ..settings import ConfigurationError
 
-        missing = [
-            name
-            for name, value in (
-                ("GOOGLE_PUBSUB_AUDIENCE", settings.google.pubsub_audience),
-                ("GOOGLE_PUBSUB_SERVICE_ACCOUNT", settings.google.pubsub_service_account),
-            )
-            if not value
-        ]
-        if missing:
+        audience, account = settings.google.pubsub_audience, settings.google.pubsub_service_account
+        if not audience or not account:
+            missing = [
+                name
+                for name, value in (("GOOGLE_PUBSUB_AUDIENCE", audience), ("GOOGLE_PUBSUB_SERVICE_ACCOUNT", account))
+                if not value
+            ]
             raise ConfigurationError(f"{' and '.join(missing)} {'is' if len(missing) == 1 else 'are'} not set")
         return cls(
-            settings.google.pubsub_audience,
-            settings.google.pubsub_service_account,
+            audience,
+            account,
             settings.google.oidc_certs_url,
             **kwargs,
         )
@@ -267,7 +265,7 @@ def _check_notification(notification: Any) -> None:
         raise _malformed("message.data is not a JSON object.")
     if not isinstance(notification.get("packageName"), str) or not notification["packageName"]:
         raise _malformed("The notification has no packageName.")
-    millis = notification.get("eventTimeMillis")
+    millis: Any = notification.get("eventTimeMillis")
     if not (_is_int(millis) or (isinstance(millis, str) and millis.isascii() and millis.isdigit())):
         raise _malformed("The notification has no eventTimeMillis.")
     if not 0 <= int(millis) <= MAX_EVENT_TIME_MILLIS:

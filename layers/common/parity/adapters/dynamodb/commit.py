@@ -100,11 +100,14 @@ def profile_writes(table: Table, user: UserWrite) -> list[dict[str, Any]]:
     """A new user's profile and token (both puts fail if the user or the token exists: the token is
     issued exactly once), or an existing profile's update on its version."""
     if user.expected_version == 0:
+        if user.new_app_account_token is None:
+            raise ValueError(f"a new user ({user.user_id}) is written with its appAccountToken")
         return [
             table.put(profile_key(user.user_id), new_profile_to_item(user), ConditionExpression=NEW),
             table.put(token_key(user.new_app_account_token), {"userId": user.user_id}, ConditionExpression=NEW),
         ]
-    sets, values = ["version = :next"], {":next": user.expected_version + 1, ":expected": user.expected_version}
+    sets = ["version = :next"]
+    values: dict[str, Any] = {":next": user.expected_version + 1, ":expected": user.expected_version}
     if user.refunds_added:
         sets.append("refunds = if_not_exists(refunds, :zero) + :refunds")
         values |= {":zero": 0, ":refunds": user.refunds_added}
@@ -125,7 +128,8 @@ def profile_writes(table: Table, user: UserWrite) -> list[dict[str, Any]]:
 def pending_update(table: Table, pending: PendingUpdate) -> dict[str, Any]:
     """Users added to or removed from a purchase's pending projections, on the version they were
     computed from: a batch computed from an older purchase is cancelled (and computed again)."""
-    parts, values = [], {":version": pending.version}
+    parts: list[str] = []
+    values: dict[str, Any] = {":version": pending.version}
     if pending.add:
         parts.append("ADD pendingUsers :add")
         values[":add"] = set(pending.add)

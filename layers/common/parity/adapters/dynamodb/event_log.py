@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import zlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime, timezone
 from typing import Any
 
@@ -105,7 +105,7 @@ def processed_update(
     source: str,
     event_id: str,
     outcome: str,
-    changes: Sequence[dict],
+    changes: Sequence[Mapping],
     purchase_id: str | None = None,
     now: datetime | None = None,
     step: Step | None = None,
@@ -131,7 +131,7 @@ def processed_update(
     )
 
 
-def later_changes_update(table: Table, source: str, event_id: str, changes: Sequence[dict]) -> dict[str, Any]:
+def later_changes_update(table: Table, source: str, event_id: str, changes: Sequence[Mapping]) -> dict[str, Any]:
     """Add a batch's change details to those recorded on the event (re-published on a retry)."""
     return table.update(
         event_key(source, event_id),

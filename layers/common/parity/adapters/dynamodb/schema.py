@@ -28,7 +28,7 @@ codecs write no other.
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, overload
 
 from ...domain.drift import due_at, due_shard
 from ...domain.model import Purchase
@@ -241,5 +241,11 @@ def iso(value: datetime | None) -> str | None:
     return None if value is None else value.isoformat()
 
 
+@overload
+def from_iso(value: str) -> datetime: ...
+@overload
+def from_iso(value: None) -> None: ...
+@overload
+def from_iso(value: str | None) -> datetime | None: ...
 def from_iso(value: str | None) -> datetime | None:
     return None if value is None else datetime.fromisoformat(value)

@@ -149,7 +149,7 @@ def purchase_facts(
     _check_offer(tx, warnings)
     period_end = paid_until(tx, kind, event.occurred_at, warnings)
     snapshot, needs_status = None, False
-    if _tells_state(tx, scope, kind, event.event_type, warnings):
+    if _tells_state(tx, scope, kind, event.event_type, warnings) and kind is not None:
         needs_status = scope == "receipt" and _lone_and_lapsed(kind, renewal, status, period_end, event.occurred_at)
         if needs_status:
             warnings.append("a lone transaction whose period ended cannot tell expired from renewed: ask the API")
@@ -189,7 +189,7 @@ def _will_renew(event: Event, renewal_info: Mapping[str, Any], warnings: list[st
     """Apple's autoRenewStatus; without one, what DID_CHANGE_RENEWAL_STATUS's subtype says."""
     auto_renew = enum(renewal_info.get("autoRenewStatus"), AUTO_RENEW_STATUSES, "autoRenewStatus", warnings)
     will_renew = AUTO_RENEW_STATUSES.get(auto_renew) if auto_renew is not None else None
-    if will_renew is None and event.event_type == "DID_CHANGE_RENEWAL_STATUS":
+    if will_renew is None and event.event_type == "DID_CHANGE_RENEWAL_STATUS" and event.subtype is not None:
         will_renew = {"AUTO_RENEW_ENABLED": True, "AUTO_RENEW_DISABLED": False}.get(event.subtype)
     return will_renew
 

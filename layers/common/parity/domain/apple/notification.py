@@ -68,8 +68,8 @@ class VerifiedNotification:
         are not checked here (that is `parity.webhooks.apple.SignedDataVerifier`'s job, at the door).
         """
         payload = _jws_payload(limits.loads(body)["signedPayload"])
-        data = payload.get("data") if isinstance(payload.get("data"), Mapping) else {}
-        app_data = payload.get("appData") if isinstance(payload.get("appData"), Mapping) else {}
+        data = found if isinstance(found := payload.get("data"), Mapping) else {}
+        app_data = found if isinstance(found := payload.get("appData"), Mapping) else {}
         return cls(
             payload,
             _jws_payload(data["signedTransactionInfo"]) if data.get("signedTransactionInfo") else None,

@@ -128,8 +128,8 @@ def _read_v2(res: Mapping, warnings: list[str]) -> ProductPurchase:
             state = State.PENDING
     ack = acknowledgement_state(res, warnings)
     items = [item for item in res.get("productLineItem") or [] if isinstance(item, Mapping)]
-    offers = [item.get("productOfferDetails") for item in items]
-    offers = [offer for offer in offers if isinstance(offer, Mapping)]
+    details = [item.get("productOfferDetails") for item in items]
+    offers = [offer for offer in details if isinstance(offer, Mapping)]
     consumption = [text(offer.get("consumptionState")) for offer in offers]
     consumed = None
     if any(consumption):

@@ -602,7 +602,7 @@ class _StoreApi:
 
 
 def _unknown(what: str) -> StoreApiError:
-    return StoreApiError(f"{what} is not known to the store", retryable=False, status=404)
+    return StoreApiError(f"store answered 404: {what} is not known to the store", retryable=False, status=404)
 
 
 class FakeStripeApi(_StoreApi):
@@ -613,7 +613,7 @@ class FakeStripeApi(_StoreApi):
         self.subscriptions: dict[str, dict] = {}
         self.line_items: dict[str, list[dict]] = {}  # checkout session → its line items
         self.payments: dict[str, str] = {}  # payment intent → the subscription it paid
-        self.sessions: dict[str, dict] = {}  # checkout session, expanded
+        self.sessions: dict[str, dict] = {}  # checkout session, as Stripe sends it (nothing expanded)
 
     def subscription(self, subscription_id: str) -> Mapping:
         self._call("subscription", subscription_id)
@@ -630,10 +630,15 @@ class FakeStripeApi(_StoreApi):
         return self.payments.get(payment_intent_id)
 
     def checkout_session(self, session_id: str) -> Mapping:
+        """The session with its subscription and line items expanded, as `StripeApiClient` asks for it."""
         self._call("checkout_session", session_id)
         if session_id not in self.sessions:
             raise _unknown(f"checkout session {session_id}")
-        return self.sessions[session_id]
+        session = dict(self.sessions[session_id])
+        if session.get("subscription") in self.subscriptions:
+            session["subscription"] = self.subscriptions[session["subscription"]]
+        session["line_items"] = {"object": "list", "data": list(self.line_items.get(session_id, [])), "has_more": False}
+        return session
 
 
 class FakePlayApi(_StoreApi):

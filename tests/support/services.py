@@ -14,18 +14,21 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
+from parity.bodies import parse_receipt
 from parity.domain.entitlements import Catalog
+from parity.domain.errors import ParityError, RequestRefused
 from parity.domain.ownership import Strategy
 from parity.services.admin import Administration
 from parity.services.drift import DriftScan, Reconciler
 from parity.services.entitlements import EntitlementReader
-from parity.services.ingest import EventIntake, StripeIngest
+from parity.http import error_response
+from parity.services.ingest import RECEIPT_RETRY, EventIntake, StripeIngest
 from parity.services.processing import EventProcessor, Outcome
 from parity.services.projection import DEFAULT_REFUND_THRESHOLD, Projector
 from parity.services.receipts import ReceiptService
 from parity.services.replay import Replayer
 from parity.settings import DEFAULT_MAX_SHARED_OWNERS, Secret
-from parity.views import admin_user_view, assignment_view, entitlements_response, merge_view
+from parity.views import admin_user_view, assignment_view, entitlements_response, merge_view, receipt_response
 from tests.support import stripe as stripe_fixtures
 from tests.support.domain import TEST_CATALOG
 from tests.support.fakes import (
@@ -155,10 +158,31 @@ class World:
         processor = self.processor()
         for message in self.queue.take():
             try:
-                outcomes.append(processor.process_message(message))
+                if message["source"] == RECEIPT_RETRY:
+                    self._retry_receipt(message)
+                else:
+                    outcomes.append(processor.process_message(message))
             except Exception:  # noqa: BLE001 - the queue's view: any failure is retried
                 self.failed.append(message)
         return outcomes
+
+    def _retry_receipt(self, message: dict) -> None:
+        """A queued receipt, as the event processor retries it: a refusal ends it, an outage raises."""
+        body = message["body"].encode()
+        try:
+            self.receipts().submit(message["userId"], parse_receipt(body), body, queued=True)
+        except RequestRefused:
+            pass
+
+    def submit_receipt(self, user_id: str, receipt: Mapping) -> tuple[int, dict]:
+        """`POST /v1/users/{userId}/receipts` by the user themselves: its status and body."""
+        body = json.dumps(receipt).encode()
+        try:
+            status, answer = receipt_response(self.receipts().submit(user_id, parse_receipt(body), body))
+        except ParityError as error:
+            refused = error_response(error)
+            return refused["statusCode"], json.loads(refused["body"])
+        return status, answer
 
     def redeliver_failed(self) -> int:
         """Put the failed messages back on the queue; how many there were."""

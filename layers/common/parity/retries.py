@@ -19,12 +19,14 @@ from __future__ import annotations
 import random
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .domain.errors import OutOfTime, StoreApiError, UnknownPurchaseError
 from .domain.redelivery import RetrySchedule
 from .observability import logger, metrics
-from .ports import RetryQueue
+
+if TYPE_CHECKING:
+    from .ports import RetryQueue
 
 # AWS answers that mean "later" (throttling, a service's own outage), whichever AWS service said it.
 TRANSIENT_AWS_CODES = frozenset(

@@ -4,23 +4,37 @@ Adapters in `parity.adapters` (and the webhook verifiers in `parity.webhooks`) i
 AWS and the stores; tests use in-memory fakes. Services import from here, never an adapter.
 """
 
-from .clock import Clock
-from .messaging import BatchQueue, ChangePublisher, Queue, RetryQueue
-from .records import (
-    AppendResult,
-    Commit,
-    EventFailures,
-    EventSummary,
-    PendingUpdate,
-    PurchaseRead,
-    PurchaseWrite,
-    ReplayInput,
-    StoredEvent,
-    UserWrite,
-)
-from .storage import DriftRepository, DriftStore, EventLog, ReplayReader, ReplayRepository, Repository
-from .stores import AppleVerifier, AppStoreApi, PlayApi, PushVerifier, StripeApi
+from __future__ import annotations
 
+from importlib import import_module
+from typing import TYPE_CHECKING
+
+# Where each name lives. Names resolve on first use (PEP 562): the Protocols are for type checking, and a
+# function that only needs the records (the adapters do) does not pay for building every Protocol class
+# at cold start.
+_MODULE_OF = {
+    "Clock": "clock",
+    **dict.fromkeys(("BatchQueue", "ChangePublisher", "Queue", "RetryQueue"), "messaging"),
+    **dict.fromkeys(
+        (
+            "AppendResult",
+            "Commit",
+            "EventFailures",
+            "EventSummary",
+            "PendingUpdate",
+            "PurchaseRead",
+            "PurchaseWrite",
+            "ReplayInput",
+            "StoredEvent",
+            "UserWrite",
+        ),
+        "records",
+    ),
+    **dict.fromkeys(
+        ("DriftRepository", "DriftStore", "EventLog", "ReplayReader", "ReplayRepository", "Repository"), "storage"
+    ),
+    **dict.fromkeys(("AppleVerifier", "AppStoreApi", "PlayApi", "PushVerifier", "StripeApi"), "stores"),
+}
 __all__ = [
     "AppendResult",
     "AppleVerifier",
@@ -49,3 +63,32 @@ __all__ = [
     "StripeApi",
     "UserWrite",
 ]
+
+
+def __getattr__(name: str) -> object:
+    try:
+        module = _MODULE_OF[name]
+    except KeyError:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}") from None
+    value = getattr(import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+if TYPE_CHECKING:
+    from .clock import Clock
+    from .messaging import BatchQueue, ChangePublisher, Queue, RetryQueue
+    from .records import (
+        AppendResult,
+        Commit,
+        EventFailures,
+        EventSummary,
+        PendingUpdate,
+        PurchaseRead,
+        PurchaseWrite,
+        ReplayInput,
+        StoredEvent,
+        UserWrite,
+    )
+    from .storage import DriftRepository, DriftStore, EventLog, ReplayReader, ReplayRepository, Repository
+    from .stores import AppleVerifier, AppStoreApi, PlayApi, PushVerifier, StripeApi

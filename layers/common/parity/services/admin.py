@@ -10,6 +10,7 @@ import json
 import uuid
 from dataclasses import replace
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from ..changes import merge_notice, review_notice
 from ..domain.entitlements import Catalog, double_billing, entitlements_with_history
@@ -18,10 +19,13 @@ from ..domain.ownership import Action, AuditRecord, assign, merge_owner
 from ..domain.replay import Step
 from ..domain.users import UserState
 from ..observability import logger, metrics
-from ..ports import ChangePublisher, Clock, Commit, EventLog, PurchaseWrite, Repository, StoredEvent, UserWrite
+from ..ports import Commit, PurchaseWrite, StoredEvent, UserWrite
 from ..results import Assignment, MergeResult, UserReport
 from .bounded import BoundedWriter
 from .projection import Projection, Projector, retry_on_conflict
+
+if TYPE_CHECKING:
+    from ..ports import ChangePublisher, Clock, EventLog, Repository
 
 ADMIN = "admin"
 # Purchases moved per merge transaction: each costs about four items of DynamoDB's hundred.

@@ -23,14 +23,18 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, MutableMapping
 from dataclasses import dataclass, replace
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from ..domain.errors import VersionConflictError
 from ..domain.model import Purchase
 from ..domain.ownership import Action
 from ..domain.users import UserState
 from ..observability import logger, metrics
-from ..ports import ChangePublisher, Commit, PendingUpdate, PurchaseWrite, Repository, UserWrite
+from ..ports import Commit, PendingUpdate, PurchaseWrite, UserWrite
 from .projection import MAX_CONFLICT_RETRIES, Projector
+
+if TYPE_CHECKING:
+    from ..ports import ChangePublisher, Repository
 
 # Audit lines a user's projection writes (recomputed when a pending user is completed); the others are
 # the claim's and are written with the purchase.

@@ -16,7 +16,7 @@ from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..domain import apple, google
 from ..domain.drift import REPAIRABLE, DriftKind, drift_between
@@ -25,19 +25,12 @@ from ..domain.model import Purchase, PurchaseUpdate, Store
 from ..domain.stripe import subscription_snapshot
 from ..domain.timeutil import rfc3339
 from ..observability import logger, metrics
-from ..ports import (
-    AppStoreApi,
-    BatchQueue,
-    Clock,
-    DriftRepository,
-    DriftStore,
-    EventLog,
-    PlayApi,
-    StoredEvent,
-    StripeApi,
-)
+from ..ports import StoredEvent
 from .processing import EventProcessor
 from .updates import Outcome
+
+if TYPE_CHECKING:
+    from ..ports import AppStoreApi, BatchQueue, Clock, DriftRepository, DriftStore, EventLog, PlayApi, StripeApi
 
 RECONCILE = "reconcile"  # the event log source of what a check fetched, and of sweeps
 PURCHASE, PLAY_VOIDED = "purchase", "play_voided"  # reconcile message kinds

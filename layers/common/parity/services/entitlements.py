@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import uuid
 from datetime import timedelta
+from typing import TYPE_CHECKING
 
 from ..domain.entitlements import Catalog, cache_until, entitlements_with_history
-from ..ports import Clock, Repository
 from ..results import UserEntitlements
+
+if TYPE_CHECKING:
+    from ..ports import Clock, Repository
 
 
 class EntitlementReader:

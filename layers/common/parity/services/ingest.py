@@ -6,13 +6,17 @@ import hashlib
 import json
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import TYPE_CHECKING
 
 from ..domain import limits, stripe
 from ..domain.errors import RejectedWebhook, WebhookNotConfigured
 from ..observability import logger
-from ..ports import AppleVerifier, Clock, EventLog, PushVerifier, Queue, StoredEvent
+from ..ports import StoredEvent
 from ..settings import Secret
 from ..webhooks.stripe import parse_event, verify_signature
+
+if TYPE_CHECKING:
+    from ..ports import AppleVerifier, Clock, EventLog, PushVerifier, Queue
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import replace
 from datetime import datetime, timedelta
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from ..domain import apple, google, limits, stripe
 from ..domain.apple import VerifiedNotification
@@ -21,11 +21,13 @@ from ..domain.errors import DuplicateEventError, MalformedEventError, StoreApiEr
 from ..domain.model import PaymentRef, Purchase, PurchaseUpdate
 from ..domain.ownership import Strategy
 from ..observability import logger, metrics
-from ..ports import ChangePublisher, Clock, EventLog, PlayApi, Repository, StripeApi
 from ..settings import DEFAULT_MAX_SHARED_OWNERS
 from ..webhooks.google import parse_push
 from .projection import DEFAULT_REFUND_THRESHOLD, Projector
 from .updates import Outcome, UpdateApplier
+
+if TYPE_CHECKING:
+    from ..ports import ChangePublisher, Clock, EventLog, PlayApi, Repository, StripeApi
 
 # What reading and normalizing a stored event that cannot be used raises (never an outage). Only those
 # two steps are guarded: the same errors from anything later (a repository, a store API) are faults

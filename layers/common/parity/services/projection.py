@@ -11,7 +11,7 @@ import uuid
 from collections.abc import Callable, Collection, Mapping, MutableMapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from ..changes import change_detail, double_billing_notice, review_notice
 from ..domain.entitlements import (
@@ -27,7 +27,10 @@ from ..domain.model import Purchase, State
 from ..domain.ownership import Action, AuditRecord
 from ..domain.users import UserState, refunds_added
 from ..observability import logger, metrics
-from ..ports import Repository, UserWrite
+from ..ports import UserWrite
+
+if TYPE_CHECKING:
+    from ..ports import Repository
 
 DEFAULT_REFUND_THRESHOLD = 3
 MAX_CONFLICT_RETRIES = 4

@@ -26,11 +26,12 @@ from ..domain.errors import (
 from ..domain.model import PurchaseUpdate
 from ..domain.ownership import Refusal
 from ..observability import logger, metrics
-from ..ports import AppleVerifier, AppStoreApi, Clock, EventLog, PlayApi, Queue, StoredEvent, StripeApi
+from ..ports import StoredEvent
 from ..results import ReceiptOutcome
 from .ingest import RECEIPT_RETRY
 
 if TYPE_CHECKING:
+    from ..ports import AppleVerifier, AppStoreApi, Clock, EventLog, PlayApi, Queue, StripeApi
     from .entitlements import EntitlementReader
     from .processing import EventProcessor
     from .updates import Outcome

@@ -14,17 +14,20 @@ import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..changes import change_detail
 from ..domain.entitlements import Catalog, EntitlementChange, diff_entitlements, entitlements_with_history
 from ..domain.model import Purchase
 from ..domain.replay import differences, rebuild
 from ..domain.users import UserState
-from ..ports import ChangePublisher, Clock, Commit, PurchaseWrite, ReplayInput, ReplayRepository, StoredEvent
+from ..ports import Commit, PurchaseWrite, ReplayInput, StoredEvent
 from .admin import ADMIN
 from .bounded import BoundedWriter
 from .projection import Projector
+
+if TYPE_CHECKING:
+    from ..ports import ChangePublisher, Clock, ReplayRepository
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from ..domain import limits
 from ..domain.entitlements import EntitlementChange
@@ -20,10 +21,13 @@ from ..domain.purchases import apply_update
 from ..domain.replay import Step, settle_owners
 from ..domain.users import UserState
 from ..observability import logger, metrics
-from ..ports import ChangePublisher, Clock, Commit, EventLog, PurchaseRead, PurchaseWrite, Repository
+from ..ports import Commit, PurchaseRead, PurchaseWrite
 from ..settings import DEFAULT_MAX_SHARED_OWNERS
 from .bounded import BoundedWriter
 from .projection import Projector, retry_on_conflict
+
+if TYPE_CHECKING:
+    from ..ports import ChangePublisher, Clock, EventLog, Repository
 
 
 @dataclass(frozen=True)

@@ -18,10 +18,10 @@ from parity.bodies import parse_receipt
 from parity.domain.entitlements import Catalog
 from parity.domain.errors import ParityError, RequestRefused
 from parity.domain.ownership import Strategy
+from parity.http import error_response
 from parity.services.admin import Administration
 from parity.services.drift import DriftScan, Reconciler
 from parity.services.entitlements import EntitlementReader
-from parity.http import error_response
 from parity.services.ingest import RECEIPT_RETRY, EventIntake, StripeIngest
 from parity.services.processing import EventProcessor, Outcome
 from parity.services.projection import DEFAULT_REFUND_THRESHOLD, Projector

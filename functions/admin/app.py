@@ -9,7 +9,7 @@ from parity import bootstrap
 from parity.bodies import MergeRequest, OwnerAssignment, parse_json
 from parity.domain.errors import NotFound, ParityError
 from parity.http import check_user_id, error_response, operator, path_parameter, raw_body, response, user_id_parameter
-from parity.observability import logger, metrics, traced
+from parity.observability import lambda_entry
 from parity.settings import Settings
 from parity.views import admin_user_view, assignment_view, merge_view
 
@@ -39,9 +39,7 @@ ROUTES = {
 }
 
 
-@logger.inject_lambda_context
-@traced
-@metrics.log_metrics
+@lambda_entry
 def lambda_handler(event, context):
     try:
         route = ROUTES.get(event.get("routeKey", ""))

@@ -2,15 +2,13 @@
 
 from parity import bootstrap
 from parity.http import answer_webhook
-from parity.observability import logger, metrics, traced
+from parity.observability import lambda_entry
 from parity.settings import Settings
 
 settings = Settings.from_env()
 ingest = bootstrap.apple_ingest(settings)
 
 
-@logger.inject_lambda_context
-@traced
-@metrics.log_metrics
+@lambda_entry
 def lambda_handler(event, context):
     return answer_webhook(event, "app_store", ingest.ingest)

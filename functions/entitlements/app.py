@@ -3,7 +3,7 @@
 from parity import bootstrap
 from parity.domain.errors import ParityError
 from parity.http import error_response, require_own_user, response, user_id_parameter
-from parity.observability import logger, traced
+from parity.observability import lambda_entry
 from parity.settings import Settings
 from parity.views import entitlements_response
 
@@ -11,8 +11,7 @@ settings = Settings.from_env()
 reader = bootstrap.entitlement_reader(settings)
 
 
-@logger.inject_lambda_context
-@traced
+@lambda_entry(with_metrics=False)
 def lambda_handler(event, context):
     try:
         user_id = user_id_parameter(event)

@@ -10,7 +10,7 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from parity import bootstrap
 from parity.domain.errors import RequestRefused
 from parity.http import status_of
-from parity.observability import logger, metrics, traced
+from parity.observability import lambda_entry, logger
 from parity.services.ingest import RECEIPT_RETRY
 from parity.settings import Settings
 
@@ -113,8 +113,6 @@ def retry_receipt(message: dict) -> str:
     return "claimed"
 
 
-@logger.inject_lambda_context
-@traced
-@metrics.log_metrics
+@lambda_entry
 def lambda_handler(event, context):
     return process_partial_response(event=event, record_handler=record_handler, processor=processor, context=context)

@@ -4,7 +4,7 @@ from parity import bootstrap
 from parity.bodies import parse_receipt
 from parity.domain.errors import ParityError
 from parity.http import error_response, raw_body, require_own_user, response, user_id_parameter
-from parity.observability import logger, metrics, traced
+from parity.observability import lambda_entry
 from parity.settings import Settings
 from parity.views import receipt_response
 
@@ -12,9 +12,7 @@ settings = Settings.from_env()
 receipts = bootstrap.receipt_service(settings)
 
 
-@logger.inject_lambda_context
-@traced
-@metrics.log_metrics
+@lambda_entry
 def lambda_handler(event, context):
     try:
         user_id = user_id_parameter(event)

@@ -8,7 +8,7 @@ from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, pro
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from parity import bootstrap
-from parity.observability import logger, metrics, traced
+from parity.observability import lambda_entry, logger
 from parity.retries import OutOfTime
 from parity.services.drift import PLAY_VOIDED
 from parity.settings import Settings
@@ -47,9 +47,7 @@ def store_of(message: dict) -> str | None:
     return purchase_id.split(":", 1)[0] if isinstance(purchase_id, str) and ":" in purchase_id else None
 
 
-@logger.inject_lambda_context
-@traced
-@metrics.log_metrics
+@lambda_entry
 def lambda_handler(event, context):
     checks, errors = defaultdict(list), defaultdict(int)
 

@@ -40,3 +40,15 @@ def traced(handler: Callable) -> Callable:
     active tracing). Responses are not recorded: they hold user data, and X-Ray caps a segment at 64 KB."""
     active = tracer()
     return handler if active is None else active.capture_lambda_handler(handler, capture_response=False)
+
+
+def lambda_entry(handler: Callable | None = None, *, with_metrics: bool = True) -> Callable:
+    """Every function's handler decoration, in one place: the Lambda context in each log line, the X-Ray
+    segment (`traced`), and the EMF metrics flushed at the end of the invocation (`with_metrics=False`
+    for a function that publishes none: Powertools would warn about an empty flush on every call)."""
+
+    def decorate(function: Callable) -> Callable:
+        inner = metrics.log_metrics(function) if with_metrics else function
+        return logger.inject_lambda_context(traced(inner))
+
+    return decorate if handler is None else decorate(handler)

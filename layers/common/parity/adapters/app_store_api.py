@@ -54,10 +54,8 @@ class AppStoreApiError(StoreApiError):
         error_code: int | None = None,
         retry_after: float | None = None,
     ) -> None:
-        super().__init__(message, retryable)
-        self.status = status
+        super().__init__(message, retryable, status, retry_after)
         self.error_code = error_code
-        self.retry_after = retry_after
 
 
 @dataclass(frozen=True)

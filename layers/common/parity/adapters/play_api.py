@@ -64,10 +64,8 @@ class PlayApiError(StoreApiError):
         reason: str | None = None,
         retry_after: float | None = None,
     ) -> None:
-        super().__init__(message, retryable)
-        self.status = status
+        super().__init__(message, retryable, status, retry_after)
         self.reason = reason
-        self.retry_after = retry_after
 
 
 @dataclass(frozen=True)

@@ -60,10 +60,13 @@ class StoreApiError(ParityError):
 
     code = "store_api_error"
 
-    def __init__(self, message: str, retryable: bool, status: int | None = None) -> None:
+    def __init__(
+        self, message: str, retryable: bool, status: int | None = None, retry_after: float | None = None
+    ) -> None:
         super().__init__(message)
         self.retryable = retryable
         self.status = status  # the store's HTTP status, when it answered
+        self.retry_after = retry_after  # seconds the store asked to wait (Retry-After), when it did
 
     @property
     def unknown_at_store(self) -> bool:

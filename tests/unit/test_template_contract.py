@@ -370,3 +370,18 @@ def test_prod_carries_no_placeholder_identity_provider():
     config = tomllib.loads((ROOT / "samconfig.toml").read_text())
     prod = config["prod"]["deploy"]["parameters"]["parameter_overrides"]
     assert "example.com" not in prod and "AuthIssuer" not in prod and "AuthAudience" not in prod
+
+
+def test_a_silence_alarm_exists_only_for_a_store_the_stack_is_configured_for(template):
+    silence = {name: spec for name, spec in template["Resources"].items() if name.endswith("SilenceAlarm")}
+    assert {name: spec.get("Condition") for name, spec in silence.items()} == {
+        "StripeSilenceAlarm": "HasStripe",
+        "AppStoreSilenceAlarm": "HasAppStore",
+        "PlaySilenceAlarm": "HasPlay",
+    }
+    # an iOS-only stack (UsesStripe=false) has no Stripe alarm; a day of quiet by default
+    has_stripe = template["Conditions"]["HasStripe"]
+    assert (has_stripe.name, has_stripe.value[0].value, has_stripe.value[1]) == ("Equals", "UsesStripe", "true")
+    assert template["Parameters"]["SilenceAlarmHours"]["Default"] == 24
+    for spec in silence.values():
+        assert spec["Properties"]["EvaluationPeriods"].value == "SilenceAlarmHours"

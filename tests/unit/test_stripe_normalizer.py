@@ -36,7 +36,7 @@ def subscription_facts(status: str = "active", event_type: str = "customer.subsc
     [
         ("trialing", State.TRIALING),
         ("active", State.ACTIVE),
-        ("past_due", State.BILLING_RETRY),
+        ("past_due", State.GRACE_PERIOD),
         ("unpaid", State.ON_HOLD),
         ("canceled", State.EXPIRED),
         ("incomplete", State.PENDING),

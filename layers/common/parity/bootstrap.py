@@ -105,6 +105,7 @@ def event_processor(settings: Settings, repo=None, play_api=None, stripe_api=Non
         play_package=settings.google.package_name,
         refund_threshold=settings.core.refund_threshold,
         max_shared_owners=settings.core.max_shared_owners,
+        stripe_grace=settings.stripe.grace,
     )
 
 

@@ -116,6 +116,7 @@ class StripeSettings:
     webhook_secret: Secret
     api_key: Secret
     api_base: str | None
+    grace: timedelta = timedelta(seconds=259200)  # access kept after a failed renewal payment
 
 
 @dataclass(frozen=True)
@@ -282,10 +283,14 @@ def _redelivery(env: _Environment) -> RedeliverySettings:
 
 
 def _stripe(env: _Environment) -> StripeSettings:
+    grace = env.whole("STRIPE_GRACE_SECONDS", 259200, "a whole number of seconds")
+    if grace < 0:
+        raise ConfigurationError("STRIPE_GRACE_SECONDS must not be negative")
     return StripeSettings(
         webhook_secret=env.secret("STRIPE_WEBHOOK_SECRET"),
         api_key=env.secret("STRIPE_API_KEY"),
         api_base=env.url("STRIPE_API_BASE"),
+        grace=timedelta(seconds=grace),
     )
 
 

@@ -176,6 +176,10 @@ class PurchaseUpdate:
     paid_through: datetime | None = None
     product_refs: tuple[str, ...] = ()  # products named by a payment (invoice lines), when no snapshot did
     payment_failed: bool = False
+    # A failed renewal payment of the period starting at `failed_period_start`: grace until `grace_ends_at`.
+    failed_period_start: datetime | None = None
+    failed_period_end: datetime | None = None
+    grace_ends_at: datetime | None = None
     revocation: Revocation | None = None
     claimant: str | None = None  # who claims it: a receipts caller, else the user the store data names
     app_account_token: str | None = None  # the store carried a user's token: a claim by that user

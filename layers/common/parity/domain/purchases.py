@@ -42,7 +42,9 @@ def _supersedes(snapshot: Snapshot, current: Purchase) -> bool:
     ends = _ended_at_once(snapshot.store_state, snapshot.expires_at, snapshot.as_of)
     if ends != _ended_at_once(current.store_state, current.expires_at, current.event_time):
         return ends
-    if snapshot.expires_at != current.expires_at:
+    # A failed renewal moves the period end back to the last paid one: the period does not order those.
+    failed = {State.GRACE_PERIOD, State.BILLING_RETRY} & {snapshot.store_state, current.store_state}
+    if snapshot.expires_at != current.expires_at and not failed:
         return current.expires_at is not None and (
             snapshot.expires_at is None or snapshot.expires_at > current.expires_at
         )
@@ -86,7 +88,7 @@ def apply_update(current: Purchase | None, update: PurchaseUpdate) -> Purchase:
         purchase = paid
 
     if update.payment_failed and update.occurred_at >= purchase.event_time and purchase.store_state in ACCESS_STATES:
-        purchase = replace(purchase, store_state=State.BILLING_RETRY, event_time=update.occurred_at)
+        purchase = _apply_failed_payment(purchase, update)
         changed = True
 
     if update.revocation is not None:
@@ -148,8 +150,25 @@ def _apply_payment(purchase: Purchase, paid_through: datetime, occurred_at: date
         purchase,
         expires_at=paid_through,
         store_state=State.ACTIVE,
+        grace_ends_at=None,
         event_time=max(purchase.event_time, occurred_at),
     )
+
+
+def _apply_failed_payment(purchase: Purchase, update: PurchaseUpdate) -> Purchase:
+    """A failed payment of the subscription's current period (Stripe advanced to it already, or the
+    purchase is in grace for it): paid up to its start, access until the grace end, then billing retry."""
+    grace_end, start = update.grace_ends_at, update.failed_period_start
+    current = start is not None and purchase.expires_at in (start, update.failed_period_end)
+    if current and grace_end is not None and grace_end > update.occurred_at:
+        return replace(
+            purchase,
+            store_state=State.GRACE_PERIOD,
+            expires_at=start,
+            grace_ends_at=grace_end,
+            event_time=update.occurred_at,
+        )
+    return replace(purchase, store_state=State.BILLING_RETRY, grace_ends_at=None, event_time=update.occurred_at)
 
 
 def _apply_revocation(purchase: Purchase, revocation: Revocation) -> Purchase:

@@ -6,9 +6,9 @@ How Stripe's states and events map onto Parity's, which API shapes are read, and
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from . import limits
@@ -18,13 +18,15 @@ from .timeutil import from_epoch
 SUBSCRIPTION_STATES: Mapping[str, State] = {
     "trialing": State.TRIALING,
     "active": State.ACTIVE,
-    "past_due": State.BILLING_RETRY,  # renewal failed, Stripe is retrying: no access
+    "past_due": State.GRACE_PERIOD,  # renewal failed, Stripe is retrying: access until the grace end
     "unpaid": State.ON_HOLD,  # retries exhausted, subscription left open: no access until paid
     "canceled": State.EXPIRED,
     "incomplete": State.PENDING,  # first payment not done yet
     "incomplete_expired": State.EXPIRED,
     "paused": State.PAUSED,  # trial ended without a payment method
 }
+
+DEFAULT_GRACE = timedelta(seconds=259200)  # STRIPE_GRACE_SECONDS' default: 3 days
 
 SUBSCRIPTION_EVENTS = frozenset(
     {
@@ -58,6 +60,9 @@ class StripeFacts:
     snapshot: Snapshot | None = None
     paid_through: datetime | None = None
     payment_failed: bool = False
+    failed_period_start: datetime | None = None  # invoice.payment_failed: the unpaid period
+    failed_period_end: datetime | None = None
+    grace_ends_at: datetime | None = None  # ... and the end of the grace it gives
     revocation: Revocation | None = None
     claimant: str | None = None
     customer_ref: str | None = None
@@ -93,6 +98,9 @@ class StripeFacts:
             paid_through=self.paid_through,
             product_refs=self.product_refs,
             payment_failed=self.payment_failed,
+            failed_period_start=self.failed_period_start,
+            failed_period_end=self.failed_period_end,
+            grace_ends_at=self.grace_ends_at,
             revocation=revocation,
             linked_user=self.claimant,
             customer_ref=self.customer_ref,
@@ -128,8 +136,14 @@ def _environment(obj: Mapping) -> str:
     return "production" if obj.get("livemode") else "sandbox"
 
 
-def subscription_snapshot(subscription: Mapping, as_of: datetime) -> tuple[Snapshot, tuple[str, ...]]:
-    """A subscription object → snapshot (and warnings for values Parity does not know)."""
+def subscription_snapshot(
+    subscription: Mapping, as_of: datetime, grace: timedelta = DEFAULT_GRACE
+) -> tuple[Snapshot, tuple[str, ...]]:
+    """A subscription object → snapshot (and warnings for values Parity does not know).
+
+    `past_due` (a renewal failed): the period has already advanced to the unpaid one, so access was paid
+    up to its start; it lasts until that start + `grace` (`grace_period`), then `billing_retry`.
+    """
     warnings: list[str] = []
     raw: Any = subscription.get("status")  # Stripe's value, whatever its type
     state = SUBSCRIPTION_STATES.get(raw)
@@ -144,6 +158,15 @@ def subscription_snapshot(subscription: Mapping, as_of: datetime) -> tuple[Snaps
     ended_at = from_epoch(subscription.get("ended_at"))
     if state is State.EXPIRED and ended_at is not None and (expires_at is None or ended_at < expires_at):
         expires_at = ended_at  # canceled immediately: access ends now, not at the period end
+    grace_ends_at = None
+    if state is State.GRACE_PERIOD:
+        starts = [item.get("current_period_start") for item in items if item.get("current_period_start")]
+        unpaid_from = from_epoch(max(starts) if starts else subscription.get("current_period_start"))
+        if unpaid_from is not None:
+            expires_at = unpaid_from
+            grace_ends_at = unpaid_from + grace
+        if grace_ends_at is None or grace_ends_at <= as_of:
+            state = State.BILLING_RETRY
     refs: list[str] = []
     for item in items:
         price = item.get("price") or item.get("plan") or {}
@@ -152,7 +175,7 @@ def subscription_snapshot(subscription: Mapping, as_of: datetime) -> tuple[Snaps
     if not refs and isinstance(plan, Mapping):
         refs += [ref for ref in (_id(plan), _id(plan.get("product"))) if ref]
     will_renew = (
-        state in (State.ACTIVE, State.TRIALING, State.BILLING_RETRY)
+        state in (State.ACTIVE, State.TRIALING, State.GRACE_PERIOD, State.BILLING_RETRY)
         and not subscription.get("cancel_at_period_end")
         and not subscription.get("cancel_at")
     )
@@ -160,6 +183,7 @@ def subscription_snapshot(subscription: Mapping, as_of: datetime) -> tuple[Snaps
         store_state=state,
         expires_at=expires_at,
         as_of=as_of,
+        grace_ends_at=grace_ends_at if state is State.GRACE_PERIOD else None,
         will_renew=will_renew,
         product_id=refs[0] if refs else None,
         product_refs=tuple(dict.fromkeys(refs)),
@@ -176,8 +200,10 @@ def subscription_claimant(subscription: Mapping) -> str | None:
     return _user_id(subscription, customer if isinstance(customer, Mapping) else None)
 
 
-def normalize(event: Mapping) -> StripeFacts:
-    """A verified Stripe event → facts. Unknown types give facts that concern no purchase."""
+def normalize(event: Mapping, grace: timedelta = DEFAULT_GRACE) -> StripeFacts:
+    """A verified Stripe event → facts. Unknown types give facts that concern no purchase.
+
+    `grace`: how long a failed renewal keeps access (STRIPE_GRACE_SECONDS, passed in by the caller)."""
     event_type = str(event.get("type", ""))
     obj = (event.get("data") or {}).get("object") or {}
     base: dict[str, Any] = {
@@ -186,11 +212,13 @@ def normalize(event: Mapping) -> StripeFacts:
     handler = _HANDLERS.get(event_type)
     if handler is None and event_type in SUBSCRIPTION_EVENTS:
         handler = _subscription
-    return handler(obj, base) if handler else StripeFacts(**base)
+    if handler is None:
+        return StripeFacts(**base)
+    return handler(obj, base, grace) if handler in _GRACE_HANDLERS else handler(obj, base)
 
 
-def _subscription(sub: Mapping, base: dict) -> StripeFacts:
-    snapshot, warnings = subscription_snapshot(sub, base["occurred_at"])
+def _subscription(sub: Mapping, base: dict, grace: timedelta) -> StripeFacts:
+    snapshot, warnings = subscription_snapshot(sub, base["occurred_at"], grace)
     customer = sub.get("customer")
     return StripeFacts(
         **base,
@@ -203,14 +231,14 @@ def _subscription(sub: Mapping, base: dict) -> StripeFacts:
     )
 
 
-def _checkout_completed(session: Mapping, base: dict) -> StripeFacts:
+def _checkout_completed(session: Mapping, base: dict, grace: timedelta) -> StripeFacts:
     claimant = _user_id(session.get("client_reference_id"), session)
     customer = _id(session.get("customer"))
     mode = session.get("mode")
     if mode == "subscription":
         subscription = session.get("subscription")
         snapshot, warnings = (
-            subscription_snapshot(subscription, base["occurred_at"])
+            subscription_snapshot(subscription, base["occurred_at"], grace)
             if isinstance(subscription, Mapping) and subscription.get("status")
             else (None, ())
         )
@@ -329,15 +357,25 @@ def _invoice_paid(invoice: Mapping, base: dict) -> StripeFacts:
     )
 
 
-def _invoice_failed(invoice: Mapping, base: dict) -> StripeFacts:
+def _invoice_period_start(invoice: Mapping) -> datetime | None:
+    periods = [(line.get("period") or {}).get("start") for line in ((invoice.get("lines") or {}).get("data") or [])]
+    starts = [start for start in periods if start]
+    return from_epoch(max(starts)) if starts else None
+
+
+def _invoice_failed(invoice: Mapping, base: dict, grace: timedelta) -> StripeFacts:
     subscription, details = _invoice_subscription(invoice)
     if subscription is None:
         return StripeFacts(**base, customer_ref=_id(invoice.get("customer")))
+    unpaid_from = _invoice_period_start(invoice)
     return StripeFacts(
         **base,
         purchase_key=subscription,
         subscription_id=subscription,
         payment_failed=True,
+        failed_period_start=unpaid_from,
+        failed_period_end=_invoice_period_end(invoice),
+        grace_ends_at=unpaid_from + grace if unpaid_from is not None else None,
         claimant=_user_id(details),
         customer_ref=_id(invoice.get("customer")),
     )
@@ -394,7 +432,7 @@ def _customer(customer: Mapping, base: dict) -> StripeFacts:
     return StripeFacts(**base, customer_ref=_id(customer), customer_user=_user_id(customer))
 
 
-_HANDLERS = {
+_HANDLERS: dict[str, Callable[..., StripeFacts]] = {
     "checkout.session.completed": _checkout_completed,
     "checkout.session.async_payment_succeeded": _checkout_completed,
     "checkout.session.async_payment_failed": _checkout_completed,
@@ -409,3 +447,4 @@ _HANDLERS = {
     "customer.created": _customer,
     "customer.updated": _customer,
 }
+_GRACE_HANDLERS = frozenset({_subscription, _checkout_completed, _invoice_failed})

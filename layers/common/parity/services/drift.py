@@ -181,7 +181,7 @@ class Reconciler:
         if purchase.store is Store.STRIPE and self._stripe is not None and key.startswith("sub_"):
             subscription = self._stripe.subscription(key)
             self._record(event_id, "stripe.subscription", purchase, subscription, now)
-            snapshot, _ = subscription_snapshot(subscription, now)
+            snapshot, _ = subscription_snapshot(subscription, now, self._processor.stripe_grace)
             update = PurchaseUpdate(Store.STRIPE, key, event_id, now, snapshot=snapshot)
             return self._processor.apply(update, source=RECONCILE)
         return None

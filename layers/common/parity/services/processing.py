@@ -71,8 +71,10 @@ class EventProcessor:
         play_package: str | None = None,
         refund_threshold: int = DEFAULT_REFUND_THRESHOLD,
         max_shared_owners: int | None = DEFAULT_MAX_SHARED_OWNERS,
+        stripe_grace: timedelta = stripe.DEFAULT_GRACE,
     ) -> None:
-        """`max_shared_owners`: under ALL, the most users one purchase is shared with (None: no bound)."""
+        """`max_shared_owners`: under ALL, the most users one purchase is shared with (None: no bound).
+        `stripe_grace`: how long a failed Stripe renewal keeps access (STRIPE_GRACE_SECONDS)."""
         projector = Projector(repository, catalog, refund_threshold)
         self._updates = UpdateApplier(repository, event_log, publisher, projector, strategy, clock, max_shared_owners)
         self._repo = repository
@@ -81,6 +83,7 @@ class EventProcessor:
         self._stripe = stripe_api
         self._play = play_api
         self._play_package = play_package
+        self.stripe_grace = stripe_grace
 
     def process_message(self, message: Mapping, final_attempt: bool = False) -> Outcome:
         """One queue message (`{"source", "eventId", "body"}`) → its effect.
@@ -219,7 +222,7 @@ class EventProcessor:
     def process_stripe(self, event: Mapping, claimant: str | None = None) -> Outcome:
         """A Stripe event (verified at the door, or built from an API read for a receipt claim by
         `claimant`, which then outranks the user the event names)."""
-        facts = usable(stripe.normalize, event)
+        facts = usable(stripe.normalize, event, self.stripe_grace)
         if claimant:
             facts = replace(facts, customer_user=None)  # a receipt claims; it links no customer
         logger.append_keys(store="stripe", event_id=facts.event_id, event_type=facts.event_type)
@@ -263,7 +266,7 @@ class EventProcessor:
         subscription = self._stripe_read(api.subscription, facts.subscription_id)
         if subscription is None:
             return facts
-        snapshot, warnings = stripe.subscription_snapshot(subscription, self._clock.now())
+        snapshot, warnings = stripe.subscription_snapshot(subscription, self._clock.now(), self.stripe_grace)
         for warning in warnings:
             logger.warning(warning)
         claimant = facts.claimant or stripe.subscription_claimant(subscription)

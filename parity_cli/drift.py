@@ -25,10 +25,10 @@ def start_scan(ctx, progress) -> dict[str, Any]:
 
 def queue_checks(ctx, purchase_ids: list[str], report_id: str) -> None:
     """Queue checks of these purchases under `report_id` (as the scan does)."""
-    from parity.services.drift import PURCHASE
+    from parity.services.drift import check_message
 
     queue = wiring.reconcile_queue(ctx)
-    bodies = [json.dumps({"kind": PURCHASE, "purchaseId": pid, "reportId": report_id}) for pid in purchase_ids]
+    bodies = [check_message(pid, report_id) for pid in purchase_ids]
     for start in range(0, len(bodies), 10):
         queue.send_batch(bodies[start : start + 10])
 

@@ -26,7 +26,7 @@ from parity.domain.entitlements import Entitlement
 from parity.domain.errors import DuplicateEventError, StoreApiError, VersionConflictError
 from parity.domain.model import PaymentRef, Purchase
 from parity.domain.ownership import AuditRecord
-from parity.domain.replay import Step
+from parity.domain.replay import Step, split_entries
 from parity.domain.users import UserState
 from parity.ports import (
     AppendResult,
@@ -537,14 +537,8 @@ class MemoryStore:
     # -- replay -------------------------------------------------------------------------------------
 
     def replay_steps(self, purchase_id: str) -> tuple[tuple[Step, ...], int]:
-        steps, unrecorded = [], 0
-        for event in sorted(self._history(purchase_id), key=lambda e: e.index_sort):
-            entry = event.replay_entry()
-            if isinstance(entry, Step):
-                steps.append(entry)
-            else:
-                unrecorded += entry
-        return tuple(steps), unrecorded
+        history = sorted(self._history(purchase_id), key=lambda e: e.index_sort)
+        return split_entries(event.replay_entry() for event in history)
 
     def replay_input(self, progress: Callable[[int], None] | None = None) -> ReplayInput:
         steps: dict[str, list[Step]] = {}

@@ -40,6 +40,19 @@ class Step:
     max_owners: int | None = None  # under ALL, the bound on sharing then in force (None: none)
 
 
+def split_entries(entries: Iterable[Step | int]) -> tuple[tuple[Step, ...], int]:
+    """A purchase's history as stored: the steps its events recorded, and how many of its events wrote
+    it without recording one (each such event counts as an int entry; it cannot be rebuilt exactly)."""
+    steps: list[Step] = []
+    unrecorded = 0
+    for entry in entries:
+        if isinstance(entry, Step):
+            steps.append(entry)
+        else:
+            unrecorded += entry
+    return tuple(steps), unrecorded
+
+
 def settle_owners(
     purchase: Purchase,
     claimant: str | None,

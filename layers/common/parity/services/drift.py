@@ -40,6 +40,11 @@ VOIDED_OVERLAP = timedelta(hours=1)  # re-read across runs: Google lists voids w
 EXAMPLES_PER_BATCH = 3
 
 
+def check_message(purchase_id: str, report_id: str) -> str:
+    """The reconcile queue's body asking for one purchase's check under a scan report."""
+    return json.dumps({"kind": PURCHASE, "purchaseId": purchase_id, "reportId": report_id})
+
+
 def report_id_for(now: datetime) -> str:
     """Report ids sort by time (`20261122T030000Z-1a2b3c`)."""
     return f"{now:%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:6]}"
@@ -64,7 +69,7 @@ class DriftScan:
         self._repo.save_report(report_id, {"reportId": report_id, "startedAt": rfc3339(now), "status": "selecting", "counts": {}})
         selected, batch = 0, [json.dumps({"kind": PLAY_VOIDED, "reportId": report_id})]
         for purchase_id in self._repo.due_purchases(now):
-            batch.append(json.dumps({"kind": PURCHASE, "purchaseId": purchase_id, "reportId": report_id}))
+            batch.append(check_message(purchase_id, report_id))
             selected += 1
             if len(batch) == 10:  # SendMessageBatch takes ten
                 self._queue.send_batch(batch)

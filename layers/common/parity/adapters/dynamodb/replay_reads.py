@@ -7,7 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ...domain.model import Purchase
-from ...domain.replay import Step
+from ...domain.replay import Step, split_entries
 from ...ports import ReplayInput
 from .codecs import item_to_purchase, item_to_replay_entry, items_to_user, load_item
 from .schema import EVENT_PREFIX, GSI1, PURCHASE, PURCHASE_PREFIX, USER_PREFIX, history_pk
@@ -20,20 +20,13 @@ class DynamoReplayReader(OnTable):
     def replay_steps(self, purchase_id: str) -> tuple[tuple[Step, ...], int]:
         """The steps the purchase's events recorded (GSI1, every page), and how many of its events wrote
         it without recording one (stored before steps were recorded: it cannot be rebuilt exactly)."""
-        steps, unrecorded = [], 0
-        for page in self._table.pages(
+        pages = self._table.pages(
             IndexName=GSI1,
             KeyConditionExpression="GSI1PK = :pk",
             ExpressionAttributeValues={":pk": {"S": history_pk(purchase_id)}},
             ProjectionExpression="replayStep, outcome, eventType",
-        ):
-            for item in map(load_item, page):
-                entry = item_to_replay_entry(item)
-                if isinstance(entry, Step):
-                    steps.append(entry)
-                else:
-                    unrecorded += entry
-        return tuple(steps), unrecorded
+        )
+        return split_entries(item_to_replay_entry(load_item(item)) for page in pages for item in page)
 
     def replay_input(self, progress: Callable[[int], None] | None = None) -> ReplayInput:
         """Everything a replay of every purchase reads, in one pass over the table (Scan, paged):

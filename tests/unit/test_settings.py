@@ -44,6 +44,15 @@ def test_the_offline_grace_is_read_in_seconds():
     assert settings(OFFLINE_GRACE_SECONDS="0").core.offline_grace == timedelta(0)
 
 
+def test_the_stripe_grace_is_read_in_seconds_and_defaults_to_three_days():
+    assert settings().stripe.grace == timedelta(seconds=259200)
+    assert settings(STRIPE_GRACE_SECONDS="3600").stripe.grace == timedelta(hours=1)
+    assert settings(STRIPE_GRACE_SECONDS="0").stripe.grace == timedelta(0)
+    for bad, reason in (("-1", "must not be negative"), ("3d", "a whole number of seconds")):
+        with pytest.raises(ConfigurationError, match=f"STRIPE_GRACE_SECONDS {reason}|STRIPE_GRACE_SECONDS must be {reason}"):
+            settings(STRIPE_GRACE_SECONDS=bad)
+
+
 def test_the_bound_on_sharing_defaults_to_ten_and_is_read_from_the_environment():
     assert settings().core.max_shared_owners == 10
     assert settings(MAX_SHARED_OWNERS="60").core.max_shared_owners == 60

@@ -29,6 +29,7 @@ from .domain.redelivery import RetrySchedule
 
 MAX_BODY_BYTES = 1024 * 1024  # the contract's 1 MiB request limit
 DEFAULT_MAX_SHARED_OWNERS = 10
+DEFAULT_STRIPE_GRACE = timedelta(days=3)  # the contract's STRIPE_GRACE_SECONDS default, 259200
 # A takeover or a manual association writes an audit line per owner it removes, with the purchase, in
 # one transaction (100 items): the bound keeps those lines and the purchase's own items within it.
 MAX_SHARED_OWNERS_LIMIT = 80
@@ -116,7 +117,7 @@ class StripeSettings:
     webhook_secret: Secret
     api_key: Secret
     api_base: str | None
-    grace: timedelta = timedelta(seconds=259200)  # access kept after a failed renewal payment
+    grace: timedelta = DEFAULT_STRIPE_GRACE  # access kept after a failed renewal payment
 
 
 @dataclass(frozen=True)
@@ -201,6 +202,15 @@ class _Environment:
         except ValueError:
             raise ConfigurationError(f"{name} must be {what}") from None
 
+    def duration(self, name: str, default: timedelta) -> timedelta:
+        """A whole, non-negative number of seconds, or `default` when unset."""
+        seconds = self.whole(name, None, "a whole number of seconds")
+        if seconds is None:
+            return default
+        if seconds < 0:
+            raise ConfigurationError(f"{name} must not be negative")
+        return timedelta(seconds=seconds)
+
 
 def _aws(env: _Environment) -> AwsSettings:
     return AwsSettings(
@@ -216,9 +226,6 @@ def _core(env: _Environment) -> CoreSettings:
         strategy = Strategy((env.text("ENTITLEMENT_STRATEGY") or "LAST").upper())
     except ValueError:
         raise ConfigurationError("ENTITLEMENT_STRATEGY must be ALL, FIRST or LAST") from None
-    grace = env.whole("OFFLINE_GRACE_SECONDS", 86400, "a whole number of seconds")
-    if grace < 0:
-        raise ConfigurationError("OFFLINE_GRACE_SECONDS must not be negative")
     refund_threshold = env.whole("REFUND_ABUSE_THRESHOLD", 3, "a whole number")
     if refund_threshold < 1:
         raise ConfigurationError("REFUND_ABUSE_THRESHOLD must be at least 1")
@@ -234,7 +241,7 @@ def _core(env: _Environment) -> CoreSettings:
     return CoreSettings(
         catalog=_catalog(env.text("CATALOG_FILE")),
         strategy=strategy,
-        offline_grace=timedelta(seconds=grace),
+        offline_grace=env.duration("OFFLINE_GRACE_SECONDS", timedelta(days=1)),
         refund_threshold=refund_threshold,
         max_shared_owners=max_shared_owners,
         drift_recheck=timedelta(days=recheck_days),
@@ -283,14 +290,11 @@ def _redelivery(env: _Environment) -> RedeliverySettings:
 
 
 def _stripe(env: _Environment) -> StripeSettings:
-    grace = env.whole("STRIPE_GRACE_SECONDS", 259200, "a whole number of seconds")
-    if grace < 0:
-        raise ConfigurationError("STRIPE_GRACE_SECONDS must not be negative")
     return StripeSettings(
         webhook_secret=env.secret("STRIPE_WEBHOOK_SECRET"),
         api_key=env.secret("STRIPE_API_KEY"),
         api_base=env.url("STRIPE_API_BASE"),
-        grace=timedelta(seconds=grace),
+        grace=env.duration("STRIPE_GRACE_SECONDS", DEFAULT_STRIPE_GRACE),
     )
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 
-from parity.adapters.dynamodb import codecs, schema
+from parity.adapters.dynamodb import codecs, schema, table
 from parity.domain.entitlements import Entitlement
 from parity.domain.model import PaymentRef, Purchase, Revocation, State, Store
 from parity.domain.ownership import Action, AuditRecord, Strategy
@@ -47,7 +47,7 @@ def test_a_purchase_item_holds_the_declared_attributes_and_reads_back_the_same()
     # THEN every attribute is declared, and reading the item gives the purchase back
     assert set(item) == schema.PURCHASE_ATTRIBUTES
     assert set(item["revocations"][0]) == schema.REVOCATION_ATTRIBUTES
-    assert codecs.item_to_purchase(codecs.load_item(codecs.dump_item(item))) == purchase
+    assert codecs.item_to_purchase(table.load_item(table.dump_item(item))) == purchase
 
 
 def test_entitlement_and_audit_items_hold_the_declared_attributes_and_read_back_the_same():

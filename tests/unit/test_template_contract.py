@@ -254,6 +254,10 @@ def action_used(action: str, source: str, consumed_queues: set[str], resources: 
         return any(_target(r) in consumed_queues for r in resources if isinstance(r, _Tag))
     if re.search(rf"\.{xform_name(operation)}\(", source):
         return True
+    if service == "dynamodb" and operation in ("Query", "Scan"):  # the table's pager: Query unless named
+        pager = r"\.pages\(\s*[\"']scan[\"']" if operation == "Scan" else r"\.pages\((?!\s*[\"']scan[\"'])"
+        if re.search(pager, source):
+            return True
     item = TRANSACTION_ITEMS.get(operation) if service == "dynamodb" else None
     return bool(item and ".transact_write_items(" in source and re.search(rf"[\"']{item}[\"']\s*:", source))
 

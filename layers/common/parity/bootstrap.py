@@ -34,7 +34,7 @@ def _queue(queue_url: str, clients: AwsClients | None = None):
 
 
 def repository(settings: Settings, clients: AwsClients | None = None):
-    from .adapters.dynamodb import DynamoRepository
+    from .adapters.dynamodb.repository import DynamoRepository
 
     return DynamoRepository(
         settings.aws.table_name, client=_client(clients, "dynamodb"), recheck=settings.core.drift_recheck
@@ -52,11 +52,18 @@ def reconcile_queue(settings: Settings, clients: AwsClients | None = None):
     return _queue(settings.aws.reconcile_queue(), clients)
 
 
+def event_log(settings: Settings, clients: AwsClients | None = None):
+    """The event log part of the table alone: all a webhook's intake needs."""
+    from .adapters.dynamodb.event_log import DynamoEventLog
+
+    return DynamoEventLog(_table(settings, clients))
+
+
 def event_intake(settings: Settings, repo=None, clients: AwsClients | None = None):
     from .services.ingest import EventIntake
 
-    repo = repo or repository(settings, clients)
-    return EventIntake(repo, _queue(settings.aws.events_queue(), clients), SystemClock())
+    log = repo or event_log(settings, clients)
+    return EventIntake(log, _queue(settings.aws.events_queue(), clients), SystemClock())
 
 
 def stripe_ingest(settings: Settings):
@@ -133,12 +140,24 @@ def play_developer_api(settings: Settings):
     return PlayDeveloperApi.from_settings(settings, timeout=3, max_attempts=2, max_retry_after=2)
 
 
+def _table(settings: Settings, clients: AwsClients | None = None):
+    from .adapters.dynamodb.table import Table
+
+    return Table(settings.aws.table_name, _client(clients, "dynamodb"), settings.core.drift_recheck)
+
+
+def users(settings: Settings, clients: AwsClients | None = None):
+    """The users part of the table alone: all an entitlements read needs (the read function loads
+    nothing else of the adapter)."""
+    from .adapters.dynamodb.users import DynamoUsers
+
+    return DynamoUsers(_table(settings, clients))
+
+
 def entitlement_reader(settings: Settings, repo=None):
     from .services.entitlements import EntitlementReader
 
-    return EntitlementReader(
-        repo or repository(settings), settings.core.catalog, settings.core.offline_grace, SystemClock()
-    )
+    return EntitlementReader(repo or users(settings), settings.core.catalog, settings.core.offline_grace, SystemClock())
 
 
 def receipt_service(settings: Settings):

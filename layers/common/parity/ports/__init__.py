@@ -31,7 +31,8 @@ _MODULE_OF = {
         "records",
     ),
     **dict.fromkeys(
-        ("DriftRepository", "DriftStore", "EventLog", "ReplayReader", "ReplayRepository", "Repository"), "storage"
+        ("DriftRepository", "DriftStore", "EventLog", "ReplayReader", "ReplayRepository", "Repository", "Users"),
+        "storage",
     ),
     **dict.fromkeys(("AppleVerifier", "AppStoreApi", "PlayApi", "PushVerifier", "StripeApi"), "stores"),
 }
@@ -62,6 +63,7 @@ __all__ = [
     "StoredEvent",
     "StripeApi",
     "UserWrite",
+    "Users",
 ]
 
 
@@ -90,5 +92,5 @@ if TYPE_CHECKING:
         StoredEvent,
         UserWrite,
     )
-    from .storage import DriftRepository, DriftStore, EventLog, ReplayReader, ReplayRepository, Repository
+    from .storage import DriftRepository, DriftStore, EventLog, ReplayReader, ReplayRepository, Repository, Users
     from .stores import AppleVerifier, AppStoreApi, PlayApi, PushVerifier, StripeApi

@@ -5,12 +5,14 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import TYPE_CHECKING
 
-from ..domain.entitlements import Entitlement
-from ..domain.model import PaymentRef, Purchase
-from ..domain.ownership import AuditRecord
-from ..domain.replay import Step
-from ..domain.users import UserState
+if TYPE_CHECKING:  # annotations only: a webhook's intake builds StoredEvent without loading the domain
+    from ..domain.entitlements import Entitlement
+    from ..domain.model import PaymentRef, Purchase
+    from ..domain.ownership import AuditRecord
+    from ..domain.replay import Step
+    from ..domain.users import UserState
 
 
 @dataclass(frozen=True)

@@ -48,7 +48,19 @@ class EventLog(Protocol):
         oldest first."""
 
 
-class Repository(Protocol):
+class Users(Protocol):
+    """A user's partition: read whole, and its profile created once (what an entitlements read needs)."""
+
+    def load_user(self, user_id: str) -> UserState:
+        """Profile, purchases and entitlement projection in one consistent read; a user never written
+        comes back empty (`exists` False, version 0)."""
+
+    def create_profile(self, user_id: str, app_account_token: str) -> UserState:
+        """Issue the user's appAccountToken once: conditional on neither the user nor the token
+        existing. When another writer created the profile first, that profile is returned."""
+
+
+class Repository(Users, Protocol):
     """Purchases, users and their links, written together by conditional commits."""
 
     def find_payment(self, refs: Sequence[str], source: str = "stripe") -> PaymentRef | None:
@@ -64,14 +76,6 @@ class Repository(Protocol):
     def link_customer(self, source: str, event_id: str, customer_ref: str, user_id: str) -> None:
         """Link a store customer to a user and mark the event processed (`customer_linked`), in one
         transaction. Raises DuplicateEventError when the event was processed already."""
-
-    def load_user(self, user_id: str) -> UserState:
-        """Profile, purchases and entitlement projection in one consistent read; a user never written
-        comes back empty (`exists` False, version 0)."""
-
-    def create_profile(self, user_id: str, app_account_token: str) -> UserState:
-        """Issue the user's appAccountToken once: conditional on neither the user nor the token
-        existing. When another writer created the profile first, that profile is returned."""
 
     max_commit_items: int  # the most items one commit may hold (DynamoDB: 100 per transaction)
 

@@ -10,11 +10,11 @@ from ..domain.entitlements import Catalog, cache_until, entitlements_with_histor
 from ..results import UserEntitlements
 
 if TYPE_CHECKING:
-    from ..ports import Clock, Repository
+    from ..ports import Clock, Users
 
 
 class EntitlementReader:
-    def __init__(self, repository: Repository, catalog: Catalog, offline_grace: timedelta, clock: Clock) -> None:
+    def __init__(self, repository: Users, catalog: Catalog, offline_grace: timedelta, clock: Clock) -> None:
         self._repo = repository
         self._catalog = catalog
         self._grace = offline_grace

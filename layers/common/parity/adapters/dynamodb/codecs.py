@@ -1,7 +1,7 @@
 """Codecs: domain objects to the table's items and back (the shapes are listed in `schema`).
 
 `*_to_item` give plain attributes (None values are left out when dumped); `item_to_*` read items
-already loaded (`load_item`). Times are ISO 8601 text (`schema.iso`).
+already loaded (`table.load_item`). Times are ISO 8601 text (`schema.iso`).
 """
 
 from __future__ import annotations
@@ -9,8 +9,6 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from typing import Any
-
-from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 
 from ...domain import replay
 from ...domain.entitlements import Entitlement
@@ -20,19 +18,6 @@ from ...domain.replay import Step
 from ...domain.users import UserState
 from ...ports import EventSummary, UserWrite
 from .schema import ENTITLEMENT_PREFIX, PROFILE, PURCHASE_PREFIX, event_id_of, from_iso, iso
-
-_serializer = TypeSerializer()
-_deserializer = TypeDeserializer()
-
-
-def dump_item(item: dict[str, Any]) -> dict[str, Any]:
-    """Plain values typed for the low-level client; attributes whose value is None are left out."""
-    return {key: _serializer.serialize(value) for key, value in item.items() if value is not None}
-
-
-def load_item(item: dict[str, Any]) -> dict[str, Any]:
-    """An item from the low-level client as plain values."""
-    return {key: _deserializer.deserialize(value) for key, value in item.items()}
 
 
 def purchase_to_item(purchase: Purchase) -> dict[str, Any]:
@@ -241,12 +226,3 @@ def item_to_event_summary(item: dict[str, Any]) -> EventSummary:
         outcome=item.get("outcome"),
         purchase_id=item.get("purchaseId"),
     )
-
-
-def recorded_changes(item: dict[str, Any]) -> tuple[dict, ...]:
-    """The change details recorded on an event item (raw, not loaded): those of the commit that
-    processed it, and those its later batches added (`laterChanges`, one JSON list per batch)."""
-    changes = json.loads(item.get("changes", {}).get("S", "[]"))
-    for batch in item.get("laterChanges", {}).get("L", []):
-        changes += json.loads(batch.get("S", "[]"))
-    return tuple(changes)

@@ -17,29 +17,25 @@ from ...domain.model import PaymentRef, Purchase
 from ...ports import Commit, PendingUpdate, PurchaseWrite, UserWrite
 from .codecs import (
     audit_to_item,
-    dump_item,
     entitlement_to_item,
-    new_profile_to_item,
     payment_ref_to_item,
     purchase_to_item,
-    recorded_changes,
+    step_to_text,
 )
-from .event_log import later_changes_update, processed_update
+from .event_log import later_changes_update, processed_update, recorded_changes
 from .schema import (
     audit_key,
     due_index,
     entitlement_key,
-    iso,
     payment_ref_key,
-    profile_key,
     purchase_key,
     token_key,
     user_purchase_key,
 )
-from .table import Table
+from .table import Table, dump_item
+from .users import NEW, profile_writes
 
 MAX_TRANSACTION_ITEMS = 100  # TransactWriteItems' limit
-NEW = "attribute_not_exists(PK)"
 
 
 def commit_items(table: Table, commit: Commit) -> list[dict[str, Any]]:
@@ -47,8 +43,9 @@ def commit_items(table: Table, commit: Commit) -> list[dict[str, Any]]:
     items: list[dict[str, Any]] = []
     if commit.completes_event:
         only = commit.purchases[0].purchase.purchase_id if len(commit.purchases) == 1 else commit.purchase_id
+        step = None if commit.step is None else step_to_text(commit.step)
         processed = processed_update(
-            table, commit.source, commit.event_id, commit.outcome, commit.change_details, only, step=commit.step
+            table, commit.source, commit.event_id, commit.outcome, commit.change_details, only, step=step
         )
         items.append(processed_in_transaction(processed))
     elif commit.change_details:
@@ -94,35 +91,6 @@ def user_writes(table: Table, user: UserWrite) -> list[dict[str, Any]]:
     items += [table.put(entitlement_key(uid, e.entitlement_id), entitlement_to_item(e)) for e in user.put_entitlements]
     items += [table.delete(entitlement_key(uid, gone)) for gone in user.delete_entitlement_ids]
     return items
-
-
-def profile_writes(table: Table, user: UserWrite) -> list[dict[str, Any]]:
-    """A new user's profile and token (both puts fail if the user or the token exists: the token is
-    issued exactly once), or an existing profile's update on its version."""
-    if user.expected_version == 0:
-        if user.new_app_account_token is None:
-            raise ValueError(f"a new user ({user.user_id}) is written with its appAccountToken")
-        return [
-            table.put(profile_key(user.user_id), new_profile_to_item(user), ConditionExpression=NEW),
-            table.put(token_key(user.new_app_account_token), {"userId": user.user_id}, ConditionExpression=NEW),
-        ]
-    sets = ["version = :next"]
-    values: dict[str, Any] = {":next": user.expected_version + 1, ":expected": user.expected_version}
-    if user.refunds_added:
-        sets.append("refunds = if_not_exists(refunds, :zero) + :refunds")
-        values |= {":zero": 0, ":refunds": user.refunds_added}
-    if user.flagged_at:
-        sets.append("flaggedAt = :flagged")
-        values[":flagged"] = iso(user.flagged_at)
-    if user.merged_into:
-        sets.append("mergedInto = :into")
-        values[":into"] = user.merged_into
-    if user.aliases_added:
-        sets.append("aliases = list_append(if_not_exists(aliases, :none), :aliases)")
-        values |= {":none": [], ":aliases": list(user.aliases_added)}
-    expression = "SET " + ", ".join(sets)
-    update = table.update(profile_key(user.user_id), expression, values, ConditionExpression="version = :expected")
-    return [{"Update": update}]
 
 
 def pending_update(table: Table, pending: PendingUpdate) -> dict[str, Any]:

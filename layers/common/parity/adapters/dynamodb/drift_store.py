@@ -8,7 +8,6 @@ from typing import Any
 
 from ...domain.drift import DUE_SHARDS
 from ...domain.model import Purchase
-from .codecs import load_item
 from .schema import (
     DUE_PREFIX,
     GSI2,
@@ -25,7 +24,7 @@ from .schema import (
     purchase_key,
     report_key,
 )
-from .table import OnTable
+from .table import OnTable, load_item
 
 MAX_REPORT_EXAMPLES = 20
 

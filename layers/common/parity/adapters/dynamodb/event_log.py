@@ -16,11 +16,9 @@ from typing import Any
 from boto3.dynamodb.types import Binary
 from botocore.exceptions import ClientError
 
-from ...domain.replay import Step
 from ...ports import AppendResult, StoredEvent
-from .codecs import dump_item, load_item, recorded_changes, step_to_text
 from .schema import GSI1, UNRESOLVED, arrival_index, event_id_of, event_key, history_pk, iso
-from .table import OnTable, Table
+from .table import OnTable, Table, dump_item, load_item
 
 
 class DynamoEventLog(OnTable):
@@ -108,11 +106,11 @@ def processed_update(
     changes: Sequence[Mapping],
     purchase_id: str | None = None,
     now: datetime | None = None,
-    step: Step | None = None,
+    step: str | None = None,
 ) -> dict[str, Any]:
     """Mark the event processed (once). An event about a purchase joins the purchase's history in
     GSI1, whatever id it arrived under (an invoice, a later token of a Play chain), with the step it
-    wrote (`replayStep`, what `parity replay` folds)."""
+    wrote (`replayStep`: `codecs.step_to_text`, what `parity replay` folds)."""
     sets = ["processedAt = :now", "outcome = :outcome", "changes = :changes"]
     values = {
         ":now": iso(now or datetime.now(timezone.utc)),
@@ -124,7 +122,7 @@ def processed_update(
         values |= {":pid": purchase_id, ":gsi": history_pk(purchase_id)}
     if step is not None:
         sets.append("replayStep = :step")
-        values[":step"] = step_to_text(step)
+        values[":step"] = step
     expression = "SET " + ", ".join(sets)
     return table.update(
         event_key(source, event_id), expression, values, ConditionExpression="attribute_not_exists(processedAt)"
@@ -138,3 +136,12 @@ def later_changes_update(table: Table, source: str, event_id: str, changes: Sequ
         "SET laterChanges = list_append(if_not_exists(laterChanges, :none), :batch)",
         {":none": [], ":batch": [json.dumps(list(changes))]},
     )
+
+
+def recorded_changes(item: dict[str, Any]) -> tuple[dict, ...]:
+    """The change details recorded on an event item (raw, not loaded): those of the commit that
+    processed it, and those its later batches added (`laterChanges`, one JSON list per batch)."""
+    changes = json.loads(item.get("changes", {}).get("S", "[]"))
+    for batch in item.get("laterChanges", {}).get("L", []):
+        changes += json.loads(batch.get("S", "[]"))
+    return tuple(changes)

@@ -3,23 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
-
-from botocore.exceptions import ClientError
 
 from ...domain.model import PaymentRef, Purchase
 from ...domain.ownership import AuditRecord
-from ...domain.users import UserState
-from ...ports import Commit, EventSummary, PurchaseRead, UserWrite
+from ...ports import Commit, EventSummary, PurchaseRead
 from .codecs import (
     item_to_audit,
     item_to_event_summary,
     item_to_payment_ref,
     item_to_purchase,
-    items_to_user,
-    load_item,
 )
-from .commit import MAX_TRANSACTION_ITEMS, commit_items, processed_in_transaction, profile_writes, transact
+from .commit import MAX_TRANSACTION_ITEMS, commit_items, processed_in_transaction, transact
 from .event_log import processed_update
 from .schema import (
     GSI1,
@@ -32,14 +26,14 @@ from .schema import (
     payment_ref_key,
     purchase_key,
     token_key,
-    user_pk,
 )
-from .table import OnTable
+from .table import load_item
+from .users import DynamoUsers
 
 BATCH_GET_KEYS = 100  # BatchGetItem takes a hundred keys
 
 
-class DynamoPurchases(OnTable):
+class DynamoPurchases(DynamoUsers):
     """Purchases, users and their links on the table, written together by conditional commits."""
 
     max_commit_items = MAX_TRANSACTION_ITEMS
@@ -90,23 +84,6 @@ class DynamoPurchases(OnTable):
             token_user=(found.get(TOKEN) or {}).get("userId"),
         )
 
-    def load_user(self, user_id: str) -> UserState:
-        """The user's partition in one consistent Query (every page)."""
-        items: list[dict[str, Any]] = []
-        for page in self._table.pages(
-            KeyConditionExpression="PK = :pk",
-            ExpressionAttributeValues={":pk": {"S": user_pk(user_id)}},
-            ConsistentRead=True,
-        ):
-            items += map(load_item, page)
-        return items_to_user(user_id, items)
-
-    def user_for_token(self, app_account_token: str) -> str | None:
-        """The user an appAccountToken was issued to (or moved to), None when unknown."""
-        response = self._table.client.get_item(TableName=self._table.name, Key=token_key(app_account_token))
-        item = response.get("Item")
-        return None if item is None else item["userId"]["S"]
-
     def audit_trail(self, user_id: str, limit: int = 100) -> tuple[AuditRecord, ...]:
         """The user's audit trail, newest first (one Query page)."""
         response = self._table.client.query(
@@ -131,18 +108,6 @@ class DynamoPurchases(OnTable):
         )
         return tuple(item_to_event_summary(load_item(item)) for item in response.get("Items", []))
 
-    def create_profile(self, user_id: str, app_account_token: str) -> UserState:
-        """Issue the user's appAccountToken once; when another writer came first, theirs stands."""
-        new_user = UserWrite(user_id, 0, new_app_account_token=app_account_token)
-        try:
-            self._table.client.transact_write_items(TransactItems=profile_writes(self._table, new_user))
-        except ClientError as error:
-            if error.response["Error"]["Code"] != "TransactionCanceledException":
-                raise
-            return self.load_user(user_id)
-        # Ours stands; a user's items are only ever written together with the profile, so there are none.
-        return UserState(user_id=user_id, app_account_token=app_account_token, version=1)
-
     def link_customer(self, source: str, event_id: str, customer_ref: str, user_id: str) -> None:
         """Link a store customer to a user and mark the event processed, in one transaction."""
         link = self._table.put(customer_key(source, customer_ref), {"userId": user_id, "customerRef": customer_ref})
@@ -160,4 +125,3 @@ class DynamoPurchases(OnTable):
             # A caller's bug, not a store failure: BoundedWriter splits what does not fit.
             raise ValueError(f"a commit of {len(items)} items does not fit one transaction ({self.max_commit_items})")
         transact(self._table, items, first_is_event=commit.completes_event)
-

@@ -9,9 +9,9 @@ from typing import Any
 from ...domain.model import Purchase
 from ...domain.replay import Step, split_entries
 from ...ports import ReplayInput
-from .codecs import item_to_purchase, item_to_replay_entry, items_to_user, load_item
+from .codecs import item_to_purchase, item_to_replay_entry, items_to_user
 from .schema import EVENT_PREFIX, GSI1, PURCHASE, PURCHASE_PREFIX, USER_PREFIX, history_pk
-from .table import OnTable
+from .table import OnTable, load_item
 
 
 class DynamoReplayReader(OnTable):

@@ -7,14 +7,26 @@ from collections.abc import Iterator, Sequence
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
+from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
-
-from .codecs import dump_item, load_item
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
 
 DEFAULT_RECHECK = timedelta(days=7)
+
+_serializer = TypeSerializer()
+_deserializer = TypeDeserializer()
+
+
+def dump_item(item: dict[str, Any]) -> dict[str, Any]:
+    """Plain values typed for the low-level client; attributes whose value is None are left out."""
+    return {key: _serializer.serialize(value) for key, value in item.items() if value is not None}
+
+
+def load_item(item: dict[str, Any]) -> dict[str, Any]:
+    """An item from the low-level client as plain values."""
+    return {key: _deserializer.deserialize(value) for key, value in item.items()}
 
 
 class Table:

@@ -127,6 +127,9 @@ def _banner(stack, seconds: float) -> None:
         if config.admin_token
         else "  admin:      off (set ADMIN_TOKEN to use the admin routes)",
     ]
+    if config.webhook_url:
+        header = "with" if config.webhook_authorization else "WITHOUT (WEBHOOK_AUTHORIZATION unset)"
+        lines.append(f"  webhook:    change events POSTed to {config.webhook_url}, {header} an Authorization header")
     if config.demo_defaults:
         lines.append("  DEMO CONFIGURATION in use for what is not configured (test secrets, demo catalog):")
         lines += [f"    {item}" for item in config.demo_defaults]

@@ -29,6 +29,8 @@ class Config:
     auth_audiences: tuple[str, ...]
     admin_token: str | None
     demo_defaults: tuple[str, ...] = field(default=())
+    webhook_url: str | None = None  # change events are POSTed here (local/webhook.py)
+    webhook_authorization: str | None = None  # the Authorization header value sent with them
 
     @property
     def base_url(self) -> str:
@@ -61,7 +63,19 @@ class Config:
             issuer = issuer or f"http://127.0.0.1:{port}/"
             audiences = audiences or (DEMO_AUDIENCE,)
             demo.append("AUTH_JWKS_URL=<demo key of this stack> (POST /_demo/token mints user tokens)")
-        return cls(port, jwks_url, issuer, audiences, environ.get("ADMIN_TOKEN") or None, tuple(demo))
+        webhook_url = environ.get("WEBHOOK_URL") or None
+        if webhook_url is not None and not webhook_url.startswith(("http://", "https://")):
+            raise SystemExit(f"WEBHOOK_URL must be an http:// or https:// URL, not {webhook_url!r}")
+        return cls(
+            port,
+            jwks_url,
+            issuer,
+            audiences,
+            environ.get("ADMIN_TOKEN") or None,
+            tuple(demo),
+            webhook_url,
+            environ.get("WEBHOOK_AUTHORIZATION") or None,
+        )
 
 
 def isolate_aws(environ: MutableMapping[str, str], endpoint_url: str) -> None:

@@ -51,6 +51,7 @@ class Stack:
         self.resources: Resources | None = None
         self.demo_keys: DemoKeys | None = None
         self.tap: ChangeTap | None = None
+        self.webhook = None  # local.webhook.WebhookDelivery: with WEBHOOK_URL only
         self._dynamodb = None
         self._serving: threading.Thread | None = None
         self.endpoint_url: str | None = None
@@ -95,6 +96,13 @@ class Stack:
         if bus:
             self.tap = ChangeTap(sqs, events, bus, self._stop)
             self._threads.append(self.tap)
+        if bus and self.config.webhook_url:
+            # What the template's API destination does on AWS: the same rule, body, header and retries.
+            from local.webhook import HttpSender, WebhookDelivery
+
+            sender = HttpSender(self.config.webhook_url, self.config.webhook_authorization)
+            self.webhook = WebhookDelivery.create(template, self.resources, sqs, events, bus, sender, self._stop)
+            self._threads.append(self.webhook)
 
         self._httpd.router = Router(self._endpoints(functions.routes))
         # Before the first request is served: whoever sees the stack healthy finds the file written.

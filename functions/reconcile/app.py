@@ -10,7 +10,7 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from parity import bootstrap
 from parity.observability import lambda_entry, logger
 from parity.retries import OutOfTime
-from parity.services.drift import PLAY_VOIDED
+from parity.services.drift import CATCH_UPS
 from parity.settings import Settings
 
 # The most one check's store calls can take (README, "Store outages": the App Store's transaction and
@@ -40,9 +40,9 @@ processor = RetryingProcessor(event_type=EventType.SQS)
 
 
 def store_of(message: dict) -> str | None:
-    """The store a check asks: the purchase id's prefix (`app_store:...`); Play for the voided catch-up."""
-    if message.get("kind") == PLAY_VOIDED:
-        return "play_store"
+    """The store a check asks: the purchase id's prefix (`app_store:...`); a catch-up's own store."""
+    if message.get("kind") in CATCH_UPS:
+        return CATCH_UPS[message["kind"]]
     purchase_id = message.get("purchaseId")
     return purchase_id.split(":", 1)[0] if isinstance(purchase_id, str) and ":" in purchase_id else None
 

@@ -316,6 +316,29 @@ def test_a_cursor_keeps_the_last_value_saved(store):
     assert store.cursor("play_voided") == "2026-01-02T00:00:00+00:00"
 
 
+def test_cursors_are_kept_apart_by_name(store):
+    # the Play voided catch-up and the Stripe refunds and disputes catch-up each keep their own
+    store.set_cursor("play_voided", "2026-01-01T00:00:00+00:00")
+    store.set_cursor("stripe_payments", "1767225600")
+    assert (store.cursor("play_voided"), store.cursor("stripe_payments")) == ("2026-01-01T00:00:00+00:00", "1767225600")
+
+
+def test_a_purchase_keeps_the_state_it_lapses_into_and_its_grace_end(store):
+    # a Stripe renewal failure: in grace until its end, billing_retry after; a pause: paused after
+    in_grace = owned("u_1", state=State.GRACE_PERIOD, grace_ends_at=day(33), lapses_to=State.BILLING_RETRY)
+    commit = first_commit()
+    store.commit(
+        replace(
+            commit,
+            purchases=(PurchaseWrite(in_grace, 0),),
+            users=(replace(commit.users[0], put_purchases=(in_grace,)),),
+        )
+    )
+    assert store.get_purchase(PID) == in_grace
+    assert store.load_user("u_1").purchases == (in_grace,)
+    assert store.get_purchase(PID).state_at(day(34)) is State.BILLING_RETRY
+
+
 # ------------------------------------------------------------------------------------------- replay
 
 

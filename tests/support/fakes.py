@@ -608,6 +608,8 @@ class FakeStripeApi(_StoreApi):
         self.line_items: dict[str, list[dict]] = {}  # checkout session → its line items
         self.payments: dict[str, str] = {}  # payment intent → the subscription it paid
         self.sessions: dict[str, dict] = {}  # checkout session, as Stripe sends it (nothing expanded)
+        self.refunds: list[dict] = []  # refunds as Stripe lists them, their charge expanded
+        self.disputes: list[dict] = []
 
     def subscription(self, subscription_id: str) -> Mapping:
         self._call("subscription", subscription_id)
@@ -623,6 +625,14 @@ class FakeStripeApi(_StoreApi):
         self._call("subscription_for_payment", payment_intent_id)
         return self.payments.get(payment_intent_id)
 
+    def refunds_since(self, created_from: datetime) -> Iterator[Mapping]:
+        self._call("refunds", created_from)
+        return _newest_first(self.refunds, created_from)
+
+    def disputes_since(self, created_from: datetime) -> Iterator[Mapping]:
+        self._call("disputes", created_from)
+        return _newest_first(self.disputes, created_from)
+
     def checkout_session(self, session_id: str) -> Mapping:
         """The session with its subscription and line items expanded, as `StripeApiClient` asks for it."""
         self._call("checkout_session", session_id)
@@ -633,6 +643,12 @@ class FakeStripeApi(_StoreApi):
             session["subscription"] = self.subscriptions[session["subscription"]]
         session["line_items"] = {"object": "list", "data": list(self.line_items.get(session_id, [])), "has_more": False}
         return session
+
+
+def _newest_first(items: list[dict], created_from: datetime) -> Iterator[Mapping]:
+    """A Stripe list: created at or after `created_from`, newest first."""
+    since = int(created_from.timestamp())
+    return iter(sorted((i for i in items if i["created"] >= since), key=lambda i: i["created"], reverse=True))
 
 
 class FakePlayApi(_StoreApi):

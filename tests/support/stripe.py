@@ -192,3 +192,21 @@ def paid_invoice(invoice_id: str, sub_id: str, period_end: int, price: str = "pr
     for line in paid["lines"]["data"]:
         line["pricing"] = {"type": "price_details", "price_details": {"price": price, "product": "prod_pro"}}
     return paid
+
+
+def refund(refund_id: str, charge_obj: dict, created: int, status: str = "succeeded", amount: int | None = None) -> dict:
+    """A refund as `GET /v1/refunds?expand[]=data.charge` lists it: its charge expanded."""
+    return {
+        "id": refund_id,
+        "object": "refund",
+        "amount": charge_obj["amount_refunded"] if amount is None else amount,
+        "charge": charge_obj,
+        "payment_intent": charge_obj.get("payment_intent"),
+        "status": status,
+        "created": created,
+    }
+
+
+def listed_dispute(dispute_id: str, created: int, status: str = "needs_response", **fields: Any) -> dict:
+    """A dispute as `GET /v1/disputes` lists it."""
+    return {**dispute(dispute_id, status=status, **fields), "created": created}

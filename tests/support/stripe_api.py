@@ -1,7 +1,8 @@
 """A tiny local imitation of the Stripe API reads Parity makes (for `STRIPE_API_BASE`).
 
 Serves `GET /v1/subscriptions/{id}`, `GET /v1/invoices/{id}`, `GET /v1/invoice_payments` (filtered
-by `payment[payment_intent]`), `GET /v1/checkout/sessions/{id}` (with `expand` of `subscription`, taken
+by `payment[payment_intent]`), `GET /v1/refunds` (charges expanded with `expand[]=data.charge`) and
+`GET /v1/disputes` (filtered by `created[gte]`, newest first, paged by `limit` and `starting_after`), `GET /v1/checkout/sessions/{id}` (with `expand` of `subscription`, taken
 from `subscriptions`, and `line_items`, taken from `checkout_line_items`, as Stripe expands them) and
 `GET /v1/checkout/sessions/{id}/line_items` from dicts the test fills, answers unknown ids with Stripe's
 404 error shape, and records every request (path, query, Authorization, Stripe-Version).
@@ -26,6 +27,8 @@ class StripeApiState:
     invoice_payments: list[dict] = field(default_factory=list)
     checkout_line_items: dict[str, list[dict]] = field(default_factory=dict)
     checkout_sessions: dict[str, dict] = field(default_factory=dict)
+    refunds: list[dict] = field(default_factory=list)  # each with its charge object under "charge"
+    disputes: list[dict] = field(default_factory=list)
     requests: list[dict] = field(default_factory=list)
     base_url: str = ""
     fail_with: int | None = None  # answer every request with this status (an outage)
@@ -72,6 +75,22 @@ def _checkout_session(state: StripeApiState, session_id: str, expand: set[str]) 
     return 200, session
 
 
+def _listed(items: list[dict], query: dict[str, list[str]], path: str, expand: set[str]) -> dict:
+    """A Stripe list: `created[gte]`, newest first, `limit` per page after `starting_after`; an expanded
+    `data.charge` stays the object, otherwise it is its id."""
+    since = int((query.get("created[gte]") or ["0"])[0])
+    found = sorted((i for i in items if i["created"] >= since), key=lambda i: (i["created"], i["id"]), reverse=True)
+    after = (query.get("starting_after") or [None])[0]
+    if after is not None:
+        found = found[[i["id"] for i in found].index(after) + 1 :]
+    limit = int((query.get("limit") or ["10"])[0])
+    page = [
+        {**i, "charge": i["charge"]["id"]} if isinstance(i.get("charge"), dict) and "data.charge" not in expand else i
+        for i in found[:limit]
+    ]
+    return {"object": "list", "data": page, "has_more": len(found) > limit, "url": path}
+
+
 def _handler(state: StripeApiState) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         def log_message(self, *args) -> None:  # keep test output clean
@@ -107,6 +126,9 @@ def _handler(state: StripeApiState) -> type[BaseHTTPRequestHandler]:
                 )
             elif len(parts) == 4 and parts[:3] == ["v1", "checkout", "sessions"]:
                 status, body = _checkout_session(state, parts[3], _expanded(query))
+            elif parts in (["v1", "refunds"], ["v1", "disputes"]):
+                items = state.refunds if parts[1] == "refunds" else state.disputes
+                status, body = 200, _listed(items, query, url.path, _expanded(query))
             elif parts == ["v1", "invoice_payments"]:
                 intent = (query.get("payment[payment_intent]") or [None])[0]
                 data = [p for p in state.invoice_payments if (p.get("payment") or {}).get("payment_intent") == intent]

@@ -12,6 +12,7 @@ from parity.domain.purchases import apply_update
 from parity.domain.stripe import normalize
 from parity.domain.timeutil import from_epoch
 from tests.support import stripe as fx
+from tests.support.fakes import FakeStripeApi
 from tests.support.services import NOW, World
 
 DAY = fx.DAY
@@ -101,3 +102,83 @@ def test_processing_and_the_read_keep_access_in_grace_and_payment_restores_it():
     world.drain()
     pro = world.read("u_w")["entitlements"]["pro"]
     assert (pro["active"], pro["state"], pro["expiresAt"]) == (True, "active", rfc3339(END))
+
+
+# -- after the grace end: reads, the stale-access sweep and the drift scan ----------------------------
+
+
+def _in_grace(world: World, sub: str, user: str) -> None:
+    world.deliver(
+        fx.event("customer.subscription.created", fx.subscription(sub, "active", END, user_id=user), created=START),
+        fx.event("invoice.payment_failed", fx.invoice(f"in_{sub}", sub, period_end=END), created=T),
+        fx.event("customer.subscription.updated", fx.subscription(sub, "past_due", END, user_id=user), created=T),
+    )
+    world.drain()
+    assert not world.failed
+
+
+def test_once_the_grace_end_has_passed_every_read_shows_billing_retry_without_access():
+    # GIVEN a subscriber in grace, and no event since
+    world = World()
+    _in_grace(world, "sub_r", "u_r")
+    # WHEN the grace end passes
+    world.clock.set(from_epoch(START) + GRACE + timedelta(seconds=1))
+    # THEN the entitlement, the purchase and the operator's view all say billing_retry, no access
+    body = world.read("u_r")
+    pro = body["entitlements"]["pro"]
+    assert (pro["active"], pro["state"], pro["expiresAt"], pro["gracePeriodExpiresAt"]) == (
+        False, "billing_retry", rfc3339(START), None,
+    )
+    assert body["purchases"][0]["state"] == "billing_retry"
+    report = world.user_report("u_r")
+    assert report["entitlements"]["pro"]["state"] == "billing_retry"
+    (purchase,) = report["purchases"]
+    assert (purchase["state"], purchase["grantsAccess"], purchase["gracePeriodExpiresAt"]) == ("billing_retry", False, None)
+    # AND a second before the end, the same reads still show the grace
+    world.clock.set(from_epoch(START) + GRACE - timedelta(seconds=1))
+    assert world.read("u_r")["entitlements"]["pro"]["state"] == "grace_period"
+    assert world.read("u_r")["purchases"][0]["state"] == "grace_period"
+
+
+def test_the_stale_access_sweep_waits_for_the_grace_end_then_ends_access():
+    # GIVEN a subscriber in grace, and no Stripe API key (nothing to ask: the scan sweeps)
+    world = World()
+    _in_grace(world, "sub_s", "u_s")
+    world.publisher.changes()
+    # WHEN the scan runs after the paid period's end but before the grace end
+    world.clock.set(from_epoch(START) + GRACE - timedelta(hours=1))
+    assert world.scan()["selected"] == 0
+    assert world.has("u_s") and world.publisher.changes() == []
+    # WHEN it runs after the grace end
+    world.clock.set(from_epoch(START) + GRACE + timedelta(minutes=1))
+    result = world.scan()
+    # THEN the purchase was due, access ends, and the change is published as billing_retry
+    assert result["counts"]["swept"] == 1 and result["counts"]["stale_access"] == 1
+    (change,) = world.publisher.changes()
+    assert (change["old"]["state"], change["new"]["state"], change["new"]["active"]) == ("grace_period", "billing_retry", False)
+
+
+def test_the_drift_scan_asks_stripe_at_the_grace_end_and_a_late_payment_restores_active():
+    # GIVEN a subscriber in grace; Stripe knows the subscription
+    api = FakeStripeApi()
+    world = World(stripe_api=api)
+    api.subscriptions["sub_d"] = fx.subscription("sub_d", "past_due", END, user_id="u_d")
+    _in_grace(world, "sub_d", "u_d")
+    assert world.has("u_d")
+    # WHEN the scan runs before the grace end, nothing is due
+    world.clock.set(from_epoch(START) + GRACE - timedelta(hours=1))
+    assert world.scan()["selected"] == 0
+    # WHEN it runs after: Stripe still says past_due → billing_retry, stored as such
+    world.clock.set(from_epoch(START) + GRACE + timedelta(minutes=1))
+    assert world.scan()["selected"] == 1
+    stored = world.store.get_purchase("stripe:sub_d")
+    assert (stored.store_state, stored.grace_ends_at) == (State.BILLING_RETRY, None)
+    assert (world.read("u_d")["entitlements"]["pro"]["state"], world.has("u_d")) == ("billing_retry", False)
+    # WHEN the customer pays at last
+    api.subscriptions["sub_d"] = fx.subscription("sub_d", "active", END, user_id="u_d")
+    paid_at = int(world.clock.now().timestamp())
+    world.deliver(fx.event("invoice.payment_succeeded", fx.paid_invoice("in_sub_d", "sub_d", END), created=paid_at))
+    world.drain()
+    # THEN access is back, until the period's end
+    pro = world.read("u_d")["entitlements"]["pro"]
+    assert (pro["active"], pro["state"], pro["expiresAt"], pro["gracePeriodExpiresAt"]) == (True, "active", rfc3339(END), None)

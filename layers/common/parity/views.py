@@ -8,6 +8,8 @@ from typing import TYPE_CHECKING
 from .domain.timeutil import rfc3339
 
 if TYPE_CHECKING:
+    from datetime import datetime
+
     from .domain.entitlements import Catalog, Entitlement
     from .domain.model import Purchase
     from .domain.ownership import AuditRecord
@@ -31,12 +33,13 @@ def entitlement_view(entitlement: Entitlement) -> dict:
     }
 
 
-def purchase_view(purchase: Purchase, user_id: str, catalog: Catalog) -> dict:
+def purchase_view(purchase: Purchase, user_id: str, catalog: Catalog, now: datetime | None = None) -> dict:
+    """A purchase as of `now`: its state is the one reads show then (`Purchase.state_at`)."""
     return {
         "purchaseId": purchase.purchase_id,
         "store": purchase.store.value,
         "productId": purchase.product_id,
-        "state": purchase.state.value,
+        "state": (purchase.state if now is None else purchase.state_at(now)).value,
         "expiresAt": rfc3339(purchase.expires_at),
         "entitlements": list(catalog.entitlements_of(purchase)),
         "ownership": purchase.ownership_of(user_id).value,
@@ -50,7 +53,8 @@ def entitlements_response(read: UserEntitlements) -> dict:
         "appAccountToken": read.app_account_token,
         "entitlements": {eid: entitlement_view(e) for eid, e in read.entitlements.items()},
         "purchases": [
-            purchase_view(p, read.user_id, read.catalog) for p in sorted(read.purchases, key=lambda p: p.purchase_id)
+            purchase_view(p, read.user_id, read.catalog, read.now)
+            for p in sorted(read.purchases, key=lambda p: p.purchase_id)
         ],
         "requestDate": rfc3339(read.now),
         "cacheUntil": rfc3339(read.cache_until),
@@ -124,11 +128,11 @@ def admin_user_view(report: UserReport) -> dict:
         "entitlements": {eid: entitlement_view(e) for eid, e in report.entitlements.items()},
         "purchases": [
             {
-                **purchase_view(p, user.user_id, report.catalog),
+                **purchase_view(p, user.user_id, report.catalog, now),
                 "ownerIds": list(p.owner_ids),
                 "manualOwner": p.manual_owner,
                 "willRenew": p.will_renew,
-                "gracePeriodExpiresAt": rfc3339(p.grace_ends_at),
+                "gracePeriodExpiresAt": rfc3339(p.grace_ends_at if p.state_at(now) is p.state else None),
                 "grantsAccess": p.grants_access(now),
                 "events": [event_view(e) for e in report.events.get(p.purchase_id, ())],
             }

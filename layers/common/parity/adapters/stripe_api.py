@@ -1,9 +1,11 @@
-"""The Stripe API, read-only: the subscription truth behind an event, and the Checkout Session a Stripe
-receipt names (stripe-python, imported lazily)."""
+"""The Stripe API, read-only: the subscription truth behind an event, the Checkout Session a Stripe
+receipt names, and the refunds and disputes the drift scan catches up on (stripe-python, imported
+lazily)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from datetime import datetime
 from typing import Any, TypeVar
 
 from ..domain.errors import StoreApiError
@@ -62,6 +64,25 @@ class StripeApiClient:
             details = (invoice.get("parent") or {}).get("subscription_details") or {}
             return details.get("subscription") or invoice.get("subscription")
         return None
+
+
+    def refunds_since(self, created_from: datetime) -> Iterator[Mapping]:
+        return self._list(self._client.v1.refunds.list, created_from, expand=["data.charge"])
+
+    def disputes_since(self, created_from: datetime) -> Iterator[Mapping]:
+        return self._list(self._client.v1.disputes.list, created_from)
+
+    @staticmethod
+    def _list(request: Callable[..., Any], created_from: datetime, **params: Any) -> Iterator[Mapping]:
+        """A Stripe list created since `created_from`, page by page (`starting_after` the last id)."""
+        query: dict[str, Any] = {"created": {"gte": int(created_from.timestamp())}, "limit": 100, **params}
+        while True:
+            page = _call(request, params=query)
+            for item in page.data:
+                yield item.to_dict()
+            if not page.has_more or not page.data:
+                return
+            query = {**query, "starting_after": page.data[-1].id}
 
 
 def _call(request: Callable[..., T], *args: Any, **kwargs: Any) -> T:

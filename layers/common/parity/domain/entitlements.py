@@ -49,12 +49,13 @@ class Entitlement:
 
     @classmethod
     def of(cls, entitlement_id: str, purchase: Purchase, now: datetime) -> Entitlement:
+        state = purchase.state_at(now)  # a grace past its end reads as what it lapsed into, without it
         return cls(
             entitlement_id=entitlement_id,
             active=purchase.grants_access(now),
-            state=purchase.state,
+            state=state,
             expires_at=purchase.expires_at,
-            grace_ends_at=purchase.grace_ends_at,
+            grace_ends_at=purchase.grace_ends_at if state is purchase.state else None,
             will_renew=purchase.will_renew,
             store=purchase.store,
             product_id=purchase.product_id,

@@ -46,6 +46,15 @@ def access_granted(state: State, end: datetime | None, now: datetime) -> bool:
     return state in ACCESS_STATES and (end is None or end > now)
 
 
+def effective_state(state: State, end: datetime | None, lapses_to: State | None, now: datetime) -> State:
+    """The state as of `now`: a state granting access whose end has passed without a word from the store
+    is the one the store said it would fall into (`lapses_to`: a Stripe grace → billing_retry, a paused
+    collection → paused); without one, the stored state stands (the read rule still ends access)."""
+    if lapses_to is not None and state in ACCESS_STATES and end is not None and end <= now:
+        return lapses_to
+    return state
+
+
 class Ownership(str, Enum):
     """How a user holds a purchase: first claimant, co-claimant (strategy ALL), or set by an operator."""
 
@@ -83,6 +92,8 @@ class Purchase:
     environment: str = "production"
     raw_state: str | None = None
     product_refs: tuple[str, ...] = ()
+    # The state it falls into once its access end passes with no news from the store (`effective_state`).
+    lapses_to: State | None = None
     owner_ids: tuple[str, ...] = ()
     manual_owner: bool = False
     # The user verified store data names (appAccountToken, obfuscatedExternalAccountId, Stripe's
@@ -120,6 +131,10 @@ class Purchase:
     def grants_access(self, now: datetime) -> bool:
         return access_granted(self.state, self.access_ends_at, now)
 
+    def state_at(self, now: datetime) -> State:
+        """The state reads show at `now` (`effective_state`): a grace whose end has passed is over."""
+        return effective_state(self.state, self.access_ends_at, self.lapses_to, now)
+
     def ownership_of(self, user_id: str) -> Ownership:
         if self.manual_owner:
             return Ownership.MANUAL
@@ -147,6 +162,10 @@ class Snapshot:
     product_refs: tuple[str, ...] = ()
     raw_state: str | None = None
     environment: str = "production"
+    lapses_to: State | None = None  # the state once `expires_at` (or the grace end) has passed
+    # The store's current period starts here and nothing says it was paid (Stripe: collection paused):
+    # a purchase paid up to then keeps that end instead of taking the unpaid period's.
+    unpaid_from: datetime | None = None
 
 
 @dataclass(frozen=True)

@@ -110,11 +110,17 @@ def apply_update(current: Purchase | None, update: PurchaseUpdate) -> Purchase:
 
 
 def _apply_snapshot(purchase: Purchase, snapshot: Snapshot) -> Purchase:
+    state, expires_at, paid = snapshot.store_state, snapshot.expires_at, purchase.expires_at
+    if snapshot.unpaid_from is not None and paid is not None and paid <= snapshot.unpaid_from:
+        expires_at = paid  # the period began unpaid (collection paused): access ends with the paid one
+        if snapshot.lapses_to is not None and state in ACCESS_STATES and paid <= snapshot.as_of:
+            state = snapshot.lapses_to
     return replace(
         _apply_description(purchase, snapshot),
-        store_state=snapshot.store_state,
-        expires_at=snapshot.expires_at,
+        store_state=state,
+        expires_at=expires_at,
         grace_ends_at=snapshot.grace_ends_at,
+        lapses_to=snapshot.lapses_to,
         event_time=snapshot.as_of,
     )
 
@@ -151,6 +157,7 @@ def _apply_payment(purchase: Purchase, paid_through: datetime, occurred_at: date
         expires_at=paid_through,
         store_state=State.ACTIVE,
         grace_ends_at=None,
+        lapses_to=None if purchase.lapses_to is State.BILLING_RETRY else purchase.lapses_to,  # paid: no grace
         event_time=max(purchase.event_time, occurred_at),
     )
 
@@ -166,9 +173,12 @@ def _apply_failed_payment(purchase: Purchase, update: PurchaseUpdate) -> Purchas
             store_state=State.GRACE_PERIOD,
             expires_at=start,
             grace_ends_at=grace_end,
+            lapses_to=State.BILLING_RETRY,
             event_time=update.occurred_at,
         )
-    return replace(purchase, store_state=State.BILLING_RETRY, grace_ends_at=None, event_time=update.occurred_at)
+    return replace(
+        purchase, store_state=State.BILLING_RETRY, grace_ends_at=None, lapses_to=None, event_time=update.occurred_at
+    )
 
 
 def _apply_revocation(purchase: Purchase, revocation: Revocation) -> Purchase:

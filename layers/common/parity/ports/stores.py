@@ -64,6 +64,13 @@ class StripeApi(Protocol):
     def checkout_session(self, session_id: str) -> Mapping:
         """A Checkout Session with its subscription and line items expanded (a Stripe receipt)."""
 
+    def refunds_since(self, created_from: datetime) -> Iterator[Mapping]:
+        """Every refund created at or after `created_from` (`GET /v1/refunds?created[gte]=`, paged with
+        `starting_after`), each with its charge expanded (how much of it is refunded now)."""
+
+    def disputes_since(self, created_from: datetime) -> Iterator[Mapping]:
+        """Every dispute created at or after `created_from` (`GET /v1/disputes?created[gte]=`, paged)."""
+
 
 class AppleVerifier(Protocol):
     """Apple's signed data (JWS) checked against Apple's root for one app in one environment

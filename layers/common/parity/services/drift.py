@@ -27,13 +27,15 @@ from ..domain.timeutil import rfc3339
 from ..observability import logger, metrics
 from ..ports import StoredEvent
 from .processing import EventProcessor
+from .stripe_catchup import StripePaymentsCatchUp
 from .updates import Outcome
 
 if TYPE_CHECKING:
     from ..ports import AppStoreApi, BatchQueue, Clock, DriftRepository, DriftStore, EventLog, PlayApi, StripeApi
 
 RECONCILE = "reconcile"  # the event log source of what a check fetched, and of sweeps
-PURCHASE, PLAY_VOIDED = "purchase", "play_voided"  # reconcile message kinds
+PURCHASE, PLAY_VOIDED, STRIPE_PAYMENTS = "purchase", "play_voided", "stripe_payments"  # reconcile message kinds
+CATCH_UPS = {PLAY_VOIDED: "play_store", STRIPE_PAYMENTS: "stripe"}  # the store each catch-up asks
 VOIDED_CURSOR = "play_voided"
 VOIDED_WINDOW = timedelta(days=30)  # how far back Google lists voided purchases
 VOIDED_OVERLAP = timedelta(hours=1)  # re-read across runs: Google lists voids with some delay
@@ -67,7 +69,7 @@ class DriftScan:
         now = self._clock.now()
         report_id = report_id_for(now)
         self._repo.save_report(report_id, {"reportId": report_id, "startedAt": rfc3339(now), "status": "selecting", "counts": {}})
-        selected, batch = 0, [json.dumps({"kind": PLAY_VOIDED, "reportId": report_id})]
+        selected, batch = 0, [json.dumps({"kind": kind, "reportId": report_id}) for kind in CATCH_UPS]
         for purchase_id in self._repo.due_purchases(now):
             batch.append(check_message(purchase_id, report_id))
             selected += 1
@@ -93,7 +95,7 @@ class Check:
     """What checking one purchase (or the voided catch-up) found."""
 
     subject: str  # a purchase id, or "play_voided"
-    status: str  # checked | swept | unknown | missing | not_configured
+    status: str  # checked | swept | unknown | missing | not_configured | caught_up (the Stripe catch-up)
     kinds: frozenset[DriftKind] = frozenset()
     repaired: bool = False
     changes: int = 0  # entitlement changes published
@@ -125,6 +127,8 @@ class Reconciler:
         """One reconcile message. A store outage raises (SQS retries, then the DLQ)."""
         if message.get("kind") == PLAY_VOIDED:
             return self.catch_up_voided(message["reportId"])
+        if message.get("kind") == STRIPE_PAYMENTS:
+            return self.catch_up_stripe()
         return self.check(message["purchaseId"], message.get("reportId") or "manual")
 
     # -- one purchase -------------------------------------------------------------------------------
@@ -219,6 +223,17 @@ class Reconciler:
         self._repo.set_cursor(VOIDED_CURSOR, now.isoformat())
         kinds = frozenset({DriftKind.REFUNDED}) if revoked else frozenset()
         return Check(PLAY_VOIDED, "checked", kinds, repaired=bool(revoked), detail={"listed": listed, "revoked": len(revoked)})
+
+    # -- Stripe refunds and disputes no webhook reported ------------------------------------------------
+
+    def catch_up_stripe(self) -> Check:
+        """Apply the refunds and disputes Stripe lists since the last catch-up (`services.stripe_catchup`)."""
+        if self._stripe is None:
+            return Check(STRIPE_PAYMENTS, "not_configured")
+        found = StripePaymentsCatchUp(self._repo, self._log, self._processor, self._clock, self._stripe).run(RECONCILE)
+        kinds = frozenset({DriftKind.REFUNDED}) if found.repaired else frozenset()
+        detail = {"listed": found.listed, "revoked": len(found.repaired), "unknown": found.unknown}
+        return Check(STRIPE_PAYMENTS, "caught_up", kinds, repaired=bool(found.repaired), detail=detail)
 
     # -- the report ---------------------------------------------------------------------------------
 

@@ -261,6 +261,15 @@ class EventProcessor:
                         return PaymentRef(ref, f"stripe:{subscription}", None)
         raise UnknownPurchaseError(f"no purchase is known for payments {list(facts.payment_lookup)}")
 
+    def stripe_purchase_of(self, facts: stripe.StripeFacts) -> PaymentRef | None:
+        """The stored purchase a refund or dispute concerns (as its webhook finds it), None when Parity
+        holds none (a payment of nothing it knows: nothing to revoke)."""
+        try:
+            found = self._resolve_stripe_purchase(facts)
+        except UnknownPurchaseError:
+            return None
+        return found if self._repo.get_purchase(found.purchase_id) is not None else None
+
     def _with_stripe_truth(self, facts: stripe.StripeFacts, api: StripeApi) -> stripe.StripeFacts:
         """Re-read the subscription so that out-of-order events converge on Stripe's current state."""
         subscription = self._stripe_read(api.subscription, facts.subscription_id)

@@ -94,7 +94,7 @@ PURCHASE = "PURCHASE"
 PURCHASE_ATTRIBUTES = frozenset(
     {
         "purchaseId", "store", "storeKey", "productId", "productRefs", "storeState", "state", "rawState",
-        "expiresAt", "graceEndsAt", "willRenew", "environment", "ownerIds", "manualOwner", "linkedUser",
+        "expiresAt", "graceEndsAt", "lapsesTo", "willRenew", "environment", "ownerIds", "manualOwner", "linkedUser",
         "customerRef", "eventTime", "snapshotAt", "checkedAt", "version",
         "revocations",  # a list of maps (REVOCATION_ATTRIBUTES)
         "pendingUsers",  # a string set: users whose projections are still to be written

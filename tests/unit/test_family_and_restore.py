@@ -209,3 +209,17 @@ def test_restore_must_be_a_boolean(signer, value):
     world = restore_world()
     status, body = world.submit_receipt("u_me", signed(signer, lifetime(signer, "6200000000000061"), restore=value))
     assert (status, body["error"]["code"]) == (422, "invalid_receipt")
+
+
+def test_restore_leaves_consumables_out_so_they_are_never_credited_twice(signer):
+    world = restore_world()
+    forever = lifetime(signer, "6200000000000071")
+    coins = lifetime(signer, "6200000000000072", productId="com.example.coins.100", type="Consumable")
+    account(world, signer, forever, coins)
+
+    status, body = world.submit_receipt("u_me", signed(signer, forever, restore=True))
+
+    assert status == 200
+    assert body["restored"] == {"claimed": ["app_store:6200000000000071"], "refused": []}
+    assert world.store.get_purchase("app_store:6200000000000072") is None
+    assert [n for n in world.publisher.notices() if n["type"] == "purchase.completed"] == []

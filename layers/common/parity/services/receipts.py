@@ -128,8 +128,8 @@ class ReceiptService:
         self, user_id: str, receipt: AppStoreReceipt, transaction: Mapping | None, body: bytes, queued: bool
     ) -> ReceiptOutcome:
         """`restore: true`: every purchase of the App Store account's transaction history (Get
-        Transaction History v2, verified like every signed item), each claimed under the rules of a single
-        claim made the way this one is (a signed transaction, or an id alone). Refused purchases are
+        Transaction History v2, verified like every signed item) but consumables, each claimed under the
+        rules of a single claim made the way this one is (a signed transaction, or an id alone). Refused purchases are
         left to their holders; the answer lists what was claimed and refused (409 when all were refused)."""
         if self._api is None:
             raise NotConfigured(
@@ -140,7 +140,12 @@ class ReceiptService:
         if not anchor.isdigit():
             raise ReceiptRejected("The transaction names no transactionId to restore from.")
         try:
-            history = apple.latest_per_purchase(self._api.iter_transaction_history(anchor))
+            # Consumables are not restored (as StoreKit restores none): each was delivered once, when
+            # bought; a restore crediting them again would pay twice for the app's backend.
+            history = [
+                tx for tx in apple.latest_per_purchase(self._api.iter_transaction_history(anchor))
+                if tx.get("type") != apple.CONSUMABLE
+            ]  # fmt: skip
             current = [self._api.current_transaction(None, tx) for tx in history]
         except StoreApiError as error:
             return self._unconfirmed(user_id, body, queued, error, "The App Store")

@@ -15,9 +15,10 @@ How the App Store's facts become Parity's: docs/stores/app_store.md.
 from .facts import AppleFacts
 from .notification import VerifiedNotification, normalize
 from .transaction import latest_per_purchase, normalize_transaction
-from .vocabulary import NO_PURCHASE_TYPES, NOTIFICATION_SUBTYPES, RECEIPT, SNAPSHOT_TYPES, TRANSACTION_TYPES
+from .vocabulary import CONSUMABLE, NO_PURCHASE_TYPES, NOTIFICATION_SUBTYPES, RECEIPT, SNAPSHOT_TYPES, TRANSACTION_TYPES
 
 __all__ = [
+    "CONSUMABLE",
     "NO_PURCHASE_TYPES",
     "NOTIFICATION_SUBTYPES",
     "RECEIPT",

@@ -53,6 +53,9 @@ PLAY_PACKAGE = push.PACKAGE
 PLAY_MONTHLY = "pro_monthly"
 PLAY_YEARLY = "pro_yearly"
 PLAY_LIFETIME = "pro_lifetime"
+PLAY_COINS = "coins_100"
+APPLE_COINS = "com.example.coins.100"
+APPLE_LIFETIME = "com.example.lifetime"
 CATALOG = {
     "products": {
         "price_pro_monthly": ["pro"],
@@ -62,7 +65,11 @@ CATALOG = {
         PLAY_MONTHLY: ["pro"],
         PLAY_YEARLY: ["pro"],
         PLAY_LIFETIME: ["pro", "lifetime"],
-    }
+        APPLE_COINS: ["coins"],  # mapped, as a mistake would: a consumable grants nothing anyway
+        PLAY_COINS: ["coins"],
+        APPLE_LIFETIME: ["lifetime"],
+    },
+    "consumables": [PLAY_COINS],  # Google Play has no product type: the catalog names its consumables
 }
 STARTUP_TIMEOUT = 60
 PROCESSING_TIMEOUT = 15

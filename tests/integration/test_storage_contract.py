@@ -158,6 +158,21 @@ def test_a_commit_writes_the_purchase_the_user_and_the_links_together(store):
     assert [r.action for r in store.audit_trail("u_1")] == [Action.FLAGGED, Action.CLAIMED]
 
 
+def test_a_family_shared_consumable_and_who_it_was_credited_to_come_back_as_written(store):
+    kinds = {"family_shared": True, "consumable": True, "credited_to": "u_1"}
+    store.commit(
+        Commit(
+            "app_store",
+            "evt_k",
+            purchases=(PurchaseWrite(owned("u_1", **kinds), 0),),
+            users=(UserWrite("u_1", 0, "tok_k", put_purchases=(owned("u_1", **kinds),)),),
+        )
+    )
+
+    assert store.get_purchase(PID) == owned("u_1", **kinds)
+    assert store.load_user("u_1").purchases == (owned("u_1", **kinds),)
+
+
 def test_the_size_of_a_commit_is_the_items_it_writes(store):
     commit = first_commit(payment_refs=(PaymentRef("in_1", PID, None),), audit=(AuditRecord("u_1", Action.CLAIMED, T0, "stripe", "evt_1"),))
     assert store.commit_size(commit) == 8  # event, purchase, profile, token, copy, entitlement, ref, audit

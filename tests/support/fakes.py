@@ -707,11 +707,25 @@ def _millis(moment: datetime | int | None) -> int | None:
 
 class FakeAppStoreApi(_StoreApi):
     """The App Store Server API (`AppStoreApi`): each transaction id's current (transaction, renewal
-    info, status), as the client returns them verified."""
+    info, status), as the client returns them verified; each account's transaction history (every
+    transaction id of the account → the same list, as Apple answers for any of them)."""
 
     def __init__(self) -> None:
         super().__init__()
         self.current: dict[str, tuple[Mapping, Mapping | None, int | None]] = {}
+        self.history: dict[str, list[Mapping]] = {}
+
+    def add_history(self, *transactions: Mapping) -> None:
+        """One account's history: findable from any of its transaction ids."""
+        account = list(transactions)
+        for transaction in transactions:
+            self.history[str(transaction["transactionId"])] = account
+
+    def iter_transaction_history(self, transaction_id: str) -> Iterator[Mapping[str, Any]]:
+        self._call("iter_transaction_history", transaction_id)
+        if transaction_id not in self.history:
+            raise _unknown(f"transaction {transaction_id}")
+        yield from self.history[transaction_id]
 
     def current_transaction(
         self, transaction_id: str | None, transaction: Mapping[str, Any] | None = None

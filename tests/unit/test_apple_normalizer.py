@@ -20,7 +20,7 @@ from parity.domain.apple import (
 )
 from parity.domain.entitlements import Catalog, compute_entitlements
 from parity.domain.errors import StaleEventError
-from parity.domain.model import Revocation, State, Store
+from parity.domain.model import Delivery, Revocation, State, Store
 from parity.domain.purchases import apply_update
 from tests.support import apple_payloads as ap
 from tests.support.apple_payloads import HOUR_MS, at, moment
@@ -660,11 +660,11 @@ def test_a_consumable_is_recorded_but_grants_nothing():
     # WHEN it is applied
     purchase = fold(facts)
 
-    # THEN it is recorded (expired at its purchase) and never gives access
+    # THEN it is recorded (expired at its purchase, a consumable, delivered once) and grants no entitlement
     assert facts.grants_entitlements is False and facts.quantity == 3
     assert (purchase.state, purchase.expires_at, purchase.product_id) == (State.EXPIRED, moment(at(3)), ap.COINS)
-    entitlements = compute_entitlements([purchase], Catalog({ap.COINS: ("coins",)}), moment(at(3)))
-    assert not entitlements["coins"].active
+    assert purchase.consumable and facts.delivery == Delivery(facts.transaction_id, 3, moment(at(3)))
+    assert compute_entitlements([purchase], Catalog({ap.COINS: ("coins",)}), moment(at(3))) == {}
 
 
 def test_a_refunded_consumable_is_revoked_in_either_order():

@@ -46,6 +46,8 @@ class AppStoreReceipt(Body):
     store: Literal["app_store"]
     signed_transaction: str | None = Field(None, alias="signedTransaction", min_length=1)
     transaction_id: str | None = Field(None, alias="transactionId", min_length=1, pattern=r"^\d{1,32}$")
+    # Claim every purchase of the App Store account's transaction history, not only this one.
+    restore: bool = Field(False, strict=True)
 
     @model_validator(mode="after")
     def _one_of(self) -> AppStoreReceipt:

@@ -8,12 +8,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from .domain.entitlements import EntitlementChange
+from .domain.model import Delivery, Purchase
+from .domain.timeutil import rfc3339
 from .views import entitlement_view
 
 # Events beyond `entitlement.changed` carry their EventBridge detail type as `type`.
 USER_FLAGGED = "user.flagged_for_review"
 DOUBLE_BILLING = "billing.double_billing_detected"
 USER_MERGED = "user.merged"
+PURCHASE_COMPLETED = "purchase.completed"
 
 
 def change_detail(change: EntitlementChange, cause: str) -> dict:
@@ -48,3 +51,22 @@ def double_billing_notice(user_id: str, entitlement_id: str, purchase_ids: Seque
 def merge_notice(from_user: str, into_user: str, cause: tuple[str, str]) -> dict:
     """A user merged into another: their purchases and links now land on `into_user`."""
     return _notice(USER_MERGED, "merged", cause, into_user, fromUserId=from_user)
+
+
+def purchase_completed(purchase: Purchase, user_id: str, delivery: Delivery, cause: tuple[str, str]) -> dict:
+    """A consumable delivered to `user_id`, for the app's backend to credit once. Its `id` (and
+    `changeId`) is the store's id of the payment (App Store transactionId, Play orderId): published
+    once per purchase, and the same on every retry of that publication."""
+    return {
+        "type": PURCHASE_COMPLETED,
+        "changeId": delivery.transaction_id,
+        "id": delivery.transaction_id,
+        "cause": ":".join(cause),
+        "userId": user_id,
+        "purchaseId": purchase.purchase_id,
+        "store": purchase.store.value,
+        "productId": purchase.product_id,
+        "quantity": delivery.quantity,
+        "purchasedAt": rfc3339(delivery.purchased_at),
+        "environment": purchase.environment,
+    }

@@ -30,11 +30,21 @@ class UserEntitlements:
 
 
 @dataclass(frozen=True)
+class Restored:
+    """What a restore (`"restore": true`) did with each purchase of the account's history."""
+
+    claimed: tuple[str, ...]  # purchase ids claimed (or held already) by the caller
+    refused: tuple[str, ...]  # purchase ids the claim rules left to another user
+
+
+@dataclass(frozen=True)
 class ReceiptOutcome:
     """What became of a receipt: claimed, with the user's entitlements read after the claim was written;
-    or pending (`entitlements` None): the store could not be reached, and a retry is queued."""
+    or pending (`entitlements` None): the store could not be reached, and a retry is queued. `restored`:
+    the purchases a restore claimed and was refused."""
 
     entitlements: UserEntitlements | None = None
+    restored: Restored | None = None
 
     @property
     def status(self) -> str:

@@ -65,7 +65,10 @@ def receipt_response(outcome: ReceiptOutcome) -> tuple[int, dict]:
     """`POST /v1/users/{userId}/receipts`: 200 and the entitlements once claimed; 202 while pending."""
     if outcome.entitlements is None:
         return 202, {"status": "pending", "message": PENDING_MESSAGE}
-    return 200, entitlements_response(outcome.entitlements)
+    answer = entitlements_response(outcome.entitlements)
+    if outcome.restored is not None:
+        answer["restored"] = {"claimed": list(outcome.restored.claimed), "refused": list(outcome.restored.refused)}
+    return 200, answer
 
 
 def error_body(code: str, message: str) -> dict:

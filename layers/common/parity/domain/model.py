@@ -56,11 +56,13 @@ def effective_state(state: State, end: datetime | None, lapses_to: State | None,
 
 
 class Ownership(str, Enum):
-    """How a user holds a purchase: first claimant, co-claimant (strategy ALL), or set by an operator."""
+    """How a user holds a purchase: first claimant, co-claimant (strategy ALL), set by an operator, or
+    an Apple Family Sharing member's purchase (the member's own transaction of what a relative bought)."""
 
     OWNER = "owner"
     SHARED = "shared"
     MANUAL = "manual"
+    FAMILY = "family"
 
 
 @dataclass(frozen=True)
@@ -107,6 +109,9 @@ class Purchase:
     # Users whose copy and entitlements of this purchase are still to be written (a write touching more
     # users than one transaction holds brings them up to date in batches after the purchase).
     pending_users: tuple[str, ...] = ()
+    family_shared: bool = False  # Apple Family Sharing: a member's access to what a relative bought
+    consumable: bool = False  # the store says it is a consumable: recorded, never granting an entitlement
+    credited_to: str | None = None  # a consumable's `purchase.completed` was published for this user (once)
 
     @property
     def purchase_id(self) -> str:
@@ -138,6 +143,8 @@ class Purchase:
     def ownership_of(self, user_id: str) -> Ownership:
         if self.manual_owner:
             return Ownership.MANUAL
+        if self.family_shared:
+            return Ownership.FAMILY
         return Ownership.OWNER if self.owner_ids[:1] == (user_id,) else Ownership.SHARED
 
     def with_changes(self, **changes) -> Purchase:
@@ -179,6 +186,17 @@ class PaymentRef:
 
 
 @dataclass(frozen=True)
+class Delivery:
+    """A one-time purchase delivered by its store: what an app's backend credits once when it is a
+    consumable (`purchase.completed`). `transaction_id` is the store's id of that payment (App Store
+    transactionId, Play orderId)."""
+
+    transaction_id: str
+    quantity: int = 1
+    purchased_at: datetime | None = None
+
+
+@dataclass(frozen=True)
 class PurchaseUpdate:
     """Everything one store event says about one purchase, normalized.
 
@@ -208,6 +226,9 @@ class PurchaseUpdate:
     id_only_claim: bool = False
     customer_ref: str | None = None
     payment_refs: tuple[PaymentRef, ...] = field(default=())
+    family_shared: bool | None = None  # Apple's inAppOwnershipType said FAMILY_SHARED (None: not said)
+    consumable: bool | None = None  # the store says the product is a consumable (None: not said)
+    delivery: Delivery | None = None  # a one-time purchase delivered (credited once if a consumable)
 
     @property
     def purchase_id(self) -> str:

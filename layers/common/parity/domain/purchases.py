@@ -104,6 +104,14 @@ def apply_update(current: Purchase | None, update: PurchaseUpdate) -> Purchase:
         purchase = replace(purchase, customer_ref=update.customer_ref)
         changed = True
 
+    # What kind of purchase it is never changes: once said, it stays (an older event may omit it).
+    if update.family_shared and not purchase.family_shared:
+        purchase = replace(purchase, family_shared=True)
+        changed = True
+    if update.consumable and not purchase.consumable:
+        purchase = replace(purchase, consumable=True)
+        changed = True
+
     if not changed and update.claimant is None:
         raise StaleEventError(f"event {update.event_id} is older than the stored state of {purchase.purchase_id}")
     return purchase

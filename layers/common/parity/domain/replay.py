@@ -38,6 +38,7 @@ class Step:
     linked_user: str | None = None  # resolved: the user verified store data names
     assigned_owner: str | None = None  # a manual association (no update)
     max_owners: int | None = None  # under ALL, the bound on sharing then in force (None: none)
+    credited_to: str | None = None  # the user this step published a consumable's `purchase.completed` for
 
 
 def split_entries(entries: Iterable[Step | int]) -> tuple[tuple[Step, ...], int]:
@@ -96,6 +97,8 @@ def advance(current: Purchase | None, step: Step) -> Purchase | None:
         step.update.id_only_claim,
         step.max_owners,
     )
+    if step.credited_to is not None:
+        purchase = replace(purchase, credited_to=step.credited_to)
     return replace(purchase, version=step.version)
 
 

@@ -25,6 +25,10 @@ class AppStoreApi(Protocol):
         transaction is looked up by id unless given; the renewal info and status are those of its
         subscription, None for anything else."""
 
+    def iter_transaction_history(self, transaction_id: str) -> Iterator[Mapping[str, Any]]:
+        """Get Transaction History (v2): every transaction of the App Store account that made
+        `transaction_id`, in this app, page after page (`revision`, `hasMore`), each verified."""
+
 
 class PlayApi(Protocol):
     """The Play Developer API calls Parity makes (`parity.adapters.play_api.PlayDeveloperApi`)."""

@@ -73,6 +73,10 @@ class Projector:
         self._catalog = catalog
         self._threshold = refund_threshold
 
+    @property
+    def catalog(self) -> Catalog:
+        return self._catalog
+
     def project(
         self,
         moves: Sequence[Move],

@@ -27,7 +27,7 @@ from ..domain.model import PurchaseUpdate
 from ..domain.ownership import Refusal
 from ..observability import logger, metrics
 from ..ports import StoredEvent
-from ..results import ReceiptOutcome
+from ..results import ReceiptOutcome, Restored
 from .ingest import RECEIPT_RETRY
 
 if TYPE_CHECKING:
@@ -90,6 +90,8 @@ class ReceiptService:
                 transaction = self._verifier.verify_and_decode_signed_transaction(receipt.signed_transaction)
             except RejectedWebhook as rejected:
                 raise ReceiptRejected(str(rejected), rejected.code) from None
+        if receipt.restore:
+            return self._restore(user_id, receipt, transaction, body, queued)
         renewal, status = None, None
         if self._api is not None:
             try:
@@ -101,20 +103,70 @@ class ReceiptService:
                 "A transactionId is looked up with the App Store Server API, whose credentials are not configured "
                 "(APPLE_KEY_ID, APPLE_ISSUER_ID, APPLE_PRIVATE_KEY_FILE).",
             )
+        update = self._app_store_claim(user_id, transaction, renewal, status, id_only=receipt.signed_transaction is None)
+        if update is None:
+            raise ReceiptRejected("The transaction names no purchase.")
+        return self._claim(user_id, update, body)
+
+    def _app_store_claim(
+        self, user_id: str, transaction: Mapping, renewal: Mapping | None, status: int | None, id_only: bool
+    ) -> PurchaseUpdate | None:
+        """The claim by `user_id` of a verified transaction's purchase (None: it names none). `id_only`:
+        the caller showed only an id (honoured only where it takes nothing from anyone)."""
         facts = apple.normalize_transaction(transaction, renewal, status)
         for warning in facts.warnings:
             logger.warning(warning)
         if not facts.concerns_purchase:
-            raise ReceiptRejected("The transaction names no purchase.")
-        update = replace(
-            facts.update_for(user_id),
-            app_account_token=facts.claim_token,
-            id_only_claim=receipt.signed_transaction is None,
-        )
+            return None
+        update = replace(facts.update_for(user_id), app_account_token=facts.claim_token, id_only_claim=id_only)
         # Every submission is a claim of its own (the audit trail keeps each; under LAST a repeated one
         # takes the purchase back), so its event id is unique to it.
         submitted = int(self._clock.now().timestamp() * 1000)
-        return self._claim(user_id, replace(update, event_id=f"{update.event_id}:{user_id}:{submitted}"), body)
+        return replace(update, event_id=f"{update.event_id}:{user_id}:{submitted}")
+
+    def _restore(
+        self, user_id: str, receipt: AppStoreReceipt, transaction: Mapping | None, body: bytes, queued: bool
+    ) -> ReceiptOutcome:
+        """`restore: true`: every purchase of the App Store account's transaction history (Get
+        Transaction History v2, verified like every signed item) but consumables, each claimed under the
+        rules of a single claim made the way this one is (a signed transaction, or an id alone). Refused purchases are
+        left to their holders; the answer lists what was claimed and refused (409 when all were refused)."""
+        if self._api is None:
+            raise NotConfigured(
+                "Restoring purchases reads the transaction history with the App Store Server API, whose "
+                "credentials are not configured (APPLE_KEY_ID, APPLE_ISSUER_ID, APPLE_PRIVATE_KEY_FILE).",
+            )
+        anchor = receipt.transaction_id or str((transaction or {}).get("transactionId") or "")
+        if not anchor.isdigit():
+            raise ReceiptRejected("The transaction names no transactionId to restore from.")
+        try:
+            # Consumables are not restored (as StoreKit restores none): each was delivered once, when
+            # bought; a restore crediting them again would pay twice for the app's backend.
+            history = [
+                tx for tx in apple.latest_per_purchase(self._api.iter_transaction_history(anchor))
+                if tx.get("type") != apple.CONSUMABLE
+            ]  # fmt: skip
+            current = [self._api.current_transaction(None, tx) for tx in history]
+        except StoreApiError as error:
+            return self._unconfirmed(user_id, body, queued, error, "The App Store")
+        claimed: list[str] = []
+        refused: list[Outcome] = []
+        for tx, renewal, status in current:
+            update = self._app_store_claim(user_id, tx, renewal, status, id_only=receipt.signed_transaction is None)
+            if update is None:
+                continue
+            source = update.store.value
+            self._log.append(StoredEvent(source, update.event_id, "receipt", update.store_key, self._clock.now(), body))
+            outcome = self._processor.apply(update, source=source)
+            if outcome.claim_refused:
+                refused.append(replace(outcome, purchase_id=update.purchase_id))
+            else:
+                claimed.append(update.purchase_id)
+        metrics.add_metric(name="PurchasesRestored", unit="Count", value=len(claimed))
+        if refused and not claimed:
+            raise _refused(refused[0])
+        restored = Restored(tuple(claimed), tuple(o.purchase_id or "" for o in refused))
+        return replace(self._claimed(user_id), restored=restored)
 
     # -- Google Play --------------------------------------------------------------------------------
 

@@ -12,10 +12,11 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import TYPE_CHECKING
 
+from ..changes import purchase_completed
 from ..domain import limits
 from ..domain.entitlements import EntitlementChange
 from ..domain.errors import DuplicateEventError, MalformedEventError, StaleEventError
-from ..domain.model import Purchase, PurchaseUpdate
+from ..domain.model import Purchase, PurchaseUpdate, State
 from ..domain.ownership import Action, AuditRecord, Refusal, Strategy, claim_records
 from ..domain.purchases import apply_update
 from ..domain.replay import Step, settle_owners
@@ -244,12 +245,17 @@ class UpdateApplier:
         """The purchase at its next version, its users' projections and the claim's audit lines, in one
         commit (conditional on the version read), then published."""
         expected = current.version if current else 0
-        purchase = replace(claim.purchase, version=expected + 1)
+        credited = self._credit(claim.purchase, update)
+        purchase = replace(claim.purchase, version=expected + 1, credited_to=credited or claim.purchase.credited_to)
         step = Step(
             purchase.purchase_id, purchase.version, update, claim.claimant, claim.customer_owner, self._strategy,
-            claim.linked, max_owners=self._max_owners,
+            claim.linked, max_owners=self._max_owners, credited_to=credited,
         )  # fmt: skip
         projection = self._projector.project([(current, purchase)], now, (source, update.event_id), loaded)
+        details = projection.change_details((source, update.event_id))
+        if credited and update.delivery is not None:
+            details += (purchase_completed(purchase, credited, update.delivery, (source, update.event_id)),)
+            metrics.add_metric(name="ConsumablesCompleted", unit="Count", value=1)
         try:
             written = self._writer.commit(
                 Commit(
@@ -259,7 +265,7 @@ class UpdateApplier:
                     users=projection.users,
                     payment_refs=update.payment_refs,
                     audit=claim.audit + projection.audit,
-                    change_details=projection.change_details((source, update.event_id)),
+                    change_details=details,
                     outcome="claim_refused" if claim.refused else "applied",
                     step=step,
                 ),
@@ -274,6 +280,15 @@ class UpdateApplier:
         metrics.add_metric(name="EventsApplied", unit="Count", value=1)
         self._writer.finish(written, now, loaded)
         return Outcome("applied", purchase.purchase_id, projection.changes, claim_refused=claim.refused, refusal=claim.refusal)
+
+    def _credit(self, purchase: Purchase, update: PurchaseUpdate) -> str | None:
+        """The user a consumable delivered by this update is credited to (`purchase.completed`), once per
+        purchase: its owner, the first time it is delivered, owned and not revoked; else None."""
+        if update.delivery is None or purchase.credited_to is not None or not purchase.owner_ids:
+            return None
+        if purchase.state in (State.PENDING, State.REVOKED) or not self._projector.catalog.is_consumable(purchase):
+            return None
+        return purchase.owner_ids[0]
 
     def _refuse(self, update: PurchaseUpdate, current: Purchase, source: str, claim: Claim) -> Outcome:
         """A refused claim that changes nothing else: the event and its audit lines (and the payments it

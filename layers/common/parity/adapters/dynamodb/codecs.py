@@ -55,6 +55,9 @@ def purchase_to_item(purchase: Purchase) -> dict[str, Any]:
         or None,
         "version": purchase.version,
         "pendingUsers": set(purchase.pending_users) or None,  # a string set: batches DELETE from it
+        "familyShared": purchase.family_shared or None,
+        "consumable": purchase.consumable or None,
+        "creditedTo": purchase.credited_to,
     }
 
 
@@ -90,6 +93,9 @@ def item_to_purchase(item: dict[str, Any]) -> Purchase:
         ),
         version=int(item.get("version", 0)),
         pending_users=tuple(sorted(item.get("pendingUsers") or ())),
+        family_shared=bool(item.get("familyShared")),
+        consumable=bool(item.get("consumable")),
+        credited_to=item.get("creditedTo"),
     )
 
 

@@ -98,6 +98,8 @@ PURCHASE_ATTRIBUTES = frozenset(
         "customerRef", "eventTime", "snapshotAt", "checkedAt", "version",
         "revocations",  # a list of maps (REVOCATION_ATTRIBUTES)
         "pendingUsers",  # a string set: users whose projections are still to be written
+        "familyShared", "consumable",  # Apple Family Sharing; a consumable (never granting)
+        "creditedTo",  # the user a consumable's purchase.completed was published for
     }
 )  # fmt: skip
 REVOCATION_ATTRIBUTES = frozenset({"ref", "coversUntil", "active", "at", "refund"})

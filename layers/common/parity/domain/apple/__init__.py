@@ -14,10 +14,11 @@ How the App Store's facts become Parity's: docs/stores/app_store.md.
 
 from .facts import AppleFacts
 from .notification import VerifiedNotification, normalize
-from .transaction import normalize_transaction
-from .vocabulary import NO_PURCHASE_TYPES, NOTIFICATION_SUBTYPES, RECEIPT, SNAPSHOT_TYPES, TRANSACTION_TYPES
+from .transaction import latest_per_purchase, normalize_transaction
+from .vocabulary import CONSUMABLE, NO_PURCHASE_TYPES, NOTIFICATION_SUBTYPES, RECEIPT, SNAPSHOT_TYPES, TRANSACTION_TYPES
 
 __all__ = [
+    "CONSUMABLE",
     "NO_PURCHASE_TYPES",
     "NOTIFICATION_SUBTYPES",
     "RECEIPT",
@@ -25,6 +26,7 @@ __all__ = [
     "TRANSACTION_TYPES",
     "AppleFacts",
     "VerifiedNotification",
+    "latest_per_purchase",
     "normalize",
     "normalize_transaction",
 ]

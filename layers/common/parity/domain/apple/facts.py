@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, NamedTuple
 
-from ..model import PurchaseUpdate, Revocation, Snapshot, State, Store, purchase_id
+from ..model import Delivery, PurchaseUpdate, Revocation, Snapshot, State, Store, purchase_id
 from ..readers import enum, text_or_number
 from .state import check_status, paid_until, product_kind, transaction_revocation, transaction_state
 from .vocabulary import (
@@ -115,7 +115,18 @@ class AppleFacts:
             product_refs=self.product_refs,
             revocation=self.revocation,
             claimant=claimant,
+            family_shared=True if self.family_shared else None,
+            consumable=True if self.product_type == CONSUMABLE else None,
+            delivery=self.delivery,
         )
+
+    @property
+    def delivery(self) -> Delivery | None:
+        """A consumable's transaction, delivered (not revoked): what the app's backend credits once."""
+        if self.product_type != CONSUMABLE or not self.transaction_id or (self.revocation and self.revocation.active):
+            return None
+        purchased = self.snapshot.expires_at if self.snapshot is not None else None  # its purchaseDate
+        return Delivery(self.transaction_id, self.quantity or 1, purchased)
 
 
 def purchase_facts(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from ..purchases import EPOCH
@@ -40,3 +40,25 @@ def normalize_transaction(
     )
     status = enum(status, SUBSCRIPTION_STATUSES, "status", warnings)
     return purchase_facts(event, tx, renewal, status, "receipt", warnings)
+
+
+def latest_per_purchase(history: Iterable[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+    """An account's transaction history (verified) → the latest transaction of each purchase (one per
+    originalTransactionId: a subscription's renewals are one purchase), oldest purchase first. What a
+    restore claims; a transaction naming no purchase is left out."""
+    latest: dict[str, Mapping[str, Any]] = {}
+    for tx in history:
+        original = text_or_number(tx.get("originalTransactionId")) if isinstance(tx, Mapping) else None
+        if original is None:
+            continue
+        if original not in latest or _recency(tx) >= _recency(latest[original]):
+            latest[original] = tx
+    return sorted(latest.values(), key=lambda tx: (_number(tx.get("originalPurchaseDate")), _recency(tx)))
+
+
+def _recency(tx: Mapping[str, Any]) -> tuple[int, int]:
+    return _number(tx.get("purchaseDate")), _number(tx.get("signedDate"))
+
+
+def _number(value: Any) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) else 0

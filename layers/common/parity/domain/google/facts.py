@@ -11,7 +11,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, NamedTuple
 
-from ..model import PurchaseUpdate, Revocation, Snapshot, State, Store, purchase_id
+from ..model import Delivery, PurchaseUpdate, Revocation, Snapshot, State, Store, purchase_id
 from ..readers import mapping, text
 from .notification import notification_type_of
 from .vocabulary import ACKNOWLEDGEMENT_STATES, ONE_TIME_PRODUCT, PENDING_STATES, SUBSCRIPTION
@@ -142,7 +142,21 @@ class GoogleFacts:
             revocation=revocation,
             claimant=claimant,
             app_account_token=self.claim_token,
+            # Google has no product type: a purchase the app consumed is a consumable (the catalog's
+            # `consumables` names the others, before they are consumed).
+            consumable=True if self.kind == ONE_TIME_PRODUCT and self.consumed else None,
+            delivery=self.delivery,
         )
+
+    @property
+    def delivery(self) -> Delivery | None:
+        """A one-time product purchased (not pending, canceled or voided): what the app's backend
+        credits once when it is a consumable; its id is the order id (the token when Google gives none)."""
+        if self.kind != ONE_TIME_PRODUCT or self.snapshot is None or self.snapshot.store_state is not State.ACTIVE:
+            return None
+        if (self.revocation is not None and self.revocation.active) or not self.purchase_token:
+            return None
+        return Delivery(self.order_id or self.purchase_token, self.quantity or 1, self.start_time)
 
 
 def chain_key(purchase_token: str, linked_purchase_token: str | None, root_of: Callable[[str], str | None]) -> str:

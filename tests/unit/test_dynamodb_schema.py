@@ -64,7 +64,7 @@ def test_profile_and_payment_ref_items_hold_the_declared_attributes():
     user = UserWrite("u_1", 0, "tok", refunds_added=1, flagged_at=NOW, merged_into="u_0", aliases_added=("u_9",))
     ref = PaymentRef("in_1", "stripe:sub_1", NOW, ("u_1",))
 
-    assert set(codecs.new_profile_to_item(user)) == schema.PROFILE_ATTRIBUTES
+    assert set(codecs.new_profile_to_item("u_1", "tok", user)) == schema.PROFILE_ATTRIBUTES
     assert set(codecs.payment_ref_to_item(ref, ref.owner_ids)) == schema.PAYREF_ATTRIBUTES
     assert codecs.item_to_payment_ref(codecs.payment_ref_to_item(ref, ref.owner_ids)) == ref
 

@@ -17,19 +17,16 @@ _MODULE_OF = {
     **dict.fromkeys(("BatchQueue", "ChangePublisher", "Queue", "RetryQueue"), "messaging"),
     **dict.fromkeys(
         (
-            "AppendResult",
             "Commit",
-            "EventFailures",
-            "EventSummary",
             "PendingUpdate",
             "PurchaseRead",
             "PurchaseWrite",
             "ReplayInput",
-            "StoredEvent",
             "UserWrite",
         ),
         "records",
     ),
+    **dict.fromkeys(("AppendResult", "EventFailures", "EventSummary", "StoredEvent"), "events"),
     **dict.fromkeys(
         ("DriftRepository", "DriftStore", "EventLog", "ReplayReader", "ReplayRepository", "Repository", "Users"),
         "storage",
@@ -79,18 +76,8 @@ def __getattr__(name: str) -> object:
 
 if TYPE_CHECKING:
     from .clock import Clock
+    from .events import AppendResult, EventFailures, EventSummary, StoredEvent
     from .messaging import BatchQueue, ChangePublisher, Queue, RetryQueue
-    from .records import (
-        AppendResult,
-        Commit,
-        EventFailures,
-        EventSummary,
-        PendingUpdate,
-        PurchaseRead,
-        PurchaseWrite,
-        ReplayInput,
-        StoredEvent,
-        UserWrite,
-    )
+    from .records import Commit, PendingUpdate, PurchaseRead, PurchaseWrite, ReplayInput, UserWrite
     from .storage import DriftRepository, DriftStore, EventLog, ReplayReader, ReplayRepository, Repository, Users
     from .stores import AppleVerifier, AppStoreApi, PlayApi, PushVerifier, StripeApi

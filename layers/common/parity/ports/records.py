@@ -1,4 +1,5 @@
-"""The records the ports exchange: stored events, reads and the writes of one commit."""
+"""The records the storage ports exchange about purchases and users: reads, the writes of one commit, a
+replay's input. Those about stored events are in `events` (what a webhook's intake needs alone)."""
 
 from __future__ import annotations
 
@@ -7,32 +8,12 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:  # annotations only: a webhook's intake builds StoredEvent without loading the domain
+if TYPE_CHECKING:  # annotations only: building a record loads no domain module
     from ..domain.entitlements import Entitlement
     from ..domain.model import PaymentRef, Purchase
     from ..domain.ownership import AuditRecord
     from ..domain.replay import Step
     from ..domain.users import UserState
-
-
-@dataclass(frozen=True)
-class StoredEvent:
-    """One verified store event as the event log keeps it (the raw body, byte for byte)."""
-
-    source: str
-    event_id: str
-    event_type: str
-    routing_key: str
-    received_at: datetime
-    body: bytes
-
-
-@dataclass(frozen=True)
-class AppendResult:
-    """What appending an event to the log found."""
-
-    stored: bool  # False: the event was there already
-    processed: bool  # the stored event was already processed (nothing left to do)
 
 
 @dataclass(frozen=True)
@@ -101,32 +82,6 @@ class Commit:
     step: Step | None = None  # the purchase write, as replay folds it again (`domain.replay`)
     pending: tuple[PendingUpdate, ...] = ()
     purchase_id: str | None = None  # the purchase the event concerns when it writes none (a refused claim)
-
-
-@dataclass(frozen=True)
-class EventSummary:
-    """A stored event as operators see it (the body stays in the log)."""
-
-    source: str
-    event_id: str
-    event_type: str
-    received_at: datetime | None
-    processed_at: datetime | None
-    outcome: str | None
-    purchase_id: str | None
-
-
-@dataclass(frozen=True)
-class EventFailures:
-    """What the event log says of one event's processing: done or not, and the last failure the event
-    processor recorded on it (SQS keeps no reason; `parity dlq show` reads it back)."""
-
-    event_type: str | None
-    processed_at: datetime | None
-    outcome: str | None
-    last_error: str | None
-    last_error_at: datetime | None
-    failures: int | None
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,8 @@ from ..domain.model import PaymentRef, Purchase
 from ..domain.ownership import AuditRecord
 from ..domain.replay import Step
 from ..domain.users import UserState
-from .records import AppendResult, Commit, EventSummary, PurchaseRead, ReplayInput, StoredEvent
+from .events import AppendResult, EventSummary, StoredEvent
+from .records import Commit, PurchaseRead, ReplayInput
 
 
 class EventLog(Protocol):

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ...domain import replay
 from ...domain.entitlements import Entitlement
@@ -16,8 +16,11 @@ from ...domain.model import PaymentRef, Purchase, Revocation, State, Store
 from ...domain.ownership import Action, AuditRecord, Strategy
 from ...domain.replay import Step
 from ...domain.users import UserState
-from ...ports import EventSummary, UserWrite
+from ...ports import EventSummary
 from .schema import ENTITLEMENT_PREFIX, PROFILE, PURCHASE_PREFIX, event_id_of, from_iso, iso
+
+if TYPE_CHECKING:
+    from ...ports import UserWrite
 
 
 def purchase_to_item(purchase: Purchase) -> dict[str, Any]:
@@ -172,17 +175,18 @@ def item_to_payment_ref(item: dict[str, Any]) -> PaymentRef:
     return PaymentRef(item["ref"], item["purchaseId"], from_iso(item.get("periodEnd")), owners)
 
 
-def new_profile_to_item(user: UserWrite) -> dict[str, Any]:
-    """The profile of a user written for the first time (version 1, with its appAccountToken)."""
-    return {
-        "userId": user.user_id,
-        "appAccountToken": user.new_app_account_token,
-        "version": 1,
-        "refunds": user.refunds_added or None,
-        "flaggedAt": iso(user.flagged_at),
-        "mergedInto": user.merged_into,
-        "aliases": list(user.aliases_added) or None,
-    }
+def new_profile_to_item(user_id: str, app_account_token: str, user: UserWrite | None = None) -> dict[str, Any]:
+    """The profile of a user written for the first time (version 1, with its appAccountToken), with what
+    the commit that creates it writes too (`user`)."""
+    item: dict[str, Any] = {"userId": user_id, "appAccountToken": app_account_token, "version": 1}
+    if user is not None:
+        item |= {
+            "refunds": user.refunds_added or None,
+            "flaggedAt": iso(user.flagged_at),
+            "mergedInto": user.merged_into,
+            "aliases": list(user.aliases_added) or None,
+        }
+    return item
 
 
 def items_to_user(user_id: str, items: Sequence[dict[str, Any]]) -> UserState:

@@ -5,15 +5,17 @@ All an entitlements read needs, so the read function loads this part of the adap
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
 from ...domain.users import UserState
-from ...ports import UserWrite
 from .codecs import items_to_user, new_profile_to_item
 from .schema import iso, profile_key, token_key, user_pk
 from .table import OnTable, Table, load_item
+
+if TYPE_CHECKING:
+    from ...ports import UserWrite
 
 NEW = "attribute_not_exists(PK)"
 
@@ -40,9 +42,10 @@ class DynamoUsers(OnTable):
 
     def create_profile(self, user_id: str, app_account_token: str) -> UserState:
         """Issue the user's appAccountToken once; when another writer came first, theirs stands."""
-        new_user = UserWrite(user_id, 0, new_app_account_token=app_account_token)
         try:
-            self._table.client.transact_write_items(TransactItems=profile_writes(self._table, new_user))
+            self._table.client.transact_write_items(
+                TransactItems=new_user_writes(self._table, user_id, app_account_token)
+            )
         except ClientError as error:
             if error.response["Error"]["Code"] != "TransactionCanceledException":
                 raise
@@ -51,16 +54,24 @@ class DynamoUsers(OnTable):
         return UserState(user_id=user_id, app_account_token=app_account_token, version=1)
 
 
+def new_user_writes(
+    table: Table, user_id: str, app_account_token: str, user: UserWrite | None = None
+) -> list[dict[str, Any]]:
+    """A new user's profile and token: both puts fail if the user or the token exists (the token is
+    issued exactly once)."""
+    profile = new_profile_to_item(user_id, app_account_token, user)
+    return [
+        table.put(profile_key(user_id), profile, ConditionExpression=NEW),
+        table.put(token_key(app_account_token), {"userId": user_id}, ConditionExpression=NEW),
+    ]
+
+
 def profile_writes(table: Table, user: UserWrite) -> list[dict[str, Any]]:
-    """A new user's profile and token (both puts fail if the user or the token exists: the token is
-    issued exactly once), or an existing profile's update on its version."""
+    """A new user's profile and token (`new_user_writes`), or an existing profile's update on its version."""
     if user.expected_version == 0:
         if user.new_app_account_token is None:
             raise ValueError(f"a new user ({user.user_id}) is written with its appAccountToken")
-        return [
-            table.put(profile_key(user.user_id), new_profile_to_item(user), ConditionExpression=NEW),
-            table.put(token_key(user.new_app_account_token), {"userId": user.user_id}, ConditionExpression=NEW),
-        ]
+        return new_user_writes(table, user.user_id, user.new_app_account_token, user)
     sets = ["version = :next"]
     values: dict[str, Any] = {":next": user.expected_version + 1, ":expected": user.expected_version}
     if user.refunds_added:

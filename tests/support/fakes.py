@@ -696,11 +696,17 @@ class FakeAppStoreApi(_StoreApi):
     def __init__(self) -> None:
         super().__init__()
         self.current: dict[str, tuple[Mapping, Mapping | None, int | None]] = {}
+        self.asked: list[dict[str, Any]] = []  # where each lookup was told to look (app, environment)
 
     def current_transaction(
-        self, transaction_id: str | None, transaction: Mapping[str, Any] | None = None
+        self,
+        transaction_id: str | None,
+        transaction: Mapping[str, Any] | None = None,
+        app: str | None = None,
+        environment: str | None = None,
     ) -> tuple[Mapping[str, Any], Mapping[str, Any] | None, int | None]:
         self._call("current_transaction", transaction_id)
+        self.asked.append({"transaction_id": transaction_id, "app": app, "environment": environment})
         key = transaction_id or (transaction or {}).get("transactionId")
         if key in self.current:
             return self.current[key]
@@ -712,12 +718,14 @@ class FakeAppStoreApi(_StoreApi):
 # ------------------------------------------------------------------------------------------ verifiers
 
 
-def apple_verifier(environment: str = "Production"):
-    """The real App Store verifier, trusting the generated test chain (`tests.support.apple`)."""
+def apple_verifier(environment: str = "Production", apps: Mapping[str, int | None] | None = None):
+    """The real App Store verifier, trusting the generated test chain (`tests.support.apple`); `apps`:
+    bundle id → app Apple id (default: the one test app)."""
     from parity.webhooks.apple import SignedDataVerifier
     from tests.support import apple
 
-    return SignedDataVerifier([apple.default_chain().root], apple.BUNDLE_ID, environment, apple.APP_APPLE_ID)
+    apps = apps or {apple.BUNDLE_ID: apple.APP_APPLE_ID}
+    return SignedDataVerifier([apple.default_chain().root], list(apps), environment, list(apps.values()))
 
 
 def push_verifier():

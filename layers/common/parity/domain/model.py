@@ -80,9 +80,10 @@ class Purchase:
     event_time: datetime
     grace_ends_at: datetime | None = None
     will_renew: bool = False
-    environment: str = "production"
+    environment: str = "production"  # "sandbox": Apple Sandbox, a Play test purchase, Stripe test mode
     raw_state: str | None = None
     product_refs: tuple[str, ...] = ()
+    app: str | None = None  # the bundle id or package name it was bought in (None: Stripe, manual)
     owner_ids: tuple[str, ...] = ()
     manual_owner: bool = False
     # The user verified store data names (appAccountToken, obfuscatedExternalAccountId, Stripe's
@@ -189,6 +190,10 @@ class PurchaseUpdate:
     id_only_claim: bool = False
     customer_ref: str | None = None
     payment_refs: tuple[PaymentRef, ...] = field(default=())
+    # What the store data says of the whole lifecycle, whatever the event: the environment it lives in
+    # and the app (bundle id, package name) it was bought in. None: not said (the stored value stands).
+    environment: str | None = None
+    app: str | None = None
 
     @property
     def purchase_id(self) -> str:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
@@ -49,7 +49,7 @@ class ReceiptService:
         apple_api: AppStoreApi | None = None,
         apple_unavailable: str = "",
         play_api: PlayApi | None = None,
-        play_package: str | None = None,
+        play_package: str | Sequence[str] | None = None,
         stripe_api: StripeApi | None = None,
     ) -> None:
         self._processor = processor
@@ -61,7 +61,8 @@ class ReceiptService:
         self._api = apple_api
         self._apple_unavailable = apple_unavailable
         self._play = play_api
-        self._play_package = play_package
+        # The apps' package names (GOOGLE_PACKAGE_NAME): a purchase of another app is refused.
+        self._play_packages = (play_package,) if isinstance(play_package, str) else tuple(play_package or ())
         self._stripe = stripe_api
 
     def submit(self, user_id: str, receipt: Receipt, body: bytes, queued: bool = False) -> ReceiptOutcome:
@@ -124,8 +125,10 @@ class ReceiptService:
                 "Play receipts are checked with the Play Developer API, whose service account is not configured "
                 "(GOOGLE_SERVICE_ACCOUNT_FILE).",
             )
-        if receipt.package_name != self._play_package:
-            raise ReceiptRejected(f"The purchase is for another app ({receipt.package_name}).", "wrong_package")
+        if receipt.package_name not in self._play_packages:
+            raise ReceiptRejected(
+                f"The purchase is for an app this stack does not serve ({receipt.package_name}).", "wrong_package"
+            )
         now = self._clock.now()
         token = receipt.purchase_token
         event_id = f"receipt:{hashlib.sha256(token.encode()).hexdigest()[:32]}:{user_id}:{int(now.timestamp() * 1000)}"
@@ -136,11 +139,11 @@ class ReceiptService:
         for warning in facts.warnings:
             logger.warning(warning)
         self._log.append(StoredEvent("play_store", event_id, "receipt", token, now, body))
-        outcome = self._processor.apply_play(facts, claimant=user_id)
+        outcome = self._processor.apply_play(facts, claimant=user_id, app=receipt.package_name)
         if outcome.claim_refused:
             raise _refused(outcome)
         if facts.needs_acknowledgement:
-            self._processor.acknowledge_play(facts, receipt.product_id)
+            self._processor.acknowledge_play(facts, receipt.product_id, receipt.package_name)
         return self._claimed(user_id)
 
     def _play_truth(self, play: PlayApi, receipt: PlayStoreReceipt, now, event_id: str) -> google.GoogleFacts:

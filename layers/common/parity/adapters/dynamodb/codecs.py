@@ -49,6 +49,7 @@ def purchase_to_item(purchase: Purchase) -> dict[str, Any]:
         "graceEndsAt": iso(purchase.grace_ends_at),
         "willRenew": purchase.will_renew,
         "environment": purchase.environment,
+        "app": purchase.app,
         "ownerIds": list(purchase.owner_ids) or None,
         "manualOwner": purchase.manual_owner,
         "linkedUser": purchase.linked_user,
@@ -84,6 +85,7 @@ def item_to_purchase(item: dict[str, Any]) -> Purchase:
         grace_ends_at=from_iso(item.get("graceEndsAt")),
         will_renew=bool(item.get("willRenew")),
         environment=item.get("environment", "production"),
+        app=item.get("app"),
         owner_ids=tuple(item.get("ownerIds") or ()),
         manual_owner=bool(item.get("manualOwner")),
         linked_user=item.get("linkedUser"),
@@ -117,6 +119,7 @@ def entitlement_to_item(entitlement: Entitlement) -> dict[str, Any]:
         "store": entitlement.store.value,
         "productId": entitlement.product_id,
         "purchaseId": entitlement.purchase_id,
+        "environment": entitlement.environment,
     }
 
 
@@ -131,6 +134,7 @@ def item_to_entitlement(item: dict[str, Any]) -> Entitlement:
         store=Store(item["store"]),
         product_id=item.get("productId"),
         purchase_id=item["purchaseId"],
+        environment=item.get("environment", "production"),
     )
 
 

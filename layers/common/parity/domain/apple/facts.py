@@ -115,6 +115,8 @@ class AppleFacts:
             product_refs=self.product_refs,
             revocation=self.revocation,
             claimant=claimant,
+            environment=self.environment,
+            app=self.bundle_id,
         )
 
 

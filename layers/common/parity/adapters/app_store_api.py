@@ -197,7 +197,8 @@ class AppStoreApiClient:
     ) -> list[SubscriptionStatus]:
         """Get All Subscription Statuses: every subscription of the customer who made `transaction_id`.
         `app`, `environment`: whose API to ask (default: the first app, the stack's environment)."""
-        body = self._get(f"/inApps/v1/subscriptions/{_segment(transaction_id)}", target=self._target(app, environment))
+        target = self._target(app, environment)
+        body = self._get(f"/inApps/v1/subscriptions/{_segment(transaction_id)}", target=target)
         statuses = []
         for group in body.get("data") or ():
             for item in group.get("lastTransactions") or ():
@@ -207,10 +208,12 @@ class AppStoreApiClient:
                         status=item.get("status"),
                         original_transaction_id=item.get("originalTransactionId"),
                         transaction=self._verified(
-                            item.get("signedTransactionInfo"), self._verifier.verify_and_decode_signed_transaction
+                            item.get("signedTransactionInfo"),
+                            self._verifier.verify_and_decode_signed_transaction,
+                            target[1],
                         ),
                         renewal_info=self._verified(
-                            item.get("signedRenewalInfo"), self._verifier.verify_and_decode_renewal_info
+                            item.get("signedRenewalInfo"), self._verifier.verify_and_decode_renewal_info, target[1]
                         ),
                     )
                 )
@@ -224,6 +227,7 @@ class AppStoreApiClient:
         path = f"/inApps/v1/transactions/{_segment(transaction_id)}"
         body: dict[str, Any] = {}
         targets = self._targets(app, environment)
+        target = targets[0]
         for position, target in enumerate(targets):
             try:
                 body = self._get(path, target=target)
@@ -232,7 +236,7 @@ class AppStoreApiClient:
                 if not error.unknown_at_store or position == len(targets) - 1:
                     raise
         transaction = self._verified(
-            body.get("signedTransactionInfo"), self._verifier.verify_and_decode_signed_transaction
+            body.get("signedTransactionInfo"), self._verifier.verify_and_decode_signed_transaction, target[1]
         )
         if transaction is None:
             raise AppStoreApiError("App Store Server API answered without signedTransactionInfo", retryable=True)
@@ -277,11 +281,10 @@ class AppStoreApiClient:
         every revision as Apple requires. `app`, `environment`: whose history (default: the first app,
         the stack's environment)."""
         query = {**filters, **({"revision": revision} if revision else {})}
-        body = self._get(
-            f"/inApps/v2/history/{_segment(transaction_id)}", query, target=self._target(app, environment)
-        )
+        target = self._target(app, environment)
+        body = self._get(f"/inApps/v2/history/{_segment(transaction_id)}", query, target=target)
         verified = (
-            self._verified(signed, self._verifier.verify_and_decode_signed_transaction)
+            self._verified(signed, self._verifier.verify_and_decode_signed_transaction, target[1])
             for signed in body.get("signedTransactions") or ()
         )
         transactions = tuple(transaction for transaction in verified if transaction is not None)
@@ -325,15 +328,25 @@ class AppStoreApiClient:
 
     # ----------------------------------------------------------------------- plumbing
 
-    def _verified(self, signed: Any, verify: Callable[[str], Mapping[str, Any]]) -> Mapping[str, Any] | None:
+    def _verified(
+        self, signed: Any, verify: Callable[[str], Mapping[str, Any]], environment: str
+    ) -> Mapping[str, Any] | None:
+        """A signed item of an answer, verified, and from the environment whose API answered."""
         if signed is None:
             return None
         try:
-            return verify(signed)
+            decoded = verify(signed)
         except RejectedSignedData as error:
             raise AppStoreApiError(
                 f"App Store Server API answered with signed data that does not verify ({error.code})", retryable=False
             ) from error
+        if decoded.get("environment") != environment:
+            raise AppStoreApiError(
+                f"App Store Server API ({environment}) answered with signed data of another environment "
+                "(wrong_environment)",
+                retryable=False,
+            )
+        return decoded
 
     def _get(
         self, path: str, query: Mapping[str, Any] | None = None, target: tuple[str, str] | None = None

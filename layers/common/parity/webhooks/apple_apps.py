@@ -63,9 +63,9 @@ class AppleApps:
         and an accepted environment."""
         if bundle_id not in self.app_apple_ids:
             raise RejectedSignedData("wrong_bundle_id", "The signed data is for another app than those configured.")
+        self.check_environment(environment)
         if environment == "Production" and app_apple_id != self.app_apple_ids[bundle_id]:
             raise RejectedSignedData("wrong_app_apple_id", "The signed data is for another app.")
-        self.check_environment(environment)
 
     def check_bundle(self, bundle_id: Any) -> None:
         """A transaction's bundle id: one of the configured apps."""

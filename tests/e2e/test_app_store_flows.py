@@ -143,6 +143,7 @@ def test_a_subscription_lifecycle_signed_by_apple_drives_the_users_entitlement(p
         "store": "app_store",
         "productId": APPLE_MONTHLY,
         "purchaseId": sub.purchase_id,
+        "environment": "sandbox",  # the session's stack is a Sandbox one
     }
     assert body["purchases"] == [
         {
@@ -153,6 +154,8 @@ def test_a_subscription_lifecycle_signed_by_apple_drives_the_users_entitlement(p
             "expiresAt": rfc3339(first_end),
             "entitlements": ["pro"],
             "ownership": "owner",
+            "environment": "sandbox",
+            "app": apple_signer.bundle_id,
         }
     ]
 
@@ -494,6 +497,7 @@ def test_a_signed_transaction_is_claimed_and_the_answer_already_grants_it(parity
         "store": "app_store",
         "productId": APPLE_MONTHLY,
         "purchaseId": f"app_store:{transaction['originalTransactionId']}",
+        "environment": "sandbox",
     }
     assert [(p["purchaseId"], p["ownership"]) for p in body["purchases"]] == [
         (f"app_store:{transaction['originalTransactionId']}", "owner")

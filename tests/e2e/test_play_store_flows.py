@@ -164,6 +164,7 @@ def test_a_purchase_is_the_users_and_acknowledged_once_even_when_pushed_twice(pa
         "store": "play_store",
         "productId": PLAY_MONTHLY,
         "purchaseId": f"play_store:{sub.token}",
+        "environment": "production",
     }
     assert body["purchases"] == [
         {
@@ -174,6 +175,8 @@ def test_a_purchase_is_the_users_and_acknowledged_once_even_when_pushed_twice(pa
             "expiresAt": rfc3339(end),
             "entitlements": ["pro"],
             "ownership": "owner",
+            "environment": "production",
+            "app": PLAY_PACKAGE,
         }
     ]
     # ... and acknowledged with Google (purchases.subscriptions.acknowledge)
@@ -396,6 +399,7 @@ def test_a_lifetime_product_is_active_without_end_and_acknowledged(parity, play_
         "store": "play_store",
         "productId": PLAY_LIFETIME,
         "purchaseId": f"play_store:{token}",
+        "environment": "sandbox",  # purchaseType 0: a license tester's (test) purchase
     }
     assert body["entitlements"] == {"pro": granted, "lifetime": granted}
     assert [(p["purchaseId"], p["state"], p["expiresAt"]) for p in body["purchases"]] == [

@@ -56,6 +56,7 @@ def test_subscription_lifecycle_from_checkout_to_cancellation(parity, ids, t0):
         "store": "stripe",
         "productId": "price_pro_monthly",
         "purchaseId": f"stripe:{ids.sub}",
+        "environment": "sandbox",  # test mode (livemode: false)
     }
     assert body["purchases"] == [
         {
@@ -66,6 +67,8 @@ def test_subscription_lifecycle_from_checkout_to_cancellation(parity, ids, t0):
             "expiresAt": rfc3339(end),
             "entitlements": ["pro"],
             "ownership": "owner",
+            "environment": "sandbox",
+            "app": None,
         }
     ]
 

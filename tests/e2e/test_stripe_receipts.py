@@ -58,6 +58,7 @@ def test_a_web_checkout_is_claimed_from_the_app_and_readable_at_once(parity, str
         "store": "stripe",
         "productId": "price_pro_monthly",
         "purchaseId": f"stripe:{ids.sub}",
+        "environment": "sandbox",  # test mode
     }
     assert reply.json["entitlements"]["pro"] == expected
     assert parity.read(ids.user)["entitlements"]["pro"] == expected

@@ -57,6 +57,7 @@ def make_client(api, api_key, verifier, sleeps):
         token_signer = BearerTokenSigner(pem(key or api_key), KEY_ID, ISSUER_ID, fx.BUNDLE_ID, clock=clock)
         options = {
             "base_url": api.base_url + "/",
+            "sandbox_base_url": api.base_url,  # a lookup by id alone asks the Sandbox after Production
             "sleep": sleeps,
             "jitter": lambda: 0.5,
             **kwargs,
@@ -180,7 +181,8 @@ def test_an_unknown_transaction_is_a_refusal_with_apples_error_code(api, make_cl
     with pytest.raises(AppStoreApiError) as caught:
         make_client().get_transaction_info("404404")
     assert (caught.value.retryable, caught.value.status, caught.value.error_code) == (False, 404, 4040010)
-    assert len(api.requests) == 1 and sleeps.sleeps == []
+    # asked in Production, then in the Sandbox (an id alone does not say where it lives)
+    assert len(api.requests) == 2 and sleeps.sleeps == []
 
 
 def test_a_bad_request_is_not_retried(api, make_client):

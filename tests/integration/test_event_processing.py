@@ -64,6 +64,7 @@ def test_a_subscription_lifecycle_flows_from_webhook_through_processor_to_the_en
             "store": "stripe",
             "productId": "price_pro_monthly",
             "purchaseId": f"stripe:{sub}",
+            "environment": "sandbox",  # Stripe test mode (livemode: false)
         }
     }
     assert body["purchases"] == [
@@ -75,6 +76,8 @@ def test_a_subscription_lifecycle_flows_from_webhook_through_processor_to_the_en
             "expiresAt": rfc3339(end),
             "entitlements": ["pro"],
             "ownership": "owner",
+            "environment": "sandbox",
+            "app": None,
         }
     ]
     # AND every stored event is marked processed
@@ -398,7 +401,9 @@ def test_change_events_carry_old_and_new_state_on_activation_revocation_and_expi
         "store": "stripe",
         "productId": "price_pro_monthly",
         "purchaseId": f"stripe:{sub}",
+        "environment": "sandbox",
     }
+    assert activated["environment"] == "sandbox"
 
     # revocation (a dispute of the current period's payment)
     stack.deliver(

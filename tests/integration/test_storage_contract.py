@@ -173,6 +173,20 @@ def test_a_family_shared_consumable_and_who_it_was_credited_to_come_back_as_writ
     assert store.load_user("u_1").purchases == (owned("u_1", **kinds),)
 
 
+def test_a_purchase_keeps_its_environment_and_app_and_an_entitlement_its_environment(store):
+    # GIVEN a Sandbox App Store purchase of one of the stack's apps, and the entitlement it grants
+    sandbox = owned("u_1", store=Store.APP_STORE, store_key="2000000000000001", environment="sandbox", app="com.example.lite")
+    granted = replace(entitlement(sandbox.purchase_id), store=Store.APP_STORE, environment="sandbox")
+    user = UserWrite("u_1", 0, "tok_1", put_purchases=(sandbox,), put_entitlements=(granted,))
+    store.commit(Commit("app_store", "n_1", purchases=(PurchaseWrite(sandbox, 0),), users=(user,)))
+
+    # THEN both read back as written: the canonical purchase, the user's copy and the projection
+    assert store.get_purchase(sandbox.purchase_id) == sandbox
+    read = store.load_user("u_1")
+    assert read.purchases == (sandbox,) and read.entitlements == {"pro": granted}
+    assert (sandbox.environment, sandbox.app, read.entitlements["pro"].environment) == ("sandbox", "com.example.lite", "sandbox")
+
+
 def test_the_size_of_a_commit_is_the_items_it_writes(store):
     commit = first_commit(payment_refs=(PaymentRef("in_1", PID, None),), audit=(AuditRecord("u_1", Action.CLAIMED, T0, "stripe", "evt_1"),))
     assert store.commit_size(commit) == 8  # event, purchase, profile, token, copy, entitlement, ref, audit

@@ -37,6 +37,7 @@ class AppStoreApiState:
     key_id: str
     issuer_id: str
     bundle_id: str = apple.BUNDLE_ID
+    other_bundle_ids: tuple[str, ...] = ()  # further apps of the same team the key may ask about
     environment: str = "Production"
     app_apple_id: int | None = apple.APP_APPLE_ID
     statuses: dict[str, list[dict]] = field(default_factory=dict)  # transaction id → subscription groups
@@ -88,7 +89,7 @@ class AppStoreApiState:
             issuer=self.issuer_id,
             options={"require": ["iss", "iat", "exp", "aud", "bid"]},
         )  # raises on a bad signature, a wrong aud or iss, an expired token
-        if claims["bid"] != self.bundle_id:
+        if claims["bid"] not in (self.bundle_id, *self.other_bundle_ids):
             raise ValueError("bid")
         if claims["iat"] > time.time() + 60 or claims["exp"] - claims["iat"] > 3600:
             raise ValueError("iat/exp")

@@ -713,6 +713,7 @@ class FakeAppStoreApi(_StoreApi):
     def __init__(self) -> None:
         super().__init__()
         self.current: dict[str, tuple[Mapping, Mapping | None, int | None]] = {}
+        self.asked: list[dict[str, Any]] = []  # where each lookup was told to look (app, environment)
         self.history: dict[str, list[Mapping]] = {}
 
     def add_history(self, *transactions: Mapping) -> None:
@@ -721,33 +722,47 @@ class FakeAppStoreApi(_StoreApi):
         for transaction in transactions:
             self.history[str(transaction["transactionId"])] = account
 
-    def iter_transaction_history(self, transaction_id: str) -> Iterator[Mapping[str, Any]]:
+    def iter_transaction_history(
+        self, transaction_id: str, *, app: str | None = None, environment: str | None = None
+    ) -> Iterator[Mapping[str, Any]]:
         self._call("iter_transaction_history", transaction_id)
+        self.asked.append({"transaction_id": transaction_id, "app": app, "environment": environment})
         if transaction_id not in self.history:
             raise _unknown(f"transaction {transaction_id}")
         yield from self.history[transaction_id]
 
     def current_transaction(
-        self, transaction_id: str | None, transaction: Mapping[str, Any] | None = None
+        self,
+        transaction_id: str | None,
+        transaction: Mapping[str, Any] | None = None,
+        app: str | None = None,
+        environment: str | None = None,
     ) -> tuple[Mapping[str, Any], Mapping[str, Any] | None, int | None]:
         self._call("current_transaction", transaction_id)
+        self.asked.append({"transaction_id": transaction_id, "app": app, "environment": environment})
         key = transaction_id or (transaction or {}).get("transactionId")
         if key in self.current:
             return self.current[key]
         if transaction is not None:
             return transaction, None, None
+        known = (tx for tx in self.history.get(str(key), ()) if str(tx["transactionId"]) == str(key))
+        found = next(known, None)  # every transaction of an account's history is known to Apple
+        if found is not None:
+            return found, None, None
         raise _unknown(f"transaction {transaction_id}")
 
 
 # ------------------------------------------------------------------------------------------ verifiers
 
 
-def apple_verifier(environment: str = "Production"):
-    """The real App Store verifier, trusting the generated test chain (`tests.support.apple`)."""
+def apple_verifier(environment: str = "Production", apps: Mapping[str, int | None] | None = None):
+    """The real App Store verifier, trusting the generated test chain (`tests.support.apple`); `apps`:
+    bundle id → app Apple id (default: the one test app)."""
     from parity.webhooks.apple import SignedDataVerifier
     from tests.support import apple
 
-    return SignedDataVerifier([apple.default_chain().root], apple.BUNDLE_ID, environment, apple.APP_APPLE_ID)
+    apps = apps or {apple.BUNDLE_ID: apple.APP_APPLE_ID}
+    return SignedDataVerifier([apple.default_chain().root], list(apps), environment, list(apps.values()))
 
 
 def push_verifier():

@@ -342,12 +342,22 @@ def test_a_transaction_for_another_bundle_is_refused():
     )
 
 
-def test_a_sandbox_notification_is_refused_in_production():
-    sandbox = signer.with_(environment="Sandbox")
-    assert rejected(verifier().verify_and_decode_notification, sandbox.signed_notification()) == "wrong_environment"
+def test_a_sandbox_notification_is_accepted_in_production():
+    # GIVEN App Review's purchase: Sandbox-signed, with no app Apple id (the app is not published yet)
+    sandbox = signer.with_(environment="Sandbox", app_apple_id=None)
+    signed = sandbox.signed_notification(transaction=sandbox.transaction(), renewal_info=sandbox.renewal_info())
+    # WHEN a Production stack verifies it THEN it is accepted, its items too
+    notification = verifier().verify_and_decode_notification(signed)
+    assert (notification.payload["data"]["environment"], notification.transaction["environment"]) == ("Sandbox", "Sandbox")
+    assert verifier().verify_and_decode_signed_transaction(sandbox.signed_transaction())["environment"] == "Sandbox"
 
 
-@pytest.mark.parametrize("environment", ["Sandbox", "Xcode", "LocalTesting", None])
+def test_a_sandbox_notification_of_another_app_is_still_refused_in_production():
+    other = signer.with_(environment="Sandbox", bundle_id="com.example.other")
+    assert rejected(verifier().verify_and_decode_notification, other.signed_notification()) == "wrong_bundle_id"
+
+
+@pytest.mark.parametrize("environment", ["Xcode", "LocalTesting", None])
 def test_a_transaction_from_another_environment_is_refused(environment):
     token = signer.signed_transaction(environment=environment)
     assert rejected(verifier().verify_and_decode_signed_transaction, token) == "wrong_environment"
@@ -358,6 +368,72 @@ def test_a_production_notification_is_refused_in_sandbox():
     assert (
         rejected(sandbox_verifier.verify_and_decode_notification, signer.signed_notification()) == "wrong_environment"
     )
+    assert (
+        rejected(sandbox_verifier.verify_and_decode_signed_transaction, signer.signed_transaction())
+        == "wrong_environment"
+    )
+
+
+# --------------------------------------------------------------------------- several apps
+
+LITE, LITE_APPLE_ID = "com.example.lite", 555000111
+
+
+def two_apps(environment: str = "Production") -> SignedDataVerifier:
+    return verifier(
+        environment=environment, bundle_id=[fx.BUNDLE_ID, LITE], app_apple_id=[fx.APP_APPLE_ID, LITE_APPLE_ID]
+    )
+
+
+def test_each_configured_app_is_accepted_with_its_own_app_apple_id():
+    lite = signer.with_(bundle_id=LITE, app_apple_id=LITE_APPLE_ID)
+    for app in (signer, lite):
+        notification = two_apps().verify_and_decode_notification(
+            app.signed_notification(transaction=app.transaction(), renewal_info=app.renewal_info())
+        )
+        assert notification.transaction["bundleId"] == app.bundle_id
+    # the app Apple ids pair with their bundle ids: the first app's id does not pass for the second
+    crossed = signer.with_(bundle_id=LITE)
+    assert rejected(two_apps().verify_and_decode_notification, crossed.signed_notification()) == "wrong_app_apple_id"
+
+
+def test_an_app_that_is_not_configured_is_refused_among_several():
+    other = signer.with_(bundle_id="com.example.other")
+    assert rejected(two_apps().verify_and_decode_notification, other.signed_notification()) == "wrong_bundle_id"
+    token = signer.signed_transaction(bundleId="com.example.other")
+    assert rejected(two_apps().verify_and_decode_signed_transaction, token) == "wrong_bundle_id"
+
+
+def test_several_apps_need_one_app_apple_id_each_in_production():
+    with pytest.raises(ConfigurationError, match="APPLE_APP_APPLE_ID"):
+        verifier(bundle_id=[fx.BUNDLE_ID, LITE], app_apple_id=[fx.APP_APPLE_ID])
+    with pytest.raises(ConfigurationError, match="APPLE_APP_APPLE_ID"):
+        verifier(bundle_id=[fx.BUNDLE_ID, LITE], app_apple_id=[fx.APP_APPLE_ID, None])
+    assert verifier(environment="Sandbox", bundle_id=[fx.BUNDLE_ID, LITE], app_apple_id=None).apps.bundle_ids == (
+        fx.BUNDLE_ID,
+        LITE,
+    )
+
+
+def test_several_apps_are_parsed_from_comma_separated_lists():
+    parsed = Settings.from_env(
+        {
+            "APPLE_BUNDLE_ID": "com.example.app, com.example.lite",
+            "APPLE_APP_APPLE_ID": "1234,5678",
+            "GOOGLE_PACKAGE_NAME": "com.example.android,com.example.lite",
+            "APPLE_SANDBOX_API_BASE": "http://127.0.0.1:9/",
+        }
+    )
+    assert parsed.apple.bundle_ids == ("com.example.app", "com.example.lite")
+    assert parsed.apple.app_apple_ids == (1234, 5678)
+    assert (parsed.apple.bundle_id, parsed.apple.app_apple_id) == ("com.example.app", 1234)
+    assert parsed.apple.sandbox_api_base == "http://127.0.0.1:9"
+    assert parsed.google.package_names == ("com.example.android", "com.example.lite")
+    assert parsed.google.package_name == "com.example.android"
+    verifier = SignedDataVerifier.from_settings(parsed)
+    assert verifier.apps.app_apple_ids == {"com.example.app": 1234, "com.example.lite": 5678}
+    with pytest.raises(ConfigurationError, match="same order"):
+        Settings.from_env({"APPLE_BUNDLE_ID": "com.example.app,com.example.lite", "APPLE_APP_APPLE_ID": "1234"})
 
 
 @pytest.mark.parametrize("app_apple_id", [987654321, None, str(fx.APP_APPLE_ID)])
@@ -392,6 +468,7 @@ def test_a_nested_transaction_of_another_app_or_environment_is_refused():
         rejected(verifier().verify_and_decode_notification, signer.signed_notification(transaction=foreign))
         == "wrong_bundle_id"
     )
+    # Sandbox items are accepted by a Production stack, but never inside a Production notification
     sandbox_renewal = signer.renewal_info(environment="Sandbox")
     code = rejected(verifier().verify_and_decode_notification, signer.signed_notification(renewal_info=sandbox_renewal))
     assert code == "wrong_environment"

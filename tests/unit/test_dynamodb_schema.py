@@ -27,6 +27,7 @@ def every_field_set_purchase() -> Purchase:
         environment="sandbox",
         raw_state="active",
         product_refs=("prod_pro",),
+        app="com.example.app",
         owner_ids=("u_1", "u_2"),
         manual_owner=True,
         linked_user="u_1",
@@ -51,13 +52,27 @@ def test_a_purchase_item_holds_the_declared_attributes_and_reads_back_the_same()
 
 
 def test_entitlement_and_audit_items_hold_the_declared_attributes_and_read_back_the_same():
-    entitlement = Entitlement("pro", True, State.ACTIVE, NOW, NOW, True, Store.STRIPE, "price_pro", "stripe:sub_1")
+    entitlement = Entitlement(
+        "pro", True, State.ACTIVE, NOW, NOW, True, Store.STRIPE, "price_pro", "stripe:sub_1", environment="sandbox"
+    )
     audit = AuditRecord("u_1", Action.MERGED_FROM, NOW, "admin", "evt_1", "stripe:sub_1", ("u_2",), Strategy.LAST, "ops", "x")
 
     assert set(codecs.entitlement_to_item(entitlement)) == schema.ENTITLEMENT_ATTRIBUTES
     assert codecs.item_to_entitlement(codecs.entitlement_to_item(entitlement)) == entitlement
     assert set(codecs.audit_to_item(audit)) == schema.AUDIT_ATTRIBUTES
     assert codecs.item_to_audit(codecs.audit_to_item(audit)) == audit
+
+
+def test_items_written_before_environment_and_app_existed_read_as_production_with_no_app():
+    purchase_item = codecs.purchase_to_item(every_field_set_purchase())
+    del purchase_item["environment"], purchase_item["app"]
+    entitlement_item = codecs.entitlement_to_item(
+        Entitlement("pro", True, State.ACTIVE, NOW, None, True, Store.STRIPE, "price_pro", "stripe:sub_1")
+    )
+    del entitlement_item["environment"]
+    old = codecs.item_to_purchase(table.load_item(table.dump_item(purchase_item)))
+    assert (old.environment, old.app) == ("production", None)
+    assert codecs.item_to_entitlement(entitlement_item).environment == "production"
 
 
 def test_profile_and_payment_ref_items_hold_the_declared_attributes():

@@ -223,3 +223,17 @@ def test_restore_leaves_consumables_out_so_they_are_never_credited_twice(signer)
     assert body["restored"] == {"claimed": ["app_store:6200000000000071"], "refused": []}
     assert world.store.get_purchase("app_store:6200000000000072") is None
     assert [n for n in world.publisher.notices() if n["type"] == "purchase.completed"] == []
+
+
+def test_restore_reads_the_history_in_the_app_and_environment_the_transaction_was_bought_in(signer):
+    # GIVEN App Review's Sandbox purchase, restored on a Production stack
+    world = restore_world()
+    review = lifetime(signer, "6200000000000041", environment="Sandbox")
+    account(world, signer, review)
+
+    status, body = world.submit_receipt("u_reviewer", signed(signer, review, restore=True))
+
+    # THEN the history was asked of the Sandbox, for the transaction's own app, and the purchase is claimed
+    assert status == 200 and body["restored"]["claimed"] == ["app_store:6200000000000041"]
+    history = world.app_store_api.asked[0]  # the first call: the signed transaction needed no lookup
+    assert (history["app"], history["environment"]) == (review["bundleId"], "Sandbox")

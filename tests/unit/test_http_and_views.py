@@ -22,7 +22,7 @@ from parity.http import (
 )
 from parity.results import UserEntitlements
 from parity.settings import MAX_BODY_BYTES
-from parity.views import entitlements_response, error_body, purchase_view
+from parity.views import entitlement_view, entitlements_response, error_body, purchase_view
 from tests.support.domain import day, lifetime, purchase
 
 MIB = 1024 * 1024
@@ -179,6 +179,7 @@ def test_the_entitlements_response_has_the_contract_shape():
                 "store": "stripe",
                 "productId": "price_lifetime",
                 "purchaseId": "stripe:pi_1",
+                "environment": "production",
             },
             "pro": {
                 "active": True,
@@ -189,6 +190,7 @@ def test_the_entitlements_response_has_the_contract_shape():
                 "store": "stripe",
                 "productId": "price_pro_monthly",
                 "purchaseId": "stripe:sub_1",
+                "environment": "production",
             },
         },
         "purchases": [
@@ -200,6 +202,8 @@ def test_the_entitlements_response_has_the_contract_shape():
                 "expiresAt": None,
                 "entitlements": ["pro", "lifetime"],
                 "ownership": "shared",
+                "environment": "production",
+                "app": None,
             },
             {
                 "purchaseId": "stripe:sub_1",
@@ -209,6 +213,8 @@ def test_the_entitlements_response_has_the_contract_shape():
                 "expiresAt": "2026-01-10T00:00:00Z",
                 "entitlements": ["pro"],
                 "ownership": "owner",
+                "environment": "production",
+                "app": None,
             },
         ],
         "requestDate": "2026-01-11T00:00:00Z",
@@ -235,3 +241,20 @@ def test_a_change_detail_names_old_and_new_and_is_stable_across_retries():
     assert first["changeId"] == "stripe:evt_1:u_1:pro"
     assert (first["userId"], first["entitlement"], first["old"]) == ("u_1", "pro", None)
     assert first["new"]["active"] is True
+
+
+def test_a_sandbox_purchase_says_its_environment_and_app_on_purchases_entitlements_and_changes():
+    # GIVEN App Review's Sandbox purchase, bought in the iOS app
+    sandbox = purchase(State.ACTIVE, day(30), owner_ids=("u_1",)).with_changes(
+        environment="sandbox", app="com.example.app"
+    )
+    entitlement = compute_entitlements([sandbox], CATALOG, day(1))["pro"]
+    # THEN the purchase, the entitlement and the change event all say so
+    assert {k: purchase_view(sandbox, "u_1", CATALOG)[k] for k in ("environment", "app")} == {
+        "environment": "sandbox",
+        "app": "com.example.app",
+    }
+    assert entitlement_view(entitlement)["environment"] == "sandbox"
+    assert change_detail(EntitlementChange("u_1", "pro", None, entitlement), "app_store:n1")["environment"] == "sandbox"
+    # and one that ends (no new entitlement) names the environment of the one it leaves
+    assert change_detail(EntitlementChange("u_1", "pro", entitlement, None), "app_store:n2")["environment"] == "sandbox"

@@ -70,6 +70,7 @@ def test_out_of_order_deliveries_converge_on_the_latest_state(world, order):
         "store": "stripe",
         "productId": "price_pro_monthly",
         "purchaseId": "stripe:sub_order",
+        "environment": "sandbox",  # livemode: false
     }
     assert [p["state"] for p in body["purchases"]] == ["active"]
 

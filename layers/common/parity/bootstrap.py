@@ -109,7 +109,7 @@ def event_processor(settings: Settings, repo=None, play_api=None, stripe_api=Non
         clock=SystemClock(),
         stripe_api=stripe_api,
         play_api=play_api,
-        play_package=settings.google.package_name,
+        play_package=settings.google.package_names,
         refund_threshold=settings.core.refund_threshold,
         max_shared_owners=settings.core.max_shared_owners,
         stripe_grace=settings.stripe.grace,
@@ -184,7 +184,7 @@ def receipt_service(settings: Settings):
         apple_api=apple_api,
         apple_unavailable=why_not,
         play_api=play_api,
-        play_package=settings.google.package_name,
+        play_package=settings.google.package_names,
         stripe_api=stripe_api,
     )
 
@@ -199,7 +199,7 @@ def google_ingest(settings: Settings):
         verifier, why_not = PubSubPushVerifier.from_settings(settings), ""
     except ConfigurationError as error:
         verifier, why_not = None, str(error)
-    return GoogleIngest(event_intake(settings), verifier, settings.google.package_name, why_not)
+    return GoogleIngest(event_intake(settings), verifier, settings.google.package_names, why_not)
 
 
 def administration(settings: Settings):
@@ -258,7 +258,7 @@ def reconciler(settings: Settings):
         clock=SystemClock(),
         app_store=app_store,
         play=play_api,
-        play_package=settings.google.package_name,
+        play_package=settings.google.package_names,
         stripe=stripe_api,
     )
 

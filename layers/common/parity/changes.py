@@ -28,7 +28,14 @@ def change_detail(change: EntitlementChange, cause: str) -> dict:
         "entitlement": change.entitlement_id,
         "old": None if change.old is None else entitlement_view(change.old),
         "new": None if change.new is None else entitlement_view(change.new),
+        "environment": _environment(change),
     }
+
+
+def _environment(change: EntitlementChange) -> str:
+    """The environment of the purchase behind the change (the new one's, else the one it leaves)."""
+    held = change.new or change.old
+    return held.environment if held is not None else "production"
 
 
 def _notice(kind: str, key: str, cause: tuple[str, str], user_id: str, **fields) -> dict:

@@ -122,26 +122,42 @@ class StripeSettings:
 
 @dataclass(frozen=True)
 class AppleSettings:
-    bundle_id: str | None
-    app_apple_id: int | None
-    environment: str  # Production or Sandbox
+    bundle_ids: tuple[str, ...]  # APPLE_BUNDLE_ID: one app, or several comma-separated
+    app_apple_ids: tuple[int | None, ...]  # APPLE_APP_APPLE_ID: in the order of the bundle ids
+    environment: str  # Production (which accepts Sandbox data too) or Sandbox
     root_certs: tuple[str, ...]
     api_base: str | None
     key_id: str | None
     issuer_id: str | None
     private_key_file: str | None
     private_key: Secret  # the `.p8` key's PEM text, on AWS
+    sandbox_api_base: str | None = None  # APPLE_SANDBOX_API_BASE: the Server API of Sandbox transactions
+
+    @property
+    def bundle_id(self) -> str | None:
+        """The first app's bundle id (None: no app configured)."""
+        return self.bundle_ids[0] if self.bundle_ids else None
+
+    @property
+    def app_apple_id(self) -> int | None:
+        """The first app's Apple id."""
+        return self.app_apple_ids[0] if self.app_apple_ids else None
 
 
 @dataclass(frozen=True)
 class GoogleSettings:
-    package_name: str | None
+    package_names: tuple[str, ...]  # GOOGLE_PACKAGE_NAME: one app, or several comma-separated
     pubsub_audience: str | None
     pubsub_service_account: str | None
     oidc_certs_url: str | None  # None: Google's (https://www.googleapis.com/oauth2/v1/certs)
     api_base: str | None
     service_account_file: str | None
     service_account: Secret  # the key file's JSON text, on AWS
+
+    @property
+    def package_name(self) -> str | None:
+        """The first app's package name (None: no app configured)."""
+        return self.package_names[0] if self.package_names else None
 
 
 @dataclass(frozen=True)
@@ -201,6 +217,10 @@ class _Environment:
             return int(value)
         except ValueError:
             raise ConfigurationError(f"{name} must be {what}") from None
+
+    def names(self, name: str) -> tuple[str, ...]:
+        """A comma-separated list of names (blanks around them dropped); () when unset."""
+        return tuple(part.strip() for part in (self.text(name) or "").split(",") if part.strip())
 
     def duration(self, name: str, default: timedelta) -> timedelta:
         """A whole, non-negative number of seconds, or `default` when unset."""
@@ -305,12 +325,15 @@ def _apple(env: _Environment) -> AppleSettings:
     )
     if environment is None:
         raise ConfigurationError("APPLE_ENVIRONMENT must be Production or Sandbox")
+    bundle_ids = env.names("APPLE_BUNDLE_ID")
+    app_apple_ids = _app_apple_ids(env, len(bundle_ids))
     return AppleSettings(
-        bundle_id=env.text("APPLE_BUNDLE_ID"),
-        app_apple_id=env.whole("APPLE_APP_APPLE_ID", None, "the app's numeric Apple id"),
+        bundle_ids=bundle_ids,
+        app_apple_ids=app_apple_ids,
         environment=environment,
-        root_certs=tuple(p.strip() for p in (env.text("APPLE_ROOT_CERTS") or "").split(",") if p.strip()),
+        root_certs=env.names("APPLE_ROOT_CERTS"),
         api_base=env.url("APPLE_API_BASE"),
+        sandbox_api_base=env.url("APPLE_SANDBOX_API_BASE"),
         key_id=env.text("APPLE_KEY_ID"),
         issuer_id=env.text("APPLE_ISSUER_ID"),
         private_key_file=env.text("APPLE_PRIVATE_KEY_FILE"),
@@ -318,9 +341,26 @@ def _apple(env: _Environment) -> AppleSettings:
     )
 
 
+def _app_apple_ids(env: _Environment, apps: int) -> tuple[int | None, ...]:
+    """APPLE_APP_APPLE_ID: the apps' numeric Apple ids, in the order of APPLE_BUNDLE_ID's bundle ids
+    (unset: none; a Sandbox-only app need not be published yet)."""
+    texts = env.names("APPLE_APP_APPLE_ID")
+    if not texts:
+        return (None,) * apps
+    if len(texts) != apps:
+        raise ConfigurationError(
+            f"APPLE_APP_APPLE_ID names {len(texts)} app ids for the {apps} bundle ids of APPLE_BUNDLE_ID "
+            "(list them in the same order)"
+        )
+    try:
+        return tuple(int(text) for text in texts)
+    except ValueError:
+        raise ConfigurationError("APPLE_APP_APPLE_ID must be the apps' numeric Apple ids") from None
+
+
 def _google(env: _Environment) -> GoogleSettings:
     return GoogleSettings(
-        package_name=env.text("GOOGLE_PACKAGE_NAME"),
+        package_names=env.names("GOOGLE_PACKAGE_NAME"),
         pubsub_audience=env.text("GOOGLE_PUBSUB_AUDIENCE"),
         pubsub_service_account=env.text("GOOGLE_PUBSUB_SERVICE_ACCOUNT"),
         oidc_certs_url=env.url("GOOGLE_OIDC_CERTS_URL"),

@@ -30,6 +30,7 @@ def entitlement_view(entitlement: Entitlement) -> dict:
         "store": entitlement.store.value,
         "productId": entitlement.product_id,
         "purchaseId": entitlement.purchase_id,
+        "environment": entitlement.environment,
     }
 
 
@@ -43,6 +44,8 @@ def purchase_view(purchase: Purchase, user_id: str, catalog: Catalog, now: datet
         "expiresAt": rfc3339(purchase.expires_at),
         "entitlements": list(catalog.entitlements_of(purchase)),
         "ownership": purchase.ownership_of(user_id).value,
+        "environment": purchase.environment,
+        "app": purchase.app,
     }
 
 

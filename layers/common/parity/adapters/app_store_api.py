@@ -1,7 +1,10 @@
 """The App Store Server API, read-only: subscription statuses, one transaction, transaction history.
 
 Standard library HTTP (urllib) and `cryptography` for the ES256 bearer token, so the functions that
-use it import no HTTP or JWT library. Every signed item in an answer (signedTransactionInfo,
+use it import no HTTP or JWT library. Each call is made for one app (the token's `bid` is its bundle
+id) in one environment: a Production transaction goes to APPLE_API_BASE, a Sandbox one (App Review,
+TestFlight, on a Production stack too) to APPLE_SANDBOX_API_BASE. A lookup by transaction id alone
+asks each configured app, the Production environment before the Sandbox, until one knows the id. Every signed item in an answer (signedTransactionInfo,
 signedRenewalInfo, signedTransactions) is verified with `SignedDataVerifier` exactly like a
 notification, and returned decoded.
 
@@ -77,7 +80,7 @@ class HistoryPage:
 
 
 class BearerTokenSigner:
-    """The ES256 JWT Apple asks for, reused until shortly before it expires."""
+    """The ES256 JWT Apple asks for (one per app: its `bid`), reused until shortly before it expires."""
 
     def __init__(
         self,
@@ -98,24 +101,26 @@ class BearerTokenSigner:
             raise ValueError("an App Store Server API token lives at most 60 minutes")
         self._key, self._key_id, self._issuer_id, self._bundle_id = key, key_id, issuer_id, bundle_id
         self._clock, self._lifetime = clock, lifetime
-        self._token: str | None = None
-        self._expires = 0.0
+        self._tokens: dict[str, tuple[str, float]] = {}  # bundle id → (token, expiry)
 
-    def token(self) -> str:
+    def token(self, bundle_id: str | None = None) -> str:
+        """A token for `bundle_id`'s app (default: the one the signer was made for)."""
+        bundle_id = bundle_id or self._bundle_id
         now = self._clock()
-        if self._token is None or now >= self._expires - TOKEN_REFRESH_MARGIN:
+        token, expires = self._tokens.get(bundle_id, (None, 0.0))
+        if token is None or now >= expires - TOKEN_REFRESH_MARGIN:
             issued = int(now)
-            self._token = self._sign(issued, issued + self._lifetime)
-            self._expires = issued + self._lifetime
-        return self._token
+            token, expires = self._sign(issued, issued + self._lifetime, bundle_id), issued + self._lifetime
+            self._tokens[bundle_id] = (token, expires)
+        return token
 
-    def discard(self) -> None:
+    def discard(self, bundle_id: str | None = None) -> None:
         """Forget the current token (Apple refused it); the next call signs a new one."""
-        self._token = None
+        self._tokens.pop(bundle_id or self._bundle_id, None)
 
-    def _sign(self, issued: int, expires: int) -> str:
+    def _sign(self, issued: int, expires: int, bundle_id: str) -> str:
         header = {"alg": "ES256", "kid": self._key_id, "typ": "JWT"}
-        claims = {"iss": self._issuer_id, "iat": issued, "exp": expires, "aud": AUDIENCE, "bid": self._bundle_id}
+        claims = {"iss": self._issuer_id, "iat": issued, "exp": expires, "aud": AUDIENCE, "bid": bundle_id}
         signing_input = f"{_b64url_encode(_compact(header))}.{_b64url_encode(_compact(claims))}"
         r, s = decode_dss_signature(self._key.sign(signing_input.encode("ascii"), ec.ECDSA(hashes.SHA256())))
         return f"{signing_input}.{_b64url_encode(r.to_bytes(32, 'big') + s.to_bytes(32, 'big'))}"
@@ -132,6 +137,7 @@ class AppStoreApiClient:
         signer: BearerTokenSigner,
         verifier: SignedDataVerifier,
         base_url: str | None = None,
+        sandbox_base_url: str | None = None,
         timeout: float = 5.0,
         max_attempts: int = 3,
         backoff: float = 0.5,
@@ -140,12 +146,16 @@ class AppStoreApiClient:
         sleep: Callable[[float], None] = time.sleep,
         jitter: Callable[[], float] = random.random,
     ) -> None:
-        default = PRODUCTION_BASE_URL if verifier.environment == "Production" else SANDBOX_BASE_URL
-        self._base = (base_url or default).rstrip("/")
+        if verifier.environment == "Production":
+            production, sandbox = base_url or PRODUCTION_BASE_URL, sandbox_base_url or SANDBOX_BASE_URL
+        else:  # a Sandbox stack: APPLE_API_BASE has always meant its (Sandbox) base
+            production, sandbox = base_url or PRODUCTION_BASE_URL, sandbox_base_url or base_url or SANDBOX_BASE_URL
+        self._bases = {"Production": production.rstrip("/"), "Sandbox": sandbox.rstrip("/")}
+        self._base = self._bases[verifier.environment]  # the stack environment's
         self._signer, self._verifier = signer, verifier
         self._timeout = timeout
         self._retry = Backoff(max(1, max_attempts), backoff, max_backoff, max_retry_after, sleep, jitter)
-        # The bearer token goes to Apple (or APPLE_API_BASE) only: no proxies from the environment, and
+        # The bearer token goes to Apple (or APPLE_API_BASE / APPLE_SANDBOX_API_BASE) only: no proxies from the environment, and
         # no redirects (urllib would replay the Authorization header to wherever they point).
         self._opener = urllib.request.build_opener(urllib.request.ProxyHandler({}), _NoRedirects())
 
@@ -172,13 +182,23 @@ class AppStoreApiClient:
         except OSError as error:
             raise ConfigurationError(f"APPLE_PRIVATE_KEY_FILE cannot be read: {error}") from None
         signer = BearerTokenSigner(pem, settings.apple.key_id, settings.apple.issuer_id, verifier.bundle_id)
-        return cls(signer, verifier, base_url=settings.apple.api_base, **kwargs)
+        return cls(
+            signer,
+            verifier,
+            base_url=settings.apple.api_base,
+            sandbox_base_url=settings.apple.sandbox_api_base,
+            **kwargs,
+        )
 
     # ----------------------------------------------------------------------- calls
 
-    def get_all_subscription_statuses(self, transaction_id: str) -> list[SubscriptionStatus]:
-        """Get All Subscription Statuses: every subscription of the customer who made `transaction_id`."""
-        body = self._get(f"/inApps/v1/subscriptions/{_segment(transaction_id)}")
+    def get_all_subscription_statuses(
+        self, transaction_id: str, app: str | None = None, environment: str | None = None
+    ) -> list[SubscriptionStatus]:
+        """Get All Subscription Statuses: every subscription of the customer who made `transaction_id`.
+        `app`, `environment`: whose API to ask (default: the first app, the stack's environment)."""
+        target = self._target(app, environment)
+        body = self._get(f"/inApps/v1/subscriptions/{_segment(transaction_id)}", target=target)
         statuses = []
         for group in body.get("data") or ():
             for item in group.get("lastTransactions") or ():
@@ -188,88 +208,157 @@ class AppStoreApiClient:
                         status=item.get("status"),
                         original_transaction_id=item.get("originalTransactionId"),
                         transaction=self._verified(
-                            item.get("signedTransactionInfo"), self._verifier.verify_and_decode_signed_transaction
+                            item.get("signedTransactionInfo"),
+                            self._verifier.verify_and_decode_signed_transaction,
+                            target[1],
                         ),
                         renewal_info=self._verified(
-                            item.get("signedRenewalInfo"), self._verifier.verify_and_decode_renewal_info
+                            item.get("signedRenewalInfo"), self._verifier.verify_and_decode_renewal_info, target[1]
                         ),
                     )
                 )
         return statuses
 
-    def get_transaction_info(self, transaction_id: str) -> Mapping[str, Any]:
-        """Get Transaction Info: one transaction, verified and decoded."""
-        body = self._get(f"/inApps/v1/transactions/{_segment(transaction_id)}")
+    def get_transaction_info(
+        self, transaction_id: str, app: str | None = None, environment: str | None = None
+    ) -> Mapping[str, Any]:
+        """Get Transaction Info: one transaction, verified and decoded. Without `app` and `environment`,
+        each configured app is asked in each accepted environment (Production first) until one knows it."""
+        path = f"/inApps/v1/transactions/{_segment(transaction_id)}"
+        body: dict[str, Any] = {}
+        targets = self._targets(app, environment)
+        target = targets[0]
+        for position, target in enumerate(targets):
+            try:
+                body = self._get(path, target=target)
+                break
+            except AppStoreApiError as error:
+                if not error.unknown_at_store or position == len(targets) - 1:
+                    raise
         transaction = self._verified(
-            body.get("signedTransactionInfo"), self._verifier.verify_and_decode_signed_transaction
+            body.get("signedTransactionInfo"), self._verifier.verify_and_decode_signed_transaction, target[1]
         )
         if transaction is None:
             raise AppStoreApiError("App Store Server API answered without signedTransactionInfo", retryable=True)
         return transaction
 
     def current_transaction(
-        self, transaction_id: str | None, transaction: Mapping[str, Any] | None = None
+        self,
+        transaction_id: str | None,
+        transaction: Mapping[str, Any] | None = None,
+        app: str | None = None,
+        environment: str | None = None,
     ) -> tuple[Mapping[str, Any], Mapping[str, Any] | None, int | None]:
         """The transaction as Apple knows it now (looked up unless given, verified), with the renewal
-        info and status of its subscription when it is one: what the receipts and the drift check ask."""
+        info and status of its subscription when it is one: what the receipts and the drift check ask.
+        The subscription is asked of the transaction's own app and environment; `app` and `environment`
+        (a stored purchase's) say where to look a transaction up by id."""
         if transaction is None:
             if transaction_id is None:
                 raise ValueError("current_transaction needs the transaction or its id")
-            transaction = self.get_transaction_info(transaction_id)
+            transaction = self.get_transaction_info(transaction_id, app, environment)
         if transaction.get("type") != AUTO_RENEWABLE:
             return transaction, None, None
-        for status in self.get_all_subscription_statuses(transaction["transactionId"]):
+        statuses = self.get_all_subscription_statuses(
+            transaction["transactionId"], transaction.get("bundleId"), transaction.get("environment")
+        )
+        for status in statuses:
             if status.original_transaction_id == transaction.get("originalTransactionId") and status.transaction:
                 return status.transaction, status.renewal_info, status.status
         return transaction, None, None
 
     def get_transaction_history_page(
-        self, transaction_id: str, revision: str | None = None, **filters: str | Sequence[str]
+        self,
+        transaction_id: str,
+        revision: str | None = None,
+        *,
+        app: str | None = None,
+        environment: str | None = None,
+        **filters: str | Sequence[str],
     ) -> HistoryPage:
         """Get Transaction History (v2), one page of up to 20. `filters`: Apple's query parameters
         (`sort`, `productId`, `productType`, `startDate`, `endDate`, `revoked`, ...), sent again with
-        every revision as Apple requires."""
+        every revision as Apple requires. `app`, `environment`: whose history (default: the first app,
+        the stack's environment)."""
         query = {**filters, **({"revision": revision} if revision else {})}
-        body = self._get(f"/inApps/v2/history/{_segment(transaction_id)}", query)
+        target = self._target(app, environment)
+        body = self._get(f"/inApps/v2/history/{_segment(transaction_id)}", query, target=target)
         verified = (
-            self._verified(signed, self._verifier.verify_and_decode_signed_transaction)
+            self._verified(signed, self._verifier.verify_and_decode_signed_transaction, target[1])
             for signed in body.get("signedTransactions") or ()
         )
         transactions = tuple(transaction for transaction in verified if transaction is not None)
         return HistoryPage(transactions, body.get("revision"), bool(body.get("hasMore")))
 
     def iter_transaction_history(
-        self, transaction_id: str, max_pages: int = 50, **filters: str | Sequence[str]
+        self,
+        transaction_id: str,
+        max_pages: int = 50,
+        *,
+        app: str | None = None,
+        environment: str | None = None,
+        **filters: str | Sequence[str],
     ) -> Iterator[Mapping[str, Any]]:
         """Every transaction of the customer's history, page after page while Apple says `hasMore`."""
         revision = None
         for _ in range(max_pages):
-            page = self.get_transaction_history_page(transaction_id, revision, **filters)
+            page = self.get_transaction_history_page(
+                transaction_id, revision, app=app, environment=environment, **filters
+            )
             yield from page.transactions
             if not page.has_more or not page.revision:
                 return
             revision = page.revision
         raise AppStoreApiError(f"Transaction history longer than {max_pages} pages", retryable=False)
 
+    # ----------------------------------------------------------------------- where to ask
+
+    def _target(self, app: str | None, environment: str | None) -> tuple[str, str]:
+        """(bundle id, Apple environment) of a call: the given ones, else the first app and the stack's
+        environment. Parity's names (`sandbox`) and Apple's (`Sandbox`) are both understood."""
+        return app or self._verifier.bundle_id, _apple_environment(environment) or self._verifier.environment
+
+    def _targets(self, app: str | None, environment: str | None) -> list[tuple[str, str]]:
+        """Where a transaction id may be known: the given app and environment, else every configured app
+        in every accepted environment, Production first (where paying customers are)."""
+        apps = [app] if app else list(self._verifier.apps.bundle_ids)
+        given = _apple_environment(environment)
+        environments = [given] if given else list(self._verifier.apps.accepted)
+        return [(bundle, env) for env in environments for bundle in apps]
+
     # ----------------------------------------------------------------------- plumbing
 
-    def _verified(self, signed: Any, verify: Callable[[str], Mapping[str, Any]]) -> Mapping[str, Any] | None:
+    def _verified(
+        self, signed: Any, verify: Callable[[str], Mapping[str, Any]], environment: str
+    ) -> Mapping[str, Any] | None:
+        """A signed item of an answer, verified, and from the environment whose API answered."""
         if signed is None:
             return None
         try:
-            return verify(signed)
+            decoded = verify(signed)
         except RejectedSignedData as error:
             raise AppStoreApiError(
                 f"App Store Server API answered with signed data that does not verify ({error.code})", retryable=False
             ) from error
+        if decoded.get("environment") != environment:
+            raise AppStoreApiError(
+                f"App Store Server API ({environment}) answered with signed data of another environment "
+                "(wrong_environment)",
+                retryable=False,
+            )
+        return decoded
 
-    def _get(self, path: str, query: Mapping[str, Any] | None = None) -> dict[str, Any]:
-        url = self._base + path + (f"?{urllib.parse.urlencode(query, doseq=True)}" if query else "")
+    def _get(
+        self, path: str, query: Mapping[str, Any] | None = None, target: tuple[str, str] | None = None
+    ) -> dict[str, Any]:
+        bundle_id, environment = target or self._target(None, None)
+        base = self._bases.get(environment, self._base)
+        url = base + path + (f"?{urllib.parse.urlencode(query, doseq=True)}" if query else "")
         for attempt in range(1, self._retry.max_attempts + 1):
             request = urllib.request.Request(
                 url,
                 headers={
-                    "Authorization": f"Bearer {self._signer.token()}",
+                    "Authorization": f"Bearer {self._signer.token(bundle_id)}",
                     "Accept": "application/json",
                     "User-Agent": "parity",
                 },
@@ -278,7 +367,7 @@ class AppStoreApiClient:
                 with self._opener.open(request, timeout=self._timeout) as response:
                     return _json_object(response.read(MAX_RESPONSE_BYTES))
             except urllib.error.HTTPError as answer:
-                failure = self._refusal(answer)
+                failure = self._refusal(answer, bundle_id)
             except (OSError, http.client.HTTPException) as error:  # unreachable, reset, timed out
                 reason = getattr(error, "reason", error)
                 failure = AppStoreApiError(f"App Store Server API unreachable: {reason}", retryable=True)
@@ -290,7 +379,7 @@ class AppStoreApiClient:
             self._retry.sleep(delay)
         raise AssertionError("unreachable")  # pragma: no cover
 
-    def _refusal(self, answer: urllib.error.HTTPError) -> AppStoreApiError:
+    def _refusal(self, answer: urllib.error.HTTPError, bundle_id: str) -> AppStoreApiError:
         status = answer.code
         try:
             detail = json.loads(answer.read(64 << 10) or b"{}")
@@ -301,7 +390,7 @@ class AppStoreApiClient:
         detail = detail if isinstance(detail, dict) else {}
         code, text = detail.get("errorCode"), detail.get("errorMessage") or answer.reason
         if status == 401:
-            self._signer.discard()
+            self._signer.discard(bundle_id)
             return AppStoreApiError("App Store Server API rejected the credentials (401)", retryable=False, status=401)
         retryable = status == 429 or status >= 500
         return AppStoreApiError(
@@ -324,6 +413,11 @@ class _NoRedirects(urllib.request.HTTPRedirectHandler):
 
 def _b64url_encode(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+
+def _apple_environment(environment: Any) -> str | None:
+    """`Production` / `Sandbox` from either Apple's or Parity's spelling; None when not one of them."""
+    return {"production": "Production", "sandbox": "Sandbox"}.get(str(environment or "").lower())
 
 
 def _segment(identifier: str) -> str:

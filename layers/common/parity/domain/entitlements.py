@@ -67,6 +67,7 @@ class Entitlement:
     store: Store
     product_id: str | None
     purchase_id: str
+    environment: str = "production"  # the winning purchase's (projections stored before it: production)
 
     @classmethod
     def of(cls, entitlement_id: str, purchase: Purchase, now: datetime) -> Entitlement:
@@ -81,6 +82,7 @@ class Entitlement:
             store=purchase.store,
             product_id=purchase.product_id,
             purchase_id=purchase.purchase_id,
+            environment=purchase.environment,
         )
 
     @property

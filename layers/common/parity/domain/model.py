@@ -91,11 +91,12 @@ class Purchase:
     event_time: datetime
     grace_ends_at: datetime | None = None
     will_renew: bool = False
-    environment: str = "production"
+    environment: str = "production"  # "sandbox": Apple Sandbox, a Play test purchase, Stripe test mode
     raw_state: str | None = None
     product_refs: tuple[str, ...] = ()
     # The state it falls into once its access end passes with no news from the store (`effective_state`).
     lapses_to: State | None = None
+    app: str | None = None  # the bundle id or package name it was bought in (None: Stripe, manual)
     owner_ids: tuple[str, ...] = ()
     manual_owner: bool = False
     # The user verified store data names (appAccountToken, obfuscatedExternalAccountId, Stripe's
@@ -229,6 +230,10 @@ class PurchaseUpdate:
     family_shared: bool | None = None  # Apple's inAppOwnershipType said FAMILY_SHARED (None: not said)
     consumable: bool | None = None  # the store says the product is a consumable (None: not said)
     delivery: Delivery | None = None  # a one-time purchase delivered (credited once if a consumable)
+    # What the store data says of the whole lifecycle, whatever the event: the environment it lives in
+    # and the app (bundle id, package name) it was bought in. None: not said (the stored value stands).
+    environment: str | None = None
+    app: str | None = None
 
     @property
     def purchase_id(self) -> str:

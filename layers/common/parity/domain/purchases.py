@@ -112,9 +112,25 @@ def apply_update(current: Purchase | None, update: PurchaseUpdate) -> Purchase:
         purchase = replace(purchase, consumable=True)
         changed = True
 
+    identified = _apply_identity(purchase, update)
+    if identified != purchase:
+        # A record stored before its store data named these (older purchases) learns them now.
+        changed = changed or current is not None
+        purchase = identified
+
     if not changed and update.claimant is None:
         raise StaleEventError(f"event {update.event_id} is older than the stored state of {purchase.purchase_id}")
     return purchase
+
+
+def _apply_identity(purchase: Purchase, update: PurchaseUpdate) -> Purchase:
+    """The lifecycle's environment and app, when the update's store data names them: they do not
+    change over a lifecycle, so any event that says them is right, whatever its time."""
+    environment = update.environment or purchase.environment
+    app = update.app or purchase.app
+    if (environment, app) == (purchase.environment, purchase.app):
+        return purchase
+    return replace(purchase, environment=environment, app=app)
 
 
 def _apply_snapshot(purchase: Purchase, snapshot: Snapshot) -> Purchase:

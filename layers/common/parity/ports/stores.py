@@ -19,15 +19,23 @@ class AppStoreApi(Protocol):
     """The App Store Server API calls Parity makes (`parity.adapters.app_store_api.AppStoreApiClient`)."""
 
     def current_transaction(
-        self, transaction_id: str | None, transaction: Mapping[str, Any] | None = None
+        self,
+        transaction_id: str | None,
+        transaction: Mapping[str, Any] | None = None,
+        app: str | None = None,
+        environment: str | None = None,
     ) -> tuple[Mapping[str, Any], Mapping[str, Any] | None, int | None]:
         """(transaction, renewal info, subscription status) as Apple knows them now, verified: the
-        transaction is looked up by id unless given; the renewal info and status are those of its
-        subscription, None for anything else."""
+        transaction is looked up by id unless given (in `app` and `environment` when known, else in each
+        configured app and accepted environment); the renewal info and status are those of its
+        subscription, asked in the transaction's own app and environment; None for anything else."""
 
-    def iter_transaction_history(self, transaction_id: str) -> Iterator[Mapping[str, Any]]:
+    def iter_transaction_history(
+        self, transaction_id: str, *, app: str | None = None, environment: str | None = None
+    ) -> Iterator[Mapping[str, Any]]:
         """Get Transaction History (v2): every transaction of the App Store account that made
-        `transaction_id`, in this app, page after page (`revision`, `hasMore`), each verified."""
+        `transaction_id`, in `app` and `environment` (default: the first app, the stack's environment),
+        page after page (`revision`, `hasMore`), each verified."""
 
 
 class PlayApi(Protocol):

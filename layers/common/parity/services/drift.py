@@ -111,7 +111,7 @@ class Reconciler:
         clock: Clock,
         app_store: AppStoreApi | None = None,
         play: PlayApi | None = None,
-        play_package: str | None = None,
+        play_package: str | Sequence[str] | None = None,
         stripe: StripeApi | None = None,
     ) -> None:
         self._repo = repository
@@ -120,7 +120,8 @@ class Reconciler:
         self._clock = clock
         self._app_store = app_store
         self._play = play
-        self._play_package = play_package
+        # The apps' package names (GOOGLE_PACKAGE_NAME), the first for purchases stored without one.
+        self._play_packages = (play_package,) if isinstance(play_package, str) else tuple(play_package or ())
         self._stripe = stripe
 
     def handle(self, message: Mapping[str, Any]) -> Check:
@@ -171,21 +172,25 @@ class Reconciler:
         """The store's current truth about the purchase, applied; None when its store cannot be asked."""
         key = purchase.store_key
         if purchase.store is Store.APP_STORE and self._app_store is not None:
-            transaction, renewal, status = self._app_store.current_transaction(key)
+            # Asked in the purchase's own app and environment (a Sandbox purchase: the Sandbox API).
+            transaction, renewal, status = self._app_store.current_transaction(
+                key, app=purchase.app, environment=purchase.environment
+            )
             self._record(event_id, "app_store.transaction", purchase, {"transaction": transaction, "renewal": renewal, "status": status}, now)
             apple_facts = apple.normalize_transaction(transaction, renewal, status)
             return self._processor.apply(replace(apple_facts.update_for(None), event_id=event_id), source=RECONCILE)
-        if purchase.store is Store.PLAY_STORE and self._play is not None and self._play_package is not None:
+        if purchase.store is Store.PLAY_STORE and self._play is not None and self._play_packages:
+            package = purchase.app or self._play_packages[0]
             if purchase.expires_at is None and purchase.product_id:  # a one-time product
-                resource = self._play.get_product(self._play_package, purchase.product_id, key)
+                resource = self._play.get_product(package, purchase.product_id, key)
                 facts = google.product_facts(key, purchase.product_id, resource, now, event_id)
             else:
-                resource = self._play.get_subscription_v2(self._play_package, key)
+                resource = self._play.get_subscription_v2(package, key)
                 facts = google.subscription_facts(key, resource, now, event_id)
             self._record(event_id, "play_store.purchase", purchase, resource, now)
-            outcome = self._processor.apply_play(facts)
+            outcome = self._processor.apply_play(facts, app=package)
             if facts.needs_acknowledgement:  # a purchase left unacknowledged would be refunded by Google
-                self._processor.acknowledge_play(facts, purchase.product_id)
+                self._processor.acknowledge_play(facts, purchase.product_id, package)
             return outcome
         if purchase.store is Store.STRIPE and self._stripe is not None and key.startswith("sub_"):
             subscription = self._stripe.subscription(key)
@@ -205,20 +210,21 @@ class Reconciler:
     def catch_up_voided(self, report_id: str) -> Check:
         """Apply every purchase Google lists as voided since the last catch-up (refunds and chargebacks
         whose notification was lost): each revokes once, by its order id."""
-        if self._play is None or not self._play_package:
+        if self._play is None or not self._play_packages:
             return Check(PLAY_VOIDED, "not_configured")
         now = self._clock.now()
         since = self._repo.cursor(VOIDED_CURSOR)
         start = max(now - VOIDED_WINDOW, (datetime.fromisoformat(since) - VOIDED_OVERLAP) if since else now - VOIDED_WINDOW)
         revoked, listed = [], 0
-        for item in self._play.iter_voided_purchases(self._play_package, start, now):
+        voided = ((package, item) for package in self._play_packages for item in self._play.iter_voided_purchases(package, start, now))
+        for package, item in voided:
             listed += 1
             token = item.get("purchaseToken")
             if not token or self._repo.find_payment([token], source="play_store") is None:
                 continue  # a purchase Parity never saw
             at = datetime.fromtimestamp(int(item.get("voidedTimeMillis") or 0) / 1000, tz=now.tzinfo)
             facts = google.voided_facts(item, at, f"voided:{item.get('orderId') or token}")
-            if self._processor.apply_play(facts).status == "applied":
+            if self._processor.apply_play(facts, app=package).status == "applied":
                 revoked.append(token)
         self._repo.set_cursor(VOIDED_CURSOR, now.isoformat())
         kinds = frozenset({DriftKind.REFUNDED}) if revoked else frozenset()

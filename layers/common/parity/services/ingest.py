@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING
@@ -161,12 +162,13 @@ class GoogleIngest:
         self,
         intake: EventIntake,
         verifier: PushVerifier | None,
-        package_name: str | None,
+        package_name: str | Sequence[str] | None,
         not_configured: str = "",
     ) -> None:
         self._intake = intake
         self._verifier = verifier
-        self._package_name = package_name
+        # The apps' package names (GOOGLE_PACKAGE_NAME): a notification of another app is refused.
+        self._package_name = (package_name,) if isinstance(package_name, str) else tuple(package_name or ())
         self._not_configured = not_configured
 
     def ingest(self, body: bytes, authorization: str | None) -> Ingested:

@@ -9,7 +9,7 @@ transaction, then what changed published.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, TypeVar
@@ -68,13 +68,14 @@ class EventProcessor:
         clock: Clock,
         stripe_api: StripeApi | None = None,
         play_api: PlayApi | None = None,
-        play_package: str | None = None,
+        play_package: str | Sequence[str] | None = None,
         refund_threshold: int = DEFAULT_REFUND_THRESHOLD,
         max_shared_owners: int | None = DEFAULT_MAX_SHARED_OWNERS,
         stripe_grace: timedelta = stripe.DEFAULT_GRACE,
     ) -> None:
         """`max_shared_owners`: under ALL, the most users one purchase is shared with (None: no bound).
-        `stripe_grace`: how long a failed Stripe renewal keeps access (STRIPE_GRACE_SECONDS)."""
+        `stripe_grace`: how long a failed Stripe renewal keeps access (STRIPE_GRACE_SECONDS).
+        `play_package`: the app's package name, or the apps' (GOOGLE_PACKAGE_NAME)."""
         projector = Projector(repository, catalog, refund_threshold)
         self._updates = UpdateApplier(repository, event_log, publisher, projector, strategy, clock, max_shared_owners)
         self._repo = repository
@@ -82,7 +83,9 @@ class EventProcessor:
         self._clock = clock
         self._stripe = stripe_api
         self._play = play_api
-        self._play_package = play_package
+        self.play_packages: tuple[str, ...] = (
+            (play_package,) if isinstance(play_package, str) else tuple(play_package or ())
+        )
         self.stripe_grace = stripe_grace
 
     def process_message(self, message: Mapping, final_attempt: bool = False) -> Outcome:
@@ -150,7 +153,11 @@ class EventProcessor:
         now, token = self._clock.now(), note.purchase_token
         if token is None:  # concerns_purchase says there is one
             raise MalformedEventError("a Play notification about a purchase without its purchaseToken")
-        play, package = self._play_store()  # every purchase kind asks Google (a void: its own list)
+        if self.play_packages and note.package_name not in self.play_packages:
+            # Stored while GOOGLE_PACKAGE_NAME listed it; the app is no longer served.
+            logger.warning("Play notification of an app no longer configured", extra={"package": note.package_name})
+            return self._updates.finish_without_change("play_store", event_id, "ignored")
+        play, package = self._play_store(note.package_name)  # every kind asks Google (a void: its own list)
         if note.kind == google.SUBSCRIPTION:
             resource = play.get_subscription_v2(package, token)
             facts = google.subscription_facts(token, resource, now, event_id, note.notification_type, event_time=note.event_time)
@@ -162,55 +169,60 @@ class EventProcessor:
         else:
             voided = play.get_subscription_v2(package, token) if note.fetch == google.SUBSCRIPTIONS_V2 else None
             facts = google.voided_facts(notification, note.event_time or now, event_id, voided, fetched_at=now)
-            if facts.revocation is not None and not self._void_confirmed(note, now):
+            if facts.revocation is not None and not self._void_confirmed(note, package, now):
                 # The push is authenticated, its body is not bound to the purchase: only Google's own
                 # list of voided purchases revokes (the drift scan's catch-up applies a void listed later).
                 logger.warning("voided purchase not confirmed by Google: nothing revoked", extra={"order_id": note.order_id})
                 return self._updates.finish_without_change("play_store", event_id, "unconfirmed")
         for warning in facts.warnings:
             logger.warning(warning)
-        outcome = self.apply_play(facts)
+        outcome = self.apply_play(facts, app=package)
         if facts.needs_acknowledgement:
-            self.acknowledge_play(facts, note.product_id)
+            self.acknowledge_play(facts, note.product_id, package)
         return outcome
 
-    def _play_store(self) -> tuple[PlayApi, str]:
-        """The Play Developer API and the app's package name; raised to retry when not configured."""
-        if self._play is None or self._play_package is None:
+    def _play_store(self, package: str | None = None) -> tuple[PlayApi, str]:
+        """The Play Developer API and the package name to ask it about (default: the first app's);
+        raised to retry when not configured."""
+        if self._play is None or not self.play_packages:
             raise StoreApiError(
                 "the Play Developer API is not configured (GOOGLE_SERVICE_ACCOUNT_FILE, GOOGLE_PACKAGE_NAME)",
                 retryable=True,
             )
-        return self._play, self._play_package
+        return self._play, package or self.play_packages[0]
 
-    def _void_confirmed(self, note: google.PlayNotification, now: datetime) -> bool:
+    def _void_confirmed(self, note: google.PlayNotification, package: str, now: datetime) -> bool:
         """Whether Google lists the notified void (`purchases.voidedpurchases.list`, subscriptions
         included, quantity-based partial refunds not: those revoke nothing): the token, and the order
         when the notification names one. The window starts a day before the notification (Google
         filters on when its systems saw the void), never past the 30 days Google keeps; an unreachable
         Google raises (the message is retried)."""
         start = max(now - VOID_LIST_WINDOW, (note.event_time or now) - VOID_CONFIRM_LOOKBACK)
-        play, package = self._play_store()
+        play, package = self._play_store(package)
         for item in play.iter_voided_purchases(package, start, now):
             if item.get("purchaseToken") == note.purchase_token and note.order_id in (None, item.get("orderId")):
                 return True
         return False
 
-    def apply_play(self, facts: google.GoogleFacts, claimant: str | None = None) -> Outcome:
+    def apply_play(self, facts: google.GoogleFacts, claimant: str | None = None, app: str | None = None) -> Outcome:
         """Play facts on the shared path. A token joins its chain's purchase (upgrades, downgrades and
         resubscriptions replace the token: one lifecycle, keyed by the first token Parity saw); the
-        tokens are recorded as payment refs so that every later notification lands there too."""
+        tokens are recorded as payment refs so that every later notification lands there too. `app`:
+        the package name the facts were read for (the purchase's `app`)."""
         tokens = [t for t in (facts.purchase_token, facts.linked_purchase_token) if t]
         found = self._repo.find_payment(tokens, source="play_store")
         store_key = found.purchase_id.split(":", 1)[1] if found else (facts.linked_purchase_token or facts.purchase_token)
-        update = facts.update_for(claimant, store_key=store_key)
+        update = facts.update_for(claimant, store_key=store_key, app=app)
         update = replace(update, payment_refs=tuple(PaymentRef(t, update.purchase_id, None) for t in tokens))
         return self.apply(update, source="play_store", owner_hint=next(iter(found.owner_ids), None) if found else None)
 
-    def acknowledge_play(self, facts: google.GoogleFacts, product_id: str | None = None) -> None:
+    def acknowledge_play(
+        self, facts: google.GoogleFacts, product_id: str | None = None, package: str | None = None
+    ) -> None:
         """Acknowledge a Play purchase Google says is pending (it refunds unacknowledged ones after 3
-        days). A failure raises, so the message (or the receipt) is retried until Google accepts."""
-        play, package = self._play_store()
+        days), in `package`'s app. A failure raises, so the message (or the receipt) is retried until
+        Google accepts."""
+        play, package = self._play_store(package)
         if facts.kind == google.ONE_TIME_PRODUCT:
             product = _required(product_id or facts.product_id, "product id")
             play.acknowledge_product(package, product, _required(facts.purchase_token, "purchase token"))

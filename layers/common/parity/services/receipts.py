@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
@@ -49,7 +49,7 @@ class ReceiptService:
         apple_api: AppStoreApi | None = None,
         apple_unavailable: str = "",
         play_api: PlayApi | None = None,
-        play_package: str | None = None,
+        play_package: str | Sequence[str] | None = None,
         stripe_api: StripeApi | None = None,
     ) -> None:
         self._processor = processor
@@ -61,7 +61,8 @@ class ReceiptService:
         self._api = apple_api
         self._apple_unavailable = apple_unavailable
         self._play = play_api
-        self._play_package = play_package
+        # The apps' package names (GOOGLE_PACKAGE_NAME): a purchase of another app is refused.
+        self._play_packages = (play_package,) if isinstance(play_package, str) else tuple(play_package or ())
         self._stripe = stripe_api
 
     def submit(self, user_id: str, receipt: Receipt, body: bytes, queued: bool = False) -> ReceiptOutcome:
@@ -140,12 +141,14 @@ class ReceiptService:
         if not anchor.isdigit():
             raise ReceiptRejected("The transaction names no transactionId to restore from.")
         try:
+            if transaction is None:  # an id alone: Apple says in which app and environment it was bought
+                transaction = self._api.current_transaction(anchor)[0]
+            whole = self._api.iter_transaction_history(
+                anchor, app=transaction.get("bundleId"), environment=transaction.get("environment")
+            )
             # Consumables are not restored (as StoreKit restores none): each was delivered once, when
             # bought; a restore crediting them again would pay twice for the app's backend.
-            history = [
-                tx for tx in apple.latest_per_purchase(self._api.iter_transaction_history(anchor))
-                if tx.get("type") != apple.CONSUMABLE
-            ]  # fmt: skip
+            history = [tx for tx in apple.latest_per_purchase(whole) if tx.get("type") != apple.CONSUMABLE]
             current = [self._api.current_transaction(None, tx) for tx in history]
         except StoreApiError as error:
             return self._unconfirmed(user_id, body, queued, error, "The App Store")
@@ -176,8 +179,10 @@ class ReceiptService:
                 "Play receipts are checked with the Play Developer API, whose service account is not configured "
                 "(GOOGLE_SERVICE_ACCOUNT_FILE).",
             )
-        if receipt.package_name != self._play_package:
-            raise ReceiptRejected(f"The purchase is for another app ({receipt.package_name}).", "wrong_package")
+        if receipt.package_name not in self._play_packages:
+            raise ReceiptRejected(
+                f"The purchase is for an app this stack does not serve ({receipt.package_name}).", "wrong_package"
+            )
         now = self._clock.now()
         token = receipt.purchase_token
         event_id = f"receipt:{hashlib.sha256(token.encode()).hexdigest()[:32]}:{user_id}:{int(now.timestamp() * 1000)}"
@@ -188,11 +193,11 @@ class ReceiptService:
         for warning in facts.warnings:
             logger.warning(warning)
         self._log.append(StoredEvent("play_store", event_id, "receipt", token, now, body))
-        outcome = self._processor.apply_play(facts, claimant=user_id)
+        outcome = self._processor.apply_play(facts, claimant=user_id, app=receipt.package_name)
         if outcome.claim_refused:
             raise _refused(outcome)
         if facts.needs_acknowledgement:
-            self._processor.acknowledge_play(facts, receipt.product_id)
+            self._processor.acknowledge_play(facts, receipt.product_id, receipt.package_name)
         return self._claimed(user_id)
 
     def _play_truth(self, play: PlayApi, receipt: PlayStoreReceipt, now, event_id: str) -> google.GoogleFacts:

@@ -14,7 +14,9 @@ Every item is a compact JWS, verified as Apple's `app-store-server-library` (Sig
    `receiptCreationDate`, else now). Apple's library makes the same choice when online checks are off:
    a StoreKit 2 transaction signed months ago, or a notification Apple retries for days, stays
    verifiable after the leaf that signed it expired. The date is read only once the signature is good.
-5. Bundle id, app Apple id (Production) and environment are compared with the configuration.
+5. Bundle id, app Apple id (Production data) and environment are compared with the configuration: one
+   of the configured apps; a Production stack accepts Production and Sandbox data, a Sandbox stack
+   Sandbox data only (`parity.webhooks.apple_apps`).
 
 There is no mode that skips a check: Apple's Xcode and LocalTesting environments (which its library
 trusts unsigned) are refused as configuration. Revocation (OCSP) is not checked, as in Apple's library
@@ -46,7 +48,9 @@ from cryptography.x509.oid import ExtensionOID
 from ..domain import limits
 from ..domain.apple import VerifiedNotification
 from ..settings import ConfigurationError
-from . import RejectedWebhook
+from .apple_apps import ENVIRONMENTS, AppleApps, RejectedSignedData
+
+__all__ = ["ENVIRONMENTS", "RejectedSignedData", "SignedDataVerifier", "load_trust_anchors"]
 
 # Apple Root CA - G3, as published at https://www.apple.com/certificateauthority/
 APPLE_ROOT_CA_G3_SHA256 = (
@@ -55,7 +59,6 @@ APPLE_ROOT_CA_G3_SHA256 = (
 BUNDLED_ROOT = Path(__file__).resolve().parents[1] / "certs" / "AppleRootCA-G3.cer"
 INTERMEDIATE_OID = x509.ObjectIdentifier("1.2.840.113635.100.6.2.1")  # Apple WWDR intermediate marker
 LEAF_OID = x509.ObjectIdentifier("1.2.840.113635.100.6.11.1")  # App Store receipt-signing marker
-ENVIRONMENTS = ("Production", "Sandbox")
 CHAIN_CACHE_SIZE = 32  # Apple signs with a handful of leaves at a time
 
 _B64URL = re.compile(r"[A-Za-z0-9_-]+")
@@ -69,10 +72,6 @@ _HANDLED_CRITICAL = {
     INTERMEDIATE_OID,
     LEAF_OID,
 }
-
-
-class RejectedSignedData(RejectedWebhook):
-    """Apple signed data that does not verify; `code` and the message say why (both safe to return)."""
 
 
 # --------------------------------------------------------------------------- trust anchors
@@ -136,30 +135,24 @@ class _ValidChain:
 
 
 class SignedDataVerifier:
-    """Verifies and decodes Apple JWS for one app (bundle id, app Apple id) in one environment."""
+    """Verifies and decodes Apple JWS for the configured apps (bundle ids, app Apple ids, one or several)
+    from the environments the stack accepts (`apple_apps.AppleApps`)."""
 
     def __init__(
         self,
         trust_anchors: Iterable[x509.Certificate],
-        bundle_id: str,
+        bundle_id: str | Sequence[str],
         environment: str,
-        app_apple_id: int | None = None,
+        app_apple_id: int | None | Sequence[int | None] = None,
         cache_size: int = CHAIN_CACHE_SIZE,
     ) -> None:
-        if environment not in ENVIRONMENTS:
-            # Xcode / LocalTesting data is unsigned; accepting it would let anyone mint purchases.
-            raise ConfigurationError(f"APPLE_ENVIRONMENT must be Production or Sandbox, not {environment!r}")
-        if not bundle_id:
-            raise ConfigurationError("APPLE_BUNDLE_ID is required to verify App Store data")
-        if environment == "Production" and app_apple_id is None:
-            raise ConfigurationError("APPLE_APP_APPLE_ID is required when APPLE_ENVIRONMENT is Production")
+        self.apps = AppleApps(bundle_id, environment, app_apple_id)
         # The SHA-256 of the DER encoding, as the x5c cache keys are (no serialization module needed).
         self._anchors = {cert.fingerprint(hashes.SHA256()): cert for cert in trust_anchors}
         if not self._anchors:
             raise ConfigurationError("No trusted Apple root certificate is configured")
-        self.bundle_id = bundle_id
+        self.bundle_id = self.apps.bundle_ids[0]  # the first app's
         self.environment = environment
-        self.app_apple_id = app_apple_id
         self._cache: OrderedDict[bytes, _ValidChain] = OrderedDict()
         self._cache_size = cache_size
         self._lock = threading.Lock()
@@ -170,9 +163,9 @@ class SignedDataVerifier:
         """Built from `parity.settings.Settings` (APPLE_* names); raises ConfigurationError when unusable."""
         return cls(
             load_trust_anchors(settings.apple.root_certs),
-            bundle_id=settings.apple.bundle_id or "",
+            bundle_id=settings.apple.bundle_ids,
             environment=settings.apple.environment,
-            app_apple_id=settings.apple.app_apple_id,
+            app_apple_id=settings.apple.app_apple_ids,
         )
 
     # ----------------------------------------------------------------------- public surface
@@ -208,11 +201,11 @@ class SignedDataVerifier:
             source, environment = app_data, app_data.get("environment")
         else:
             source, environment = {}, None
-        self._check_app(source.get("bundleId"), source.get("appAppleId"), environment)
+        self.apps.check_app(source.get("bundleId"), source.get("appAppleId"), environment)
 
         nested = data if isinstance(data, dict) else {}
         nested_app = app_data if isinstance(app_data, dict) else {}
-        return VerifiedNotification(
+        notification = VerifiedNotification(
             payload=payload,
             transaction=self._optional(nested, "signedTransactionInfo", self.verify_and_decode_signed_transaction),
             renewal=self._optional(nested, "signedRenewalInfo", self.verify_and_decode_renewal_info),
@@ -220,25 +213,26 @@ class SignedDataVerifier:
                 nested_app, "signedAppTransactionInfo", self.verify_and_decode_app_transaction
             ),
         )
+        self.apps.check_same_environment(environment, notification.transaction, notification.renewal)
+        return notification
 
     def verify_and_decode_signed_transaction(self, signed_transaction: str) -> Mapping[str, Any]:
         """A JWS transaction (notification, API answer, or StoreKit 2 `jwsRepresentation`), decoded."""
         transaction = self._verify_jws(signed_transaction)
-        if transaction.get("bundleId") != self.bundle_id:
-            raise RejectedSignedData("wrong_bundle_id", "The transaction is for another app.")
-        self._check_environment(transaction.get("environment"))
+        self.apps.check_bundle(transaction.get("bundleId"))
+        self.apps.check_environment(transaction.get("environment"))
         return transaction
 
     def verify_and_decode_renewal_info(self, signed_renewal_info: str) -> Mapping[str, Any]:
         """A JWS renewal info, decoded. It names no bundle id: only its environment can be compared."""
         renewal_info = self._verify_jws(signed_renewal_info)
-        self._check_environment(renewal_info.get("environment"))
+        self.apps.check_environment(renewal_info.get("environment"))
         return renewal_info
 
     def verify_and_decode_app_transaction(self, signed_app_transaction: str) -> Mapping[str, Any]:
         """A JWS app transaction (its environment is `receiptType`), decoded."""
         app_transaction = self._verify_jws(signed_app_transaction)
-        self._check_app(
+        self.apps.check_app(
             app_transaction.get("bundleId"), app_transaction.get("appAppleId"), app_transaction.get("receiptType")
         )
         return app_transaction
@@ -250,20 +244,6 @@ class SignedDataVerifier:
         if value is None:
             return None
         return verify(value)
-
-    def _check_app(self, bundle_id: Any, app_apple_id: Any, environment: Any) -> None:
-        if bundle_id != self.bundle_id:
-            raise RejectedSignedData("wrong_bundle_id", "The signed data is for another app.")
-        # Sandbox data may carry no app Apple id (the app need not be published yet).
-        if self.environment == "Production" and app_apple_id != self.app_apple_id:
-            raise RejectedSignedData("wrong_app_apple_id", "The signed data is for another app.")
-        self._check_environment(environment)
-
-    def _check_environment(self, environment: Any) -> None:
-        if environment != self.environment:
-            raise RejectedSignedData(
-                "wrong_environment", f"The signed data is not from the {self.environment} environment."
-            )
 
     def _verify_jws(self, token: Any) -> dict[str, Any]:
         if not isinstance(token, str):

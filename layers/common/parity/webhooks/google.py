@@ -29,7 +29,7 @@ from __future__ import annotations
 import base64
 import binascii
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
@@ -287,9 +287,9 @@ def _check_notification(notification: Any) -> None:
         raise _malformed(f"{kinds[0]} has no numeric notificationType.")
 
 
-def parse_push(body: bytes, package_name: str | None = None) -> PubSubPush:
+def parse_push(body: bytes, package_name: str | Sequence[str] | None = None) -> PubSubPush:
     """The push envelope → PubSubPush; `malformed_body` (400), or `wrong_package` (400) when
-    `package_name` is given and the notification is for another app."""
+    `package_name` (one, or the configured ones) is given and the notification is for another app."""
     try:
         envelope = limits.loads(body)
     except limits.MalformedJson as error:
@@ -310,7 +310,8 @@ def parse_push(body: bytes, package_name: str | None = None) -> PubSubPush:
     except (binascii.Error, ValueError, UnicodeDecodeError):
         raise _malformed("message.data is not base64-encoded JSON.") from None
     _check_notification(notification)
-    if package_name is not None and notification["packageName"] != package_name:
-        raise RejectedPush("wrong_package", "The notification is for another package than GOOGLE_PACKAGE_NAME.", 400)
+    packages = (package_name,) if isinstance(package_name, str) else package_name
+    if packages is not None and notification["packageName"] not in packages:
+        raise RejectedPush("wrong_package", "The notification is for a package GOOGLE_PACKAGE_NAME does not list.", 400)
     publish_time = message.get("publishTime") or message.get("publish_time")
     return PubSubPush(message_id, publish_time if isinstance(publish_time, str) else None, notification)

@@ -38,6 +38,7 @@ def purchase_to_item(purchase: Purchase) -> dict[str, Any]:
         "lapsesTo": purchase.lapses_to.value if purchase.lapses_to else None,
         "willRenew": purchase.will_renew,
         "environment": purchase.environment,
+        "app": purchase.app,
         "ownerIds": list(purchase.owner_ids) or None,
         "manualOwner": purchase.manual_owner,
         "linkedUser": purchase.linked_user,
@@ -77,6 +78,7 @@ def item_to_purchase(item: dict[str, Any]) -> Purchase:
         lapses_to=State(item["lapsesTo"]) if item.get("lapsesTo") else None,
         will_renew=bool(item.get("willRenew")),
         environment=item.get("environment", "production"),
+        app=item.get("app"),
         owner_ids=tuple(item.get("ownerIds") or ()),
         manual_owner=bool(item.get("manualOwner")),
         linked_user=item.get("linkedUser"),
@@ -113,6 +115,7 @@ def entitlement_to_item(entitlement: Entitlement) -> dict[str, Any]:
         "store": entitlement.store.value,
         "productId": entitlement.product_id,
         "purchaseId": entitlement.purchase_id,
+        "environment": entitlement.environment,
     }
 
 
@@ -127,6 +130,7 @@ def item_to_entitlement(item: dict[str, Any]) -> Entitlement:
         store=Store(item["store"]),
         product_id=item.get("productId"),
         purchase_id=item["purchaseId"],
+        environment=item.get("environment", "production"),
     )
 
 

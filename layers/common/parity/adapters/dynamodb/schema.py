@@ -57,8 +57,11 @@ PROFILE_ATTRIBUTES = frozenset(
     {"userId", "appAccountToken", "version", "refunds", "flaggedAt", "mergedInto", "aliases"}
 )
 ENTITLEMENT_ATTRIBUTES = frozenset(
-    {"entitlementId", "active", "state", "expiresAt", "graceEndsAt", "willRenew", "store", "productId", "purchaseId"}
-)
+    {
+        "entitlementId", "active", "state", "expiresAt", "graceEndsAt", "willRenew", "store", "productId",
+        "purchaseId", "environment",
+    }
+)  # fmt: skip
 
 
 def user_pk(user_id: str) -> str:
@@ -94,7 +97,7 @@ PURCHASE = "PURCHASE"
 PURCHASE_ATTRIBUTES = frozenset(
     {
         "purchaseId", "store", "storeKey", "productId", "productRefs", "storeState", "state", "rawState",
-        "expiresAt", "graceEndsAt", "lapsesTo", "willRenew", "environment", "ownerIds", "manualOwner", "linkedUser",
+        "expiresAt", "graceEndsAt", "lapsesTo", "willRenew", "environment", "app", "ownerIds", "manualOwner", "linkedUser",
         "customerRef", "eventTime", "snapshotAt", "checkedAt", "version",
         "revocations",  # a list of maps (REVOCATION_ATTRIBUTES)
         "pendingUsers",  # a string set: users whose projections are still to be written

@@ -118,6 +118,8 @@ class AppleFacts:
             family_shared=True if self.family_shared else None,
             consumable=True if self.product_type == CONSUMABLE else None,
             delivery=self.delivery,
+            environment=self.environment,
+            app=self.bundle_id,
         )
 
     @property

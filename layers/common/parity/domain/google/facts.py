@@ -118,6 +118,7 @@ class GoogleFacts:
         store_key: str | None = None,
         period_end: datetime | None = None,
         superseded: bool = False,
+        app: str | None = None,
     ) -> PurchaseUpdate:
         """The facts as an update of `play_store:<store_key>` (default: the token itself).
 
@@ -125,6 +126,8 @@ class GoogleFacts:
         the token travels on the update as `app_account_token` either way. `store_key`: the chain's key
         (`chain_key`). `period_end`: the period a void's order paid for, when the facts do not know it.
         `superseded`: the service knows a newer token of the chain; this token's snapshot is dropped.
+        `app`: the package name the purchase belongs to (the notification's, or the one the API was asked
+        with: Google's resources do not name it).
         """
         if not self.purchase_token:
             raise ValueError(f"{self.kind} {self.event_id} concerns no purchase")
@@ -146,6 +149,8 @@ class GoogleFacts:
             # `consumables` names the others, before they are consumed).
             consumable=True if self.kind == ONE_TIME_PRODUCT and self.consumed else None,
             delivery=self.delivery,
+            environment=self.environment if self.snapshot is not None else None,
+            app=app,
         )
 
     @property

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import tempfile
 import threading
 from datetime import datetime, timezone
 from pathlib import Path
@@ -38,6 +39,7 @@ from local.server import (
 from parity.domain import limits
 
 log = logging.getLogger("local.stack")
+DEMO_JWKS_PATH = "/_demo/jwks.json"  # the demo identity provider's keys (app user tokens)
 
 # The connection file (local/connection.py) for the operator console and the demo: where moto's server
 # listens and the created resources by logical id. Written once the stack serves, removed on a clean stop.
@@ -56,6 +58,8 @@ class Stack:
         self.endpoint_url: str | None = None
         self.connection_file: Path | None = None  # written by this stack (None: not written)
         self.demo_stores = None  # local.demo_stores.DemoStores: demo configuration only
+        self.signing_key: str | None = None  # how entitlements are signed, for the banner
+        self._scratch: tempfile.TemporaryDirectory | None = None  # the generated signing key's directory
 
     # ------------------------------------------------------------------------------- lifecycle
 
@@ -79,6 +83,7 @@ class Stack:
                 os.environ.pop(name, None)
             else:
                 os.environ[name] = value
+        self._signing_key()
         functions = from_template(template)
         for logical in unrouted_function_urls(template):
             log.warning(
@@ -104,6 +109,24 @@ class Stack:
         self._serving = threading.Thread(target=self._httpd.serve_forever, args=(0.1,), name="http", daemon=True)
         self._serving.start()
 
+    def _signing_key(self) -> None:
+        """ENTITLEMENT_SIGNING_KEY_FILE, or a key made for this run (gone when the stack stops)."""
+        from parity.signing import EntitlementSigner, generate_pem
+
+        path = os.environ.get("ENTITLEMENT_SIGNING_KEY_FILE")
+        if path:
+            self.signing_key = f"ENTITLEMENT_SIGNING_KEY_FILE={path}"
+            return
+        self._scratch = tempfile.TemporaryDirectory(prefix="parity-signing-")
+        key_file = Path(self._scratch.name) / "entitlement-signing-key.pem"
+        pem = generate_pem()
+        key_file.write_bytes(pem)
+        key_file.chmod(0o600)
+        os.environ["ENTITLEMENT_SIGNING_KEY_FILE"] = str(key_file)
+        kid = EntitlementSigner.from_pem(pem).kid
+        self.signing_key = f"a key made for this run (kid {kid}); set ENTITLEMENT_SIGNING_KEY_FILE to keep one"
+        log.warning("ENTITLEMENT_SIGNING_KEY_FILE is not set: signedEntitlements are signed with %s", self.signing_key)
+
     def _start_aws(self) -> None:
         from moto.server import ThreadedMotoServer
 
@@ -127,6 +150,8 @@ class Stack:
             self.demo_stores.stop()
         if self._moto is not None:
             self._moto.stop()
+        if self._scratch is not None:
+            self._scratch.cleanup()
 
     # ------------------------------------------------------------------------ connection file
 
@@ -197,14 +222,13 @@ class Stack:
                 config.auth_issuer, config.auth_audiences[0] if config.auth_audiences else DEMO_AUDIENCE
             )
             endpoints += [
-                Endpoint(
-                    "GET", "/.well-known/jwks.json", lambda request, params: json_response(200, self.demo_keys.jwks())
-                ),
+                # Not /.well-known/jwks.json: that path serves the entitlement signing keys.
+                Endpoint("GET", DEMO_JWKS_PATH, lambda request, params: json_response(200, self.demo_keys.jwks())),
                 Endpoint("POST", "/_demo/token", self._demo_token),
             ]
         if self.demo_stores is not None:
             endpoints += self.demo_stores.endpoints()
-        jwks_url = config.auth_jwks_url or f"{config.base_url}/.well-known/jwks.json"
+        jwks_url = config.auth_jwks_url or f"{config.base_url}{DEMO_JWKS_PATH}"
         verifier = JwtVerifier(jwks_url, config.auth_issuer, config.auth_audiences)
         endpoints += [function_endpoint(route, verifier, config.admin_token) for route in routes]
         return endpoints

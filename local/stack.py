@@ -23,6 +23,7 @@ from boto3.dynamodb.types import TypeDeserializer
 from local.auth import DemoKeys, JwtVerifier
 from local.config import DEMO_AUDIENCE, Config, function_environment, isolate_aws
 from local.connection import CONNECTION_FILE_ENV, connection_file_path, pid_alive
+from local.cors import CorsPolicy
 from local.functions import from_template, unrouted_function_urls
 from local.poller import ChangeTap, QueuePoller
 from local.resources import REGION, STACK_NAME, Resources, create_resources, load_template
@@ -37,6 +38,7 @@ from local.server import (
     json_response,
 )
 from parity.domain import limits
+from parity.settings import cors_origins
 
 log = logging.getLogger("local.stack")
 DEMO_JWKS_PATH = "/_demo/jwks.json"  # the demo identity provider's keys (app user tokens)
@@ -101,7 +103,7 @@ class Stack:
             self.tap = ChangeTap(sqs, events, bus, self._stop)
             self._threads.append(self.tap)
 
-        self._httpd.router = Router(self._endpoints(functions.routes))
+        self._httpd.router = Router(self._endpoints(functions.routes, template))
         # Before the first request is served: whoever sees the stack healthy finds the file written.
         self._write_connection_file(template)
         for thread in self._threads:
@@ -210,7 +212,7 @@ class Stack:
 
     # ------------------------------------------------------------------------------- endpoints
 
-    def _endpoints(self, routes) -> list[Endpoint]:
+    def _endpoints(self, routes, template: dict) -> list[Endpoint]:
         config = self.config
         endpoints = [
             Endpoint("GET", "/health", lambda request, params: json_response(200, {"status": "ok"})),
@@ -230,8 +232,12 @@ class Stack:
             endpoints += self.demo_stores.endpoints()
         jwks_url = config.auth_jwks_url or f"{config.base_url}{DEMO_JWKS_PATH}"
         verifier = JwtVerifier(jwks_url, config.auth_issuer, config.auth_audiences)
-        endpoints += [function_endpoint(route, verifier, config.admin_token) for route in routes]
-        return endpoints
+        # CORS_ALLOW_ORIGINS on the API whose template CorsConfiguration says how (API Gateway's behaviour)
+        cors = CorsPolicy.from_template(template, cors_origins(os.environ.get("CORS_ALLOW_ORIGINS")))
+        for route in routes:
+            endpoint = function_endpoint(route, verifier, config.admin_token)
+            endpoints.append(cors.wrap(endpoint) if cors.covers(route.api) else endpoint)
+        return endpoints + cors.preflights(route.path for route in routes if cors.covers(route.api))
 
     def routes_summary(self) -> list[str]:
         return [f"{endpoint.method} {endpoint.path}" for endpoint in self._httpd.router.endpoints]

@@ -351,9 +351,14 @@ def _google(env: _Environment) -> GoogleSettings:
 
 
 def _cors(env: _Environment) -> CorsSettings:
-    origins = tuple(o.strip().rstrip("/") for o in (env.text("CORS_ALLOW_ORIGINS") or "").split(",") if o.strip())
+    return CorsSettings(cors_origins(env.text("CORS_ALLOW_ORIGINS")))
+
+
+def cors_origins(value: str | None) -> tuple[str, ...]:
+    """CORS_ALLOW_ORIGINS: comma-separated origins (`https://app.example.com`, or `*`), without a path."""
+    origins = tuple(o.strip().rstrip("/") for o in (value or "").split(",") if o.strip())
     for origin in origins:
         parts = urlsplit(origin)
-        if origin != "*" and (parts.scheme not in ("http", "https") or not parts.netloc or parts.path):
+        if origin != "*" and (parts.scheme not in ("http", "https") or not parts.netloc or parts.path or parts.query):
             raise ConfigurationError(f"CORS_ALLOW_ORIGINS must list origins such as https://app.example.com, not {origin!r}")
-    return CorsSettings(origins)
+    return origins

@@ -97,6 +97,11 @@ def receipt_response(outcome: ReceiptOutcome, signer: EntitlementSigner) -> tupl
     return 200, entitlements_response(outcome.entitlements, signer)
 
 
+def webhook_view(event_id: str, duplicate: bool) -> dict:
+    """A store webhook's 200: the event is stored and queued (a duplicate delivery too)."""
+    return {"received": True, "eventId": event_id, "duplicate": duplicate}
+
+
 def error_body(code: str, message: str) -> dict:
     return {"error": {"code": code, "message": message}}
 

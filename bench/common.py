@@ -26,6 +26,7 @@ def cold_env(apple_root: Path | None = None) -> dict[str, str]:
     """What Lambda would set (fake names; nothing at import may reach the network)."""
     from tests.support import apple as fx
     from tests.support import google as gx
+    from tests.support.signing import write_key
 
     return {
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
@@ -50,6 +51,8 @@ def cold_env(apple_root: Path | None = None) -> dict[str, str]:
         "APPLE_BUNDLE_ID": fx.BUNDLE_ID,
         "APPLE_ENVIRONMENT": "Sandbox",
         **({"APPLE_ROOT_CERTS": str(apple_root)} if apple_root else {}),
+        # The entitlement signing key (on AWS a Secrets Manager secret, read once at cold start).
+        "ENTITLEMENT_SIGNING_KEY_FILE": str(write_key(apple_root.parent if apple_root else Path(tempfile.mkdtemp()))),
         # Google Play pushes, as the template's Globals set them: the webhook builds its verifier at
         # import (Google's signing certificates are fetched at the first push, not at import).
         "GOOGLE_PACKAGE_NAME": gx.PACKAGE,

@@ -126,6 +126,7 @@ def _banner(stack, seconds: float) -> None:
         "  admin:      Authorization: Bearer $ADMIN_TOKEN"
         if config.admin_token
         else "  admin:      off (set ADMIN_TOKEN to use the admin routes)",
+        f"  signing:    signedEntitlements with {stack.signing_key} (keys: GET /.well-known/jwks.json)",
     ]
     if config.webhook_url:
         header = "with" if config.webhook_authorization else "WITHOUT (WEBHOOK_AUTHORIZATION unset)"

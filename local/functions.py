@@ -43,6 +43,7 @@ class Route:
     function: Function
     kind: str  # "http_api" (API Gateway payload v2) or "function_url"
     auth: str = NONE
+    api: str | None = None  # the HttpApi's logical id (http_api routes)
 
     @property
     def route_key(self) -> str:
@@ -140,7 +141,8 @@ def from_template(template: dict) -> Functions:
             properties = event.get("Properties") or {}
             if event["Type"] == "HttpApi":
                 auth = _route_auth(properties, resources)
-                routes.append(Route(properties["Method"].upper(), properties["Path"], function, "http_api", auth))
+                api = _logical_target(properties["ApiId"]) if properties.get("ApiId") else None
+                routes.append(Route(properties["Method"].upper(), properties["Path"], function, "http_api", auth, api))
             elif event["Type"] == "SQS":
                 sources.append(
                     QueueSource(

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import tempfile
 import threading
 from datetime import datetime, timezone
 from pathlib import Path
@@ -22,6 +23,7 @@ from boto3.dynamodb.types import TypeDeserializer
 from local.auth import DemoKeys, JwtVerifier
 from local.config import DEMO_AUDIENCE, Config, function_environment, isolate_aws
 from local.connection import CONNECTION_FILE_ENV, connection_file_path, pid_alive
+from local.cors import CorsPolicy
 from local.functions import from_template, unrouted_function_urls
 from local.poller import ChangeTap, QueuePoller
 from local.resources import REGION, STACK_NAME, Resources, create_resources, load_template
@@ -36,8 +38,10 @@ from local.server import (
     json_response,
 )
 from parity.domain import limits
+from parity.settings import cors_origins
 
 log = logging.getLogger("local.stack")
+DEMO_JWKS_PATH = "/_demo/jwks.json"  # the demo identity provider's keys (app user tokens)
 
 # The connection file (local/connection.py) for the operator console and the demo: where moto's server
 # listens and the created resources by logical id. Written once the stack serves, removed on a clean stop.
@@ -57,6 +61,8 @@ class Stack:
         self.endpoint_url: str | None = None
         self.connection_file: Path | None = None  # written by this stack (None: not written)
         self.demo_stores = None  # local.demo_stores.DemoStores: demo configuration only
+        self.signing_key: str | None = None  # how entitlements are signed, for the banner
+        self._scratch: tempfile.TemporaryDirectory | None = None  # the generated signing key's directory
 
     # ------------------------------------------------------------------------------- lifecycle
 
@@ -80,6 +86,7 @@ class Stack:
                 os.environ.pop(name, None)
             else:
                 os.environ[name] = value
+        self._signing_key()
         functions = from_template(template)
         for logical in unrouted_function_urls(template):
             log.warning(
@@ -104,13 +111,31 @@ class Stack:
             self.webhook = WebhookDelivery.create(template, self.resources, sqs, events, bus, sender, self._stop)
             self._threads.append(self.webhook)
 
-        self._httpd.router = Router(self._endpoints(functions.routes))
+        self._httpd.router = Router(self._endpoints(functions.routes, template))
         # Before the first request is served: whoever sees the stack healthy finds the file written.
         self._write_connection_file(template)
         for thread in self._threads:
             thread.start()
         self._serving = threading.Thread(target=self._httpd.serve_forever, args=(0.1,), name="http", daemon=True)
         self._serving.start()
+
+    def _signing_key(self) -> None:
+        """ENTITLEMENT_SIGNING_KEY_FILE, or a key made for this run (gone when the stack stops)."""
+        from parity.signing import EntitlementSigner, generate_pem
+
+        path = os.environ.get("ENTITLEMENT_SIGNING_KEY_FILE")
+        if path:
+            self.signing_key = f"ENTITLEMENT_SIGNING_KEY_FILE={path}"
+            return
+        self._scratch = tempfile.TemporaryDirectory(prefix="parity-signing-")
+        key_file = Path(self._scratch.name) / "entitlement-signing-key.pem"
+        pem = generate_pem()
+        key_file.write_bytes(pem)
+        key_file.chmod(0o600)
+        os.environ["ENTITLEMENT_SIGNING_KEY_FILE"] = str(key_file)
+        kid = EntitlementSigner.from_pem(pem).kid
+        self.signing_key = f"a key made for this run (kid {kid}); set ENTITLEMENT_SIGNING_KEY_FILE to keep one"
+        log.warning("ENTITLEMENT_SIGNING_KEY_FILE is not set: signedEntitlements are signed with %s", self.signing_key)
 
     def _start_aws(self) -> None:
         from moto.server import ThreadedMotoServer
@@ -135,6 +160,8 @@ class Stack:
             self.demo_stores.stop()
         if self._moto is not None:
             self._moto.stop()
+        if self._scratch is not None:
+            self._scratch.cleanup()
 
     # ------------------------------------------------------------------------ connection file
 
@@ -193,7 +220,7 @@ class Stack:
 
     # ------------------------------------------------------------------------------- endpoints
 
-    def _endpoints(self, routes) -> list[Endpoint]:
+    def _endpoints(self, routes, template: dict) -> list[Endpoint]:
         config = self.config
         endpoints = [
             Endpoint("GET", "/health", lambda request, params: json_response(200, {"status": "ok"})),
@@ -205,17 +232,20 @@ class Stack:
                 config.auth_issuer, config.auth_audiences[0] if config.auth_audiences else DEMO_AUDIENCE
             )
             endpoints += [
-                Endpoint(
-                    "GET", "/.well-known/jwks.json", lambda request, params: json_response(200, self.demo_keys.jwks())
-                ),
+                # Not /.well-known/jwks.json: that path serves the entitlement signing keys.
+                Endpoint("GET", DEMO_JWKS_PATH, lambda request, params: json_response(200, self.demo_keys.jwks())),
                 Endpoint("POST", "/_demo/token", self._demo_token),
             ]
         if self.demo_stores is not None:
             endpoints += self.demo_stores.endpoints()
-        jwks_url = config.auth_jwks_url or f"{config.base_url}/.well-known/jwks.json"
+        jwks_url = config.auth_jwks_url or f"{config.base_url}{DEMO_JWKS_PATH}"
         verifier = JwtVerifier(jwks_url, config.auth_issuer, config.auth_audiences)
-        endpoints += [function_endpoint(route, verifier, config.admin_token) for route in routes]
-        return endpoints
+        # CORS_ALLOW_ORIGINS on the API whose template CorsConfiguration says how (API Gateway's behaviour)
+        cors = CorsPolicy.from_template(template, cors_origins(os.environ.get("CORS_ALLOW_ORIGINS")))
+        for route in routes:
+            endpoint = function_endpoint(route, verifier, config.admin_token)
+            endpoints.append(cors.wrap(endpoint) if cors.covers(route.api) else endpoint)
+        return endpoints + cors.preflights(route.path for route in routes if cors.covers(route.api))
 
     def routes_summary(self) -> list[str]:
         return [f"{endpoint.method} {endpoint.path}" for endpoint in self._httpd.router.endpoints]

@@ -9,6 +9,7 @@ from parity.views import entitlements_response
 
 settings = Settings.from_env()
 reader = bootstrap.entitlement_reader(settings)
+signer = bootstrap.entitlement_signer(settings)  # read once per container
 
 
 @lambda_entry(with_metrics=False)
@@ -16,6 +17,6 @@ def lambda_handler(event, context):
     try:
         user_id = user_id_parameter(event)
         require_own_user(event, user_id)
-        return response(200, entitlements_response(reader.read(user_id)))
+        return response(200, entitlements_response(reader.read(user_id), signer))
     except ParityError as error:
         return error_response(error)

@@ -10,6 +10,7 @@ from parity.views import receipt_response
 
 settings = Settings.from_env()
 receipts = bootstrap.receipt_service(settings)
+signer = bootstrap.entitlement_signer(settings)  # read once per container
 
 
 @lambda_entry
@@ -21,4 +22,4 @@ def lambda_handler(event, context):
         outcome = receipts.submit(user_id, parse_receipt(body), body)
     except ParityError as error:
         return error_response(error)
-    return response(*receipt_response(outcome))
+    return response(*receipt_response(outcome, signer))

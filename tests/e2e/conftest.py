@@ -341,6 +341,8 @@ def play_api() -> Iterator[PlayApiState]:
         yield state
 
 
+WEB_ORIGIN = "https://app.example.com"  # the session stack's CORS_ALLOW_ORIGINS (with http://localhost:5173)
+
 RETRY_SCHEDULE = {
     "RETRY_ERROR_BASE_SECONDS": "1",
     "RETRY_ERROR_MAX_SECONDS": "8",
@@ -439,6 +441,7 @@ def parity(tmp_path_factory, idp, apple_signer, google_certs, play_api) -> Itera
         GOOGLE_OIDC_CERTS_URL=google_certs.url,
         GOOGLE_API_BASE=play_api.base_url,
         GOOGLE_SERVICE_ACCOUNT_FILE=str(play_api.write_service_account(workdir / "play-service-account.json")),
+        CORS_ALLOW_ORIGINS=f"{WEB_ORIGIN},http://localhost:5173",
     ) as stack:
         yield stack
 

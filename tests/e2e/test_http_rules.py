@@ -79,7 +79,7 @@ def test_user_id_in_the_path_may_be_percent_encoded(parity, idp):
 
 def test_demo_routes_are_off_when_auth_is_configured(parity):
     parity.request("POST", "/_demo/token", b'{"sub": "u_1"}').assert_error(404, "not_found")
-    parity.request("GET", "/.well-known/jwks.json").assert_error(404, "not_found")
+    parity.request("GET", "/_demo/jwks.json").assert_error(404, "not_found")
 
 
 # ------------------------------------------------------------------------------ entitlements read

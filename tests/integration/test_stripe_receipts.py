@@ -15,6 +15,7 @@ import pytest
 from parity.adapters.stripe_api import STRIPE_API_VERSION
 from tests.support import stripe as s
 from tests.support.harness import running_stack
+from tests.support.signing import SIGNER, verify
 from tests.support.stripe_api import stripe_api_server
 
 DAY = s.DAY
@@ -72,6 +73,9 @@ def test_a_paid_subscription_checkout_is_claimed_and_readable_at_once(stack, api
     pro = response.body["entitlements"]["pro"]
     assert (pro["active"], pro["state"], pro["store"], pro["purchaseId"]) == (True, "active", "stripe", f"stripe:{sub}")
     assert (pro["expiresAt"], pro["productId"]) == (rfc3339(end), "price_pro_monthly")
+    # signed, as every entitlements answer (ENTITLEMENT_SIGNING_KEY_FILE: the test key)
+    claims = verify(response.body["signedEntitlements"], SIGNER.jwks())
+    assert (claims["sub"], claims["entitlements"]["pro"]["active"]) == ("u_web", True)
     # readable the moment the call returned, before any webhook
     assert stack.read("u_web").body["entitlements"]["pro"] == pro
     # the session was read with its subscription and line items expanded, with the key and pinned version

@@ -32,6 +32,7 @@ from tests.support import stripe as stripe_fixtures
 from tests.support.domain import TEST_CATALOG
 from tests.support.lambda_events import LambdaContext, admin_event, function_url_event, http_api_event, sqs_event
 from tests.support.moto_speed import fast_transactions
+from tests.support.signing import write_key
 
 ROOT = Path(__file__).resolve().parents[2]
 FUNCTIONS = ROOT / "functions"
@@ -46,7 +47,7 @@ FAKE_AWS_ENV = {
     "AWS_DEFAULT_REGION": REGION,
     "AWS_REGION": REGION,
 }
-_UNSET = ("AWS_PROFILE", "AWS_ENDPOINT_URL", "SECRETS_ID", "STRIPE_API_KEY", "STRIPE_API_BASE")
+_UNSET = ("AWS_PROFILE", "AWS_ENDPOINT_URL", "SECRETS_ID", "ENTITLEMENT_SIGNING_KEY_SECRET", "CORS_ALLOW_ORIGINS", "STRIPE_API_KEY", "STRIPE_API_BASE")
 
 _module_ids = itertools.count(1)
 _deserializer = TypeDeserializer()
@@ -384,11 +385,13 @@ def running_stack(
             directory = catalog_dir or Path(scratch.enter_context(tempfile.TemporaryDirectory(prefix="parity-catalog-")))
             catalog_file = directory / "catalog.json"
             catalog_file.write_text(json.dumps(catalog or TEST_CATALOG))
+            key_file = write_key(directory)
             os.environ.update(resources.function_environment())
             os.environ.update(
                 {
                     "STRIPE_WEBHOOK_SECRET": stripe_fixtures.SECRET,
                     "CATALOG_FILE": str(catalog_file),
+                    "ENTITLEMENT_SIGNING_KEY_FILE": str(key_file),
                     "POWERTOOLS_TRACE_DISABLED": "true",
                     **(env or {}),
                 }

@@ -42,6 +42,7 @@ from tests.support.fakes import (
     RecordingPublisher,
 )
 from tests.support.play_payloads import PACKAGE
+from tests.support.signing import SIGNER
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=timezone.utc)
 OPERATOR = "arn:aws:iam::123456789012:user/operator"
@@ -178,7 +179,7 @@ class World:
         """`POST /v1/users/{userId}/receipts` by the user themselves: its status and body."""
         body = json.dumps(receipt).encode()
         try:
-            status, answer = receipt_response(self.receipts().submit(user_id, parse_receipt(body), body))
+            status, answer = receipt_response(self.receipts().submit(user_id, parse_receipt(body), body), SIGNER)
         except ParityError as error:
             refused = error_response(error)
             return refused["statusCode"], json.loads(refused["body"])
@@ -204,7 +205,7 @@ class World:
 
     def read(self, user_id: str) -> dict:
         """The entitlements body of `GET /v1/users/{userId}/entitlements`."""
-        return entitlements_response(self.reader().read(user_id))
+        return entitlements_response(self.reader().read(user_id), SIGNER)
 
     def has(self, user_id: str, entitlement: str = "pro") -> bool:
         found = self.read(user_id)["entitlements"].get(entitlement)

@@ -22,8 +22,9 @@ from parity.http import (
 )
 from parity.results import UserEntitlements
 from parity.settings import MAX_BODY_BYTES
-from parity.views import entitlement_view, entitlements_response, error_body, purchase_view
+from parity.views import entitlement_view, entitlements_response, error_body, purchase_view, signed_claims
 from tests.support.domain import day, lifetime, purchase
+from tests.support.signing import SIGNER, verify
 
 MIB = 1024 * 1024
 
@@ -162,10 +163,29 @@ def test_the_entitlements_response_has_the_contract_shape():
     body = entitlements_response(
         UserEntitlements(
             "u_1", "6f1c0c3e-3b7e-4e5b-9a57-7f8a2f0c1d11", entitlements, [refunded, in_grace], CATALOG, now, day(11)
-        )
+        ),
+        SIGNER,
     )
 
-    # THEN it reads as the contract shows
+    # THEN it reads as the contract shows, signed: the payload repeats what gives access, until cacheUntil
+    claims = verify(body.pop("signedEntitlements"), SIGNER.jwks(), check_exp=False)
+    assert claims == {
+        "sub": "u_1",
+        "iat": int(now.timestamp()),
+        "exp": int(day(11).timestamp()),
+        "entitlements": {
+            "lifetime": {
+                "active": False, "state": "revoked", "expiresAt": None, "store": "stripe", "environment": "production"
+            },
+            "pro": {
+                "active": True,
+                "state": "grace_period",
+                "expiresAt": "2026-01-10T00:00:00Z",
+                "store": "stripe",
+                "environment": "production",
+            },
+        },
+    }
     assert body == {
         "userId": "u_1",
         "appAccountToken": "6f1c0c3e-3b7e-4e5b-9a57-7f8a2f0c1d11",
@@ -229,8 +249,15 @@ def test_a_purchase_view_shows_the_effective_state_and_manual_ownership():
 
 
 def test_a_user_without_purchases_gets_empty_entitlements_and_purchases():
-    body = entitlements_response(UserEntitlements("u_1", None, {}, [], CATALOG, day(0), day(1)))
+    body = entitlements_response(UserEntitlements("u_1", None, {}, [], CATALOG, day(0), day(1)), SIGNER)
     assert (body["entitlements"], body["purchases"]) == ({}, [])
+    assert verify(body["signedEntitlements"], SIGNER.jwks(), check_exp=False)["entitlements"] == {}
+
+
+def test_a_signed_entitlement_carries_its_purchase_environment():
+    sandbox = purchase(State.ACTIVE, day(30), owner_ids=("u_1",)).with_changes(environment="sandbox")
+    read = UserEntitlements("u_1", None, compute_entitlements([sandbox], CATALOG, day(1)), [sandbox], CATALOG, day(1), day(2))
+    assert signed_claims(read)["entitlements"]["pro"]["environment"] == "sandbox"
 
 
 def test_a_change_detail_names_old_and_new_and_is_stable_across_retries():

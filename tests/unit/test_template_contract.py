@@ -242,13 +242,16 @@ def code_path(function_dir: str) -> str:
 
 
 SECRET_SETTINGS = re.compile(r"\.(stripe\.webhook_secret|stripe\.api_key|apple\.private_key|google\.service_account)\b")
+SIGNING_KEY_SETTINGS = re.compile(r"\bsettings\.signing\b")
 TRANSACTION_ITEMS = {"PutItem": "Put", "UpdateItem": "Update", "DeleteItem": "Delete", "ConditionCheckItem": "ConditionCheck"}
 EVENT_SOURCE_ACTIONS = {"sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes"}
 
 
 def action_used(action: str, source: str, consumed_queues: set[str], resources: list) -> bool:
     service, operation = action.split(":")
-    if action == "secretsmanager:GetSecretValue":
+    if action == "secretsmanager:GetSecretValue":  # the signing key's secret, or the store credentials'
+        if any(_target(r) == "EntitlementSigningKey" for r in resources if isinstance(r, _Tag)):
+            return bool(SIGNING_KEY_SETTINGS.search(source))
         return bool(SECRET_SETTINGS.search(source))
     if action in EVENT_SOURCE_ACTIONS:
         return any(_target(r) in consumed_queues for r in resources if isinstance(r, _Tag))
@@ -299,7 +302,9 @@ def test_the_iam_check_would_see_an_unused_grant(template):
     assert action_used("dynamodb:Query", source, set(), [])
     assert not action_used("sqs:SendMessage", source, set(), [])
     assert not action_used("events:PutEvents", source, set(), [])
-    assert not action_used("secretsmanager:GetSecretValue", source, set(), [])
+    assert not action_used("secretsmanager:GetSecretValue", source, set(), [_Tag("Ref", "ParitySecrets")])
+    assert action_used("secretsmanager:GetSecretValue", source, set(), [_Tag("Ref", "EntitlementSigningKey")])
+    assert not action_used("secretsmanager:GetSecretValue", code_path("admin"), set(), [_Tag("Ref", "EntitlementSigningKey")])
     assert not action_used("sqs:ReceiveMessage", source, set(), [_Tag("GetAtt", "StoreEventsQueue.Arn")])
 
 

@@ -160,6 +160,20 @@ def entitlement_reader(settings: Settings, repo=None):
     return EntitlementReader(repo or users(settings), settings.core.catalog, settings.core.offline_grace, SystemClock())
 
 
+def entitlement_signer(settings: Settings, clients: AwsClients | None = None):
+    """The key that signs `signedEntitlements`, read once per container (ConfigurationError when none is set)."""
+    from .adapters.signing_keys import signer
+
+    return signer(settings.signing, _client(clients, "secretsmanager"))
+
+
+def published_keys(settings: Settings, clients: AwsClients | None = None):
+    """The JWKS of `GET /.well-known/jwks.json`: the signing key and the previous one, re-read every few minutes."""
+    from .adapters.signing_keys import published_keys as keys
+
+    return keys(settings.signing, _client(clients, "secretsmanager"))
+
+
 def receipt_service(settings: Settings):
     from .services.receipts import ReceiptService
 

@@ -43,7 +43,7 @@ from .domain.errors import (
     WebhookNotConfigured,
 )
 from .settings import MAX_BODY_BYTES
-from .views import error_body
+from .views import error_body, webhook_view
 
 # A write that kept losing its optimistic lock is a 503 the client may retry; `Retry-After` says when.
 CONFLICT_RETRY_AFTER_SECONDS = 1
@@ -227,7 +227,7 @@ def answer_webhook(event: Mapping, store: str, ingest: Callable[[bytes], Any]) -
         with single_metric(name="EventsIngestedByType", unit=MetricUnit.Count, value=1, namespace="Parity") as by_type:
             by_type.add_dimension(name="store", value=store)
             by_type.add_dimension(name="event_type", value=result.event_type or "unknown")
-    return response(200, {"received": True, "eventId": result.event_id, "duplicate": result.duplicate})
+    return response(200, webhook_view(result.event_id, result.duplicate))
 
 
 def jwt_subject(event: Mapping) -> str | None:

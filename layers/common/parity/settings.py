@@ -2,7 +2,7 @@
 
 Names are the contract's (`CONTRACT.md`). Each concern has its own section, parsed by its own function:
 `aws` (the resources the template creates), `core` (entitlement rules), `redelivery` (queue retries),
-`stripe`, `apple`, `google`. A value that cannot work (not a number, out of bounds, a URL that is not
+`stripe`, `apple`, `google`, `signing` (the entitlement signing key), `cors`. A value that cannot work (not a number, out of bounds, a URL that is not
 one) raises `ConfigurationError` naming its variable, so a bad configuration fails at cold start; an
 empty value counts as unset (the template passes empty strings for parameters left blank).
 
@@ -161,6 +161,22 @@ class GoogleSettings:
 
 
 @dataclass(frozen=True)
+class SigningSettings:
+    """Where the key that signs `signedEntitlements` comes from: a PEM file (ENTITLEMENT_SIGNING_KEY_FILE),
+    else, on AWS, a Secrets Manager secret of its own (ENTITLEMENT_SIGNING_KEY_SECRET, set by the template)."""
+
+    key_file: str | None
+    secret_id: str | None
+
+
+@dataclass(frozen=True)
+class CorsSettings:
+    """CORS_ALLOW_ORIGINS: the origins browsers may call the app routes from (API Gateway's CORS on AWS)."""
+
+    allow_origins: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class Settings:
     aws: AwsSettings
     core: CoreSettings
@@ -168,6 +184,8 @@ class Settings:
     stripe: StripeSettings
     apple: AppleSettings
     google: GoogleSettings
+    signing: SigningSettings = SigningSettings(None, None)
+    cors: CorsSettings = CorsSettings()
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -180,6 +198,8 @@ class Settings:
             stripe=_stripe(env),
             apple=_apple(env),
             google=_google(env),
+            signing=SigningSettings(env.text("ENTITLEMENT_SIGNING_KEY_FILE"), env.text("ENTITLEMENT_SIGNING_KEY_SECRET")),
+            cors=_cors(env),
         )
 
 
@@ -368,3 +388,17 @@ def _google(env: _Environment) -> GoogleSettings:
         service_account_file=env.text("GOOGLE_SERVICE_ACCOUNT_FILE"),
         service_account=env.secret("GOOGLE_SERVICE_ACCOUNT"),
     )
+
+
+def _cors(env: _Environment) -> CorsSettings:
+    return CorsSettings(cors_origins(env.text("CORS_ALLOW_ORIGINS")))
+
+
+def cors_origins(value: str | None) -> tuple[str, ...]:
+    """CORS_ALLOW_ORIGINS: comma-separated origins (`https://app.example.com`, or `*`), without a path."""
+    origins = tuple(o.strip().rstrip("/") for o in (value or "").split(",") if o.strip())
+    for origin in origins:
+        parts = urlsplit(origin)
+        if origin != "*" and (parts.scheme not in ("http", "https") or not parts.netloc or parts.path or parts.query):
+            raise ConfigurationError(f"CORS_ALLOW_ORIGINS must list origins such as https://app.example.com, not {origin!r}")
+    return origins

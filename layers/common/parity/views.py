@@ -3,6 +3,7 @@ every response body). The events Parity publishes are in `parity.changes`."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from .domain.timeutil import rfc3339
@@ -15,6 +16,7 @@ if TYPE_CHECKING:
     from .domain.ownership import AuditRecord
     from .ports import EventSummary
     from .results import Assignment, MergeResult, ReceiptOutcome, UserEntitlements, UserReport
+    from .signing import EntitlementSigner
 
 # The 202 answer's message: the receipt is queued for a retry.
 PENDING_MESSAGE = "The store could not be reached; the receipt will be validated shortly."
@@ -49,8 +51,38 @@ def purchase_view(purchase: Purchase, user_id: str, catalog: Catalog, now: datet
     }
 
 
-def entitlements_response(read: UserEntitlements) -> dict:
-    """`GET /v1/users/{userId}/entitlements`, and a claimed receipt's answer."""
+def entitlement_environment(entitlement: Entitlement, purchases: Sequence[Purchase]) -> str:
+    """`production` or `sandbox`: the entitlement's own once the model carries it, else its winning purchase's."""
+    own = getattr(entitlement, "environment", None)
+    if isinstance(own, str) and own:
+        return own
+    for purchase in purchases:
+        if purchase.purchase_id == entitlement.purchase_id:
+            return purchase.environment
+    return "production"
+
+
+def signed_claims(read: UserEntitlements) -> dict:
+    """The payload of `signedEntitlements`: who, when, until when (`cacheUntil`), and what, as in the answer."""
+    return {
+        "sub": read.user_id,
+        "iat": int(read.now.timestamp()),
+        "exp": int(read.cache_until.timestamp()),
+        "entitlements": {
+            eid: {
+                "active": e.active,
+                "state": e.state.value,
+                "expiresAt": rfc3339(e.expires_at),
+                "store": e.store.value,
+                "environment": entitlement_environment(e, read.purchases),
+            }
+            for eid, e in read.entitlements.items()
+        },
+    }
+
+
+def entitlements_response(read: UserEntitlements, signer: EntitlementSigner) -> dict:
+    """`GET /v1/users/{userId}/entitlements`, and a claimed receipt's answer, signed by `signer`."""
     return {
         "userId": read.user_id,
         "appAccountToken": read.app_account_token,
@@ -61,17 +93,23 @@ def entitlements_response(read: UserEntitlements) -> dict:
         ],
         "requestDate": rfc3339(read.now),
         "cacheUntil": rfc3339(read.cache_until),
+        "signedEntitlements": signer.sign(signed_claims(read)),
     }
 
 
-def receipt_response(outcome: ReceiptOutcome) -> tuple[int, dict]:
+def receipt_response(outcome: ReceiptOutcome, signer: EntitlementSigner) -> tuple[int, dict]:
     """`POST /v1/users/{userId}/receipts`: 200 and the entitlements once claimed; 202 while pending."""
     if outcome.entitlements is None:
         return 202, {"status": "pending", "message": PENDING_MESSAGE}
-    answer = entitlements_response(outcome.entitlements)
+    answer = entitlements_response(outcome.entitlements, signer)
     if outcome.restored is not None:
         answer["restored"] = {"claimed": list(outcome.restored.claimed), "refused": list(outcome.restored.refused)}
     return 200, answer
+
+
+def webhook_view(event_id: str, duplicate: bool) -> dict:
+    """A store webhook's 200: the event is stored and queued (a duplicate delivery too)."""
+    return {"received": True, "eventId": event_id, "duplicate": duplicate}
 
 
 def error_body(code: str, message: str) -> dict:

@@ -3,7 +3,6 @@ every response body). The events Parity publishes are in `parity.changes`."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from .domain.timeutil import rfc3339
@@ -51,17 +50,6 @@ def purchase_view(purchase: Purchase, user_id: str, catalog: Catalog, now: datet
     }
 
 
-def entitlement_environment(entitlement: Entitlement, purchases: Sequence[Purchase]) -> str:
-    """`production` or `sandbox`: the entitlement's own once the model carries it, else its winning purchase's."""
-    own = getattr(entitlement, "environment", None)
-    if isinstance(own, str) and own:
-        return own
-    for purchase in purchases:
-        if purchase.purchase_id == entitlement.purchase_id:
-            return purchase.environment
-    return "production"
-
-
 def signed_claims(read: UserEntitlements) -> dict:
     """The payload of `signedEntitlements`: who, when, until when (`cacheUntil`), and what, as in the answer."""
     return {
@@ -74,7 +62,7 @@ def signed_claims(read: UserEntitlements) -> dict:
                 "state": e.state.value,
                 "expiresAt": rfc3339(e.expires_at),
                 "store": e.store.value,
-                "environment": entitlement_environment(e, read.purchases),
+                "environment": e.environment,
             }
             for eid, e in read.entitlements.items()
         },

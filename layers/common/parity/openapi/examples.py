@@ -14,8 +14,8 @@ from ..domain.entitlements import Catalog, cache_until, compute_entitlements
 from ..domain.model import Purchase, State, Store
 from ..domain.ownership import Action, AuditRecord, Strategy
 from ..domain.users import UserState
-from ..ports.records import EventSummary
-from ..results import Assignment, MergeResult, ReceiptOutcome, UserEntitlements, UserReport
+from ..ports.events import EventSummary
+from ..results import Assignment, MergeResult, ReceiptOutcome, Restored, UserEntitlements, UserReport
 from ..signing import EntitlementSigner, SigningKey
 
 NOW = datetime(2026, 11, 22, 10, 0, tzinfo=timezone.utc)
@@ -69,6 +69,11 @@ def read() -> UserEntitlements:
 
 def entitlements() -> dict:
     return views.entitlements_response(read(), example_signer())
+
+
+def restored() -> dict:
+    outcome = ReceiptOutcome(read(), restored=Restored(("app_store:2000000000000001",), ("app_store:2000000000000002",)))
+    return views.receipt_response(outcome, example_signer())[1]
 
 
 def signed_claims() -> dict:

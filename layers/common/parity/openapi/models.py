@@ -30,6 +30,7 @@ class EntitlementAnswer(Shape):
     store: Store
     productId: str | None
     purchaseId: str
+    environment: Environment
 
 
 class PurchaseAnswer(Shape):
@@ -40,6 +41,8 @@ class PurchaseAnswer(Shape):
     expiresAt: Timestamp | None
     entitlements: list[str]
     ownership: Ownership
+    environment: Environment = Field(description="sandbox: Apple Sandbox, a Play test purchase, Stripe test mode")
+    app: str | None = Field(description="the bundle id or package name it was bought in (null: Stripe, manual)")
 
 
 class EntitlementsAnswer(Shape):
@@ -58,6 +61,19 @@ class EntitlementsAnswer(Shape):
             "expiresAt, store, environment}}}; verify with GET /.well-known/jwks.json"
         ),
     )
+
+
+class Restored(Shape):
+    """What a restore claimed, and what it left to other users (purchase ids)."""
+
+    claimed: list[str]
+    refused: list[str]
+
+
+class ReceiptAnswer(EntitlementsAnswer):
+    """The receipts route's 200: the entitlements after the claim; `restored` after `"restore": true`."""
+
+    restored: Restored | None = None
 
 
 class SignedEntitlement(Shape):

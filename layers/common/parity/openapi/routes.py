@@ -88,7 +88,10 @@ ROUTES: tuple[Operation, ...] = (
         "The store validates the purchase; the user claims it under the configured strategy. The answer "
         "already reflects the claim.",
         (
-            ENTITLEMENTS_OK,
+            Answer(
+                200, "The user's entitlements and purchases after the claim, signed; `restored` after a restore.",
+                m.ReceiptAnswer, {"claimed": ex.entitlements, "restored": ex.restored},
+            ),
             Answer(202, "The store could not be reached: the claim is retried in the background.", m.PendingAnswer, {"pending": ex.pending}),
             _error(400, "Not JSON, or a receipt the store does not vouch for.", malformed_body="The request body is not JSON.", unverifiable_receipt="The signed transaction does not verify."),
             UNAUTHENTICATED,
@@ -103,6 +106,7 @@ ROUTES: tuple[Operation, ...] = (
         body_examples={
             "appStoreSignedTransaction": _constant({"store": "app_store", "signedTransaction": "eyJhbGciOiJFUzI1NiIsIng1YyI6WyJ...In0.eyJ0cmFuc2FjdGlvbklkIjoi...In0.c2lnbmF0dXJl"}),
             "appStoreTransactionId": _constant({"store": "app_store", "transactionId": "2000000123456789"}),
+            "appStoreRestore": _constant({"store": "app_store", "transactionId": "2000000123456789", "restore": True}),
             "playStore": _constant({"store": "play_store", "packageName": "com.example.app", "productId": "pro_monthly", "purchaseToken": "opaque-token-up-to-150-chars"}),
             "stripe": _constant({"store": "stripe", "checkoutSessionId": "cs_test_a1B2c3D4"}),
         },

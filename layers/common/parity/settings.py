@@ -40,8 +40,11 @@ DEFAULT_UNRESOLVED_AFTER_RECEIVES = 8
 
 _Default = TypeVar("_Default", int, None)
 
+# The sections below are built once per container and compared by identity: `eq=False` spares generating
+# `__eq__` and `__hash__` for each of them at cold start.
 
-@dataclass(frozen=True)
+
+@dataclass(frozen=True, eq=False)
 class Secret:
     """A secret value, read from the environment or (on AWS) from Secrets Manager when first needed."""
 
@@ -69,7 +72,7 @@ def _required(value: str | None, variable: str) -> str:
     return value
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class AwsSettings:
     """The AWS resources the template creates and names in the environment."""
 
@@ -91,7 +94,7 @@ class AwsSettings:
         return _required(self.reconcile_queue_url, "RECONCILE_QUEUE_URL")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class CoreSettings:
     """What decides entitlements, whatever the store."""
 
@@ -103,7 +106,7 @@ class CoreSettings:
     drift_recheck: timedelta  # every purchase is checked with its store this often
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class RedeliverySettings:
     """When a failed queue message is delivered again, and when it is given up on."""
 
@@ -112,7 +115,7 @@ class RedeliverySettings:
     unresolved_after_receives: int  # the receive at which an event still unresolved is parked
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class StripeSettings:
     webhook_secret: Secret
     api_key: Secret
@@ -120,7 +123,7 @@ class StripeSettings:
     grace: timedelta = DEFAULT_STRIPE_GRACE  # access kept after a failed renewal payment
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class AppleSettings:
     bundle_ids: tuple[str, ...]  # APPLE_BUNDLE_ID: one app, or several comma-separated
     app_apple_ids: tuple[int | None, ...]  # APPLE_APP_APPLE_ID: in the order of the bundle ids
@@ -144,7 +147,7 @@ class AppleSettings:
         return self.app_apple_ids[0] if self.app_apple_ids else None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class GoogleSettings:
     package_names: tuple[str, ...]  # GOOGLE_PACKAGE_NAME: one app, or several comma-separated
     pubsub_audience: str | None
@@ -160,7 +163,7 @@ class GoogleSettings:
         return self.package_names[0] if self.package_names else None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class SigningSettings:
     """Where the key that signs `signedEntitlements` comes from: a PEM file (ENTITLEMENT_SIGNING_KEY_FILE),
     else, on AWS, a Secrets Manager secret of its own (ENTITLEMENT_SIGNING_KEY_SECRET, set by the template)."""
@@ -169,14 +172,14 @@ class SigningSettings:
     secret_id: str | None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class CorsSettings:
     """CORS_ALLOW_ORIGINS: the origins browsers may call the app routes from (API Gateway's CORS on AWS)."""
 
     allow_origins: tuple[str, ...] = ()
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Settings:
     aws: AwsSettings
     core: CoreSettings

@@ -48,3 +48,11 @@ def double_billing_notice(user_id: str, entitlement_id: str, purchase_ids: Seque
 def merge_notice(from_user: str, into_user: str, cause: tuple[str, str]) -> dict:
     """A user merged into another: their purchases and links now land on `into_user`."""
     return _notice(USER_MERGED, "merged", cause, into_user, fromUserId=from_user)
+
+
+USER_ERASED = "user.erased"
+
+
+def erased_notice(user_id: str, cause: tuple[str, str]) -> dict:
+    """An account erased: the app's backend deletes what it keeps about the user too."""
+    return _notice(USER_ERASED, "erased", cause, user_id)

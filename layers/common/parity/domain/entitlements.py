@@ -25,7 +25,14 @@ class Catalog:
             raise ValueError('catalog must be {"products": {"<product id>": ["<entitlement id>", ...]}}')
         return cls({str(product): tuple(str(e) for e in ents) for product, ents in products.items()})
 
+    @property
+    def entitlement_ids(self) -> frozenset[str]:
+        """Every entitlement some product grants: what an operator may grant by hand."""
+        return frozenset(e for ents in self.products.values() for e in ents)
+
     def entitlements_of(self, purchase: Purchase) -> tuple[str, ...]:
+        if purchase.store is Store.MANUAL:  # a grant names its entitlements, no product
+            return tuple(e for e in purchase.product_refs if e in self.entitlement_ids)
         refs = purchase.product_refs or ((purchase.product_id,) if purchase.product_id else ())
         found: dict[str, None] = {}
         for ref in refs:

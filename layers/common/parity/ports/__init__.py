@@ -31,11 +31,16 @@ _MODULE_OF = {
         "records",
     ),
     **dict.fromkeys(
-        ("DriftRepository", "DriftStore", "EventLog", "ReplayReader", "ReplayRepository", "Repository"), "storage"
+        (
+            "AccountStore", "DriftRepository", "DriftStore", "ErasureRepository", "EventLog", "ReplayReader",
+            "ReplayRepository", "Repository",
+        ),
+        "storage",
     ),
     **dict.fromkeys(("AppleVerifier", "AppStoreApi", "PlayApi", "PushVerifier", "StripeApi"), "stores"),
 }
 __all__ = [
+    "AccountStore",
     "AppendResult",
     "AppleVerifier",
     "AppStoreApi",
@@ -45,6 +50,7 @@ __all__ = [
     "Commit",
     "DriftRepository",
     "DriftStore",
+    "ErasureRepository",
     "EventFailures",
     "EventLog",
     "EventSummary",
@@ -90,5 +96,14 @@ if TYPE_CHECKING:
         StoredEvent,
         UserWrite,
     )
-    from .storage import DriftRepository, DriftStore, EventLog, ReplayReader, ReplayRepository, Repository
+    from .storage import (
+        AccountStore,
+        DriftRepository,
+        DriftStore,
+        ErasureRepository,
+        EventLog,
+        ReplayReader,
+        ReplayRepository,
+        Repository,
+    )
     from .stores import AppleVerifier, AppStoreApi, PlayApi, PushVerifier, StripeApi

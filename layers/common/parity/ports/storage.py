@@ -141,6 +141,27 @@ class ReplayReader(Protocol):
         `progress(items read)` after each page."""
 
 
+class AccountStore(Protocol):
+    """What erasing an account removes beyond its purchases' ownership (each call idempotent)."""
+
+    def erase_event_body(self, source: str, event_id: str) -> None:
+        """Forget the raw body of a stored event (the event, its outcome and replay step stay);
+        `get_event_body` answers None from then on. Nothing happens for an unknown event."""
+
+    def erase_account(self, user_id: str, tokens: Sequence[str], customer_refs: Sequence[str], names: Sequence[str]) -> None:
+        """Delete the user's partition (profile, purchase copies, projections), the appAccountToken
+        lookups `tokens` and the Stripe customer links `customer_refs` while they resolve to one of
+        `names`, and the user's audit trail but its erasure lines."""
+
+    def replace_audit_mentions(self, user_id: str, erased: str, placeholder: str) -> int:
+        """In `user_id`'s audit trail, name `placeholder` instead of `erased` wherever a line names it
+        as the other party; how many lines changed."""
+
+
+class ErasureRepository(Repository, EventLog, AccountStore, Protocol):
+    """What erasing an account reads and writes."""
+
+
 class DriftRepository(Repository, DriftStore, Protocol):
     """What the drift scan's reconciler reads and writes: purchases, and the scan's bookkeeping."""
 

@@ -601,8 +601,8 @@ class MemoryStore:
         return ReplayInput({pid: tuple(s) for pid, s in steps.items()}, unrecorded, dict(self.purchases), users)
 
     def item_count(self) -> int:
-        """How many items the table would hold."""
-        return sum(
+        """How many items the table would hold (an event's body is an item of its own)."""
+        return sum(1 for event in self.events.values() if event.body is not None) + sum(
             map(
                 len,
                 (

@@ -18,9 +18,16 @@ class DynamoAccounts(OnTable):
     def erase_event_body(self, source: str, event_id: str) -> None:
         """Delete the body item and the body an older event item still holds (never creating one)."""
         self._table.client.delete_item(TableName=self._table.name, Key=body_key(source, event_id))
-        self._table.update_if(
-            self._table.update(event_key(source, event_id), "REMOVE body", {}, ConditionExpression="attribute_exists(PK)")
-        )
+        try:
+            self._table.client.update_item(
+                TableName=self._table.name,
+                Key=event_key(source, event_id),
+                UpdateExpression="REMOVE body",
+                ConditionExpression="attribute_exists(PK)",
+            )
+        except ClientError as error:
+            if error.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                raise
 
     def erase_account(self, user_id: str, tokens: Sequence[str], customer_refs: Sequence[str], names: Sequence[str]) -> None:
         """Links first, then the audit trail, then the partition (its profile last): a run that stops

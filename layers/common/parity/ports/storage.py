@@ -122,6 +122,9 @@ class DriftStore(Protocol):
         """Add a batch's counts to the report's (added in place: concurrent workers add up) and append
         its examples while the report holds few (the ones beyond are dropped)."""
 
+    def report(self, report_id: str) -> dict[str, Any] | None:
+        """One scan report as the workers have completed it so far (consistent read), None when unknown."""
+
     def cursor(self, name: str) -> str | None:
         """The value last saved under `name` (consistent read), None before the first."""
 

@@ -50,6 +50,10 @@ class Support:
         self._catalog = catalog
         self._clock = clock
 
+    @property
+    def catalog(self) -> Catalog:
+        return self._catalog
+
     # -- manual grants ------------------------------------------------------------------------------
 
     def grant(

@@ -177,7 +177,7 @@ def test_erasure_forgets_the_user_in_other_users_trails_and_in_event_bodies(worl
     world = World(strategy=Strategy.LAST)
     claim(world, "u_first")
     claim(world, "u_taker", T0 + 1)  # u_first lost it to u_taker
-    session = stripe.checkout_session("u_taker", subscription="sub_taker")
+    session = stripe.checkout_session("u_taker", subscription_id="sub_taker", customer="cus_taker")
     world.deliver(stripe.event("checkout.session.completed", session, created=T0))
     world.drain()
     assert any(b"u_taker" in (e.body or b"") for e in world.store.events.values())
@@ -201,16 +201,17 @@ def test_a_shared_purchase_stays_with_the_other_owners(world):
 
 
 def test_a_stripe_subscription_naming_the_user_id_attaches_to_the_same_id_signing_up_again(world):
-    session = stripe.checkout_session("u_back", subscription="sub_back")
+    session = stripe.checkout_session("u_back", subscription_id="sub_back", customer="cus_back")
     world.deliver(stripe.event("checkout.session.completed", session, created=T0))
-    world.deliver(stripe.event("customer.subscription.created", stripe.subscription("sub_back", metadata={"user_id": "u_back"}), created=T0 + 1))
+    created = stripe.subscription("sub_back", period_end=T0 + 30 * 86400, customer="cus_back", user_id="u_back")
+    world.deliver(stripe.event("customer.subscription.created", created, created=T0 + 1))
     world.drain()
     assert world.has("u_back")
 
     world.erase("u_back")
     assert world.owners("stripe:sub_back") == [] and not world.has("u_back")
 
-    renewed = stripe.subscription("sub_back", metadata={"user_id": "u_back"}, period_days=60)
+    renewed = stripe.subscription("sub_back", period_end=T0 + 60 * 86400, customer="cus_back", user_id="u_back")
     world.deliver(stripe.event("customer.subscription.updated", renewed, created=T0 + 100))
     world.drain()
     assert world.owners("stripe:sub_back") == ["u_back"] and world.has("u_back")

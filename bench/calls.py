@@ -334,14 +334,14 @@ def app_store_receipts(bench: CallBench) -> None:
         "signedTransaction of a new purchase (no API credentials)",
         body,
         200,
-        "PutItem: receipt appended to the event log; GetItem, Query, TransactWriteItems: applied; "
+        "TransactWriteItems: receipt appended to the event log (event and body); GetItem, Query, TransactWriteItems: applied; "
         "Query: entitlements read back",
     )
     receipt_row(
         "the same signedTransaction again",
         body,
         200,
-        "PutItem: a claim event of its own; GetItem: the purchase, unchanged; UpdateItem: marked "
+        "TransactWriteItems: a claim event of its own (event and body); GetItem: the purchase, unchanged; UpdateItem: marked "
         "processed, nothing published; Query: entitlements read back",
     )
     forged = bench.forger.signed_transaction(originalTransactionId="4000000000000002", signedDate=now)
@@ -370,7 +370,7 @@ def ownership(bench: CallBench) -> None:
         "Admin: manual association of a purchase (PUT .../owner)",
         lambda: bench.stack.assign_owner(f"stripe:{LINKED_SUB}", USER2),
         "– (none set)",
-        note="BatchGetItem: the purchase; PutItem: the action in the event log; "
+        note="BatchGetItem: the purchase; TransactWriteItems: the action in the event log (event and body); "
         "Query: the new owner, the previous owner; TransactWriteItems",
     )
 
@@ -389,7 +389,7 @@ def merge_and_report(bench: CallBench) -> None:
         "Admin: merge of a user holding one purchase (POST .../merge)",
         lambda: bench.stack.merge(USER2, ALIAS),
         "– (none set)",
-        note="Query: both users; BatchGetItem: their purchases; PutItem: the action in the event log; "
+        note="Query: both users; BatchGetItem: their purchases; TransactWriteItems: the action in the event log (event and body); "
         "TransactWriteItems: one per 15 purchases",
     )
     bench.row(

@@ -24,6 +24,7 @@ from local.auth import DemoKeys, JwtVerifier
 from local.config import DEMO_AUDIENCE, Config, function_environment, isolate_aws
 from local.connection import CONNECTION_FILE_ENV, connection_file_path, pid_alive
 from local.cors import CorsPolicy
+from local.expiry import SWEEP_SECONDS, ExpirySweeper
 from local.functions import from_template, unrouted_function_urls
 from local.poller import ChangeTap, QueuePoller
 from local.resources import REGION, STACK_NAME, Resources, create_resources, load_template
@@ -99,6 +100,9 @@ class Stack:
         for source in functions.queue_sources:
             url = self.resources.queue_url(source.queue)
             self._threads.append(QueuePoller(source, url, self.resources.arns[source.queue], sqs, self._stop))
+        # moto keeps items past their TTL: the stack deletes them as DynamoDB would (event bodies).
+        interval = float(os.environ.get("LOCAL_TTL_SWEEP_SECONDS") or SWEEP_SECONDS)
+        self._threads.append(ExpirySweeper(self._dynamodb, os.environ["TABLE_NAME"], self._stop, interval))
         bus = os.environ.get("EVENT_BUS_NAME")
         if bus:
             self.tap = ChangeTap(sqs, events, bus, self._stop)

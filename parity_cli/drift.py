@@ -45,8 +45,9 @@ def plain(document: Any) -> Any:
 
 def checked(counts: dict[str, Any]) -> int:
     """Checks the workers reported (each check has one status)."""
-    statuses = ("checked", "swept", "unknown", "missing", "not_configured", "errors")
-    return sum(int(counts.get(status, 0)) for status in statuses)
+    from parity.services.drift import checks_reported
+
+    return checks_reported(counts)
 
 
 def wait_for(ctx, report_id: str, expected: int, timeout: float, progress) -> dict[str, Any]:

@@ -96,3 +96,55 @@ def replayer(ctx, catalog_file: str):
 
     _needs_table(ctx)
     return bootstrap.replayer(_settings(ctx, catalog_file), ctx.client)
+
+
+def catalog_file(ctx) -> str:
+    """The catalog the functions use: the local stack's, else `$CATALOG_FILE`, else the layer's."""
+    from parity_cli.commands.replay import catalog_file as first_catalog
+
+    return first_catalog(ctx.resources.catalog_file)
+
+
+def _operator_services(ctx):
+    """(settings, repository, publisher) for the operator actions: the table and the change bus."""
+    from parity import bootstrap
+
+    _needs_table(ctx)
+    if not ctx.resources.event_bus_name:
+        raise CliError(f"no change-event bus in {ctx.resources.origin}", "no_event_bus", 2)
+    settings = _settings(ctx, catalog_file(ctx))
+    repo = bootstrap.repository(settings, ctx.client)
+    return settings, repo, bootstrap.change_publisher(settings, ctx.client)
+
+
+def administration(ctx):
+    """Manual association, merges and the user report: the admin routes' service."""
+    from parity import bootstrap
+
+    settings, repo, publisher = _operator_services(ctx)
+    return bootstrap.administration(settings, repo, publisher)
+
+
+def support(ctx):
+    """Manual grants and review flags: the admin routes' service."""
+    from parity import bootstrap
+
+    settings, repo, publisher = _operator_services(ctx)
+    return bootstrap.support(settings, repo, publisher)
+
+
+def erasure(ctx):
+    """Account erasure: the admin route's service."""
+    from parity import bootstrap
+
+    settings, repo, publisher = _operator_services(ctx)
+    return bootstrap.erasure(settings, repo, publisher)
+
+
+def operator(ctx) -> str:
+    """Who runs the console, for the audit trail: the AWS identity (on AWS), else the local user."""
+    import getpass
+
+    if ctx.resources.local:
+        return f"console:{getpass.getuser()}"
+    return ctx.client("sts").get_caller_identity()["Arn"]

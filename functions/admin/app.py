@@ -2,19 +2,35 @@
 
 - `PUT /v1/admin/purchases/{purchaseId}/owner` `{"userId"}`: manual association;
 - `POST /v1/admin/users/{userId}/merge` `{"fromUserId"}`: merge a user into another;
-- `GET /v1/admin/users/{userId}`: purchases, claims, refusals, flags and the events behind them.
+- `GET /v1/admin/users/{userId}`: purchases, claims, refusals, flags and the events behind them;
+- `POST /v1/admin/users/{userId}/grants` `{"entitlement", "expiresAt", "reason"}`: a manual grant (201);
+- `DELETE /v1/admin/users/{userId}/grants/{purchaseId}`: the grant ends (200, the grant revoked);
+- `DELETE /v1/admin/users/{userId}/flags/refund-abuse` (`{"reason"}` optional): the review flag cleared;
+- `DELETE /v1/admin/users/{userId}`: the account erased (204).
 """
 
 from parity import bootstrap
-from parity.bodies import MergeRequest, OwnerAssignment, parse_json
+from parity.bodies import GrantRequest, MergeRequest, OwnerAssignment, ReasonRequest, parse_json, parse_request
 from parity.domain.errors import NotFound, ParityError
-from parity.http import check_user_id, error_response, operator, path_parameter, raw_body, response, user_id_parameter
+from parity.http import (
+    check_user_id,
+    error_response,
+    no_content,
+    operator,
+    path_parameter,
+    raw_body,
+    response,
+    user_id_parameter,
+)
 from parity.observability import lambda_entry
 from parity.settings import Settings
-from parity.views import admin_user_view, assignment_view, merge_view
+from parity.views import admin_user_view, assignment_view, flag_view, grant_view, merge_view
 
 settings = Settings.from_env()
 admin = bootstrap.administration(settings)
+support = bootstrap.support(settings)
+erasure = bootstrap.erasure(settings)
+catalog = settings.core.catalog
 
 
 def assign_owner(event: dict, actor: str) -> dict:
@@ -32,10 +48,38 @@ def user_report(event: dict, actor: str) -> dict:
     return admin_user_view(admin.user_report(user_id_parameter(event)))
 
 
+def grant(event: dict, actor: str) -> tuple[int, dict]:
+    user_id = user_id_parameter(event)
+    body = parse_request(raw_body(event), GrantRequest, "grant")
+    granted = support.grant(user_id, body.entitlement, body.expires_at, actor, body.reason)
+    return 201, grant_view(granted, granted.owner_ids[0], catalog, granted.event_time)
+
+
+def revoke_grant(event: dict, actor: str) -> dict:
+    user_id, purchase_id = user_id_parameter(event), path_parameter(event, "purchaseId")
+    body = parse_request(raw_body(event), ReasonRequest, "request body", optional=True)
+    ended = support.revoke(user_id, purchase_id, actor, body.reason)
+    return grant_view(ended, ended.owner_ids[0] if ended.owner_ids else user_id, catalog, ended.event_time)
+
+
+def clear_flag(event: dict, actor: str) -> dict:
+    body = parse_request(raw_body(event), ReasonRequest, "request body", optional=True)
+    return flag_view(support.clear_flag(user_id_parameter(event), actor, body.reason), settings.core.refund_threshold)
+
+
+def erase(event: dict, actor: str) -> tuple[int, None]:
+    erasure.erase(user_id_parameter(event), actor)
+    return 204, None
+
+
 ROUTES = {
     "PUT /v1/admin/purchases/{purchaseId}/owner": assign_owner,
     "POST /v1/admin/users/{userId}/merge": merge,
     "GET /v1/admin/users/{userId}": user_report,
+    "POST /v1/admin/users/{userId}/grants": grant,
+    "DELETE /v1/admin/users/{userId}/grants/{purchaseId}": revoke_grant,
+    "DELETE /v1/admin/users/{userId}/flags/refund-abuse": clear_flag,
+    "DELETE /v1/admin/users/{userId}": erase,
 }
 
 
@@ -45,6 +89,8 @@ def lambda_handler(event, context):
         route = ROUTES.get(event.get("routeKey", ""))
         if route is None:
             raise NotFound(f"There is no admin route {event.get('routeKey')!r}.")
-        return response(200, route(event, operator(event)))
+        answer = route(event, operator(event))
+        status, body = answer if isinstance(answer, tuple) else (200, answer)
+        return no_content() if status == 204 else response(status, body)
     except ParityError as error:
         return error_response(error)

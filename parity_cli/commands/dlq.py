@@ -3,6 +3,7 @@
   parity dlq list                       each DLQ, its source queue, its messages (visible, in flight)
   parity dlq show [QUEUE] [--max N]     the dead letters, with their event and failure reason
   parity dlq redrive [QUEUE]            move them back to their source queue
+  parity dlq purge [QUEUE] --yes        delete them (what `dlq show` shows is lost for good)
 
 QUEUE is a queue pair's name (StoreEvents, store-events), a queue's name or URL; without it every DLQ.
 """
@@ -15,7 +16,7 @@ from typing import Any
 from parity_cli import wiring
 from parity_cli.output import shorten, table
 
-HELP = "dead-letter queues: list, show (with failure reasons), redrive"
+HELP = "dead-letter queues: list, show (with failure reasons), redrive, purge"
 
 SHOW_HELP = """\
 The dead letters of each DLQ (or of QUEUE), without consuming them: message id, the event (source,
@@ -66,6 +67,11 @@ def register(parser: argparse.ArgumentParser, add) -> None:
     )
     redrive.add_argument("--max", type=_positive, metavar="N", help="move at most N messages (implies --one-by-one)")
     redrive.set_defaults(handler=run_redrive)
+
+    purge = add(parser, "purge", help="delete the dead letters of each DLQ (or of QUEUE); needs --yes")
+    purge.add_argument("queue", nargs="?", metavar="QUEUE", help="a queue pair (StoreEvents); default: every DLQ")
+    purge.add_argument("--yes", action="store_true", help="required: purged messages cannot be redriven")
+    purge.set_defaults(handler=run_purge)
 
 
 def _positive(text: str) -> int:
@@ -145,6 +151,8 @@ def _message_lines(message: dict[str, Any]) -> list[str]:
             event += f" ({message['eventType']})"
     elif message["subject"]:
         event = " ".join(f"{name}={value}" for name, value in message["subject"].items())
+    elif message.get("problem"):
+        event = f"? (unreadable: {message['problem']})"
     else:
         event = "? (the body names no event)"
     label = "event  " if message["source"] and message["eventId"] else "subject"
@@ -205,4 +213,26 @@ def render_redrive(data: dict) -> str:
             lines.append(
                 f"  {r['failedAgain']} resent message(s) failed again and are back in the DLQ: see `dlq show`."
             )
+    return "\n".join(lines) or "No dead-letter queues."
+
+
+# ------------------------------------------------------------------------------------------ purge
+
+
+def run_purge(ctx, args) -> int:
+    """SQS PurgeQueue on each DLQ: what it held is gone (the events stay in the event log)."""
+    from parity_cli.errors import CliError
+
+    if not args.yes:
+        raise CliError("purged dead letters cannot be redriven: add --yes", "confirmation_required", 2)
+    purged = []
+    for queue in _queues(ctx, args.queue):
+        ctx.client("sqs").purge_queue(QueueUrl=queue.url)
+        purged.append({"name": queue.name, "dlq": queue.queue_name, "purged": queue.visible + queue.in_flight + queue.delayed})
+    ctx.output.result({"origin": ctx.resources.origin, "purged": purged}, render_purge)
+    return 0
+
+
+def render_purge(data: dict) -> str:
+    lines = [f"{p['name']}: purged {p['dlq']} (about {p['purged']} message(s))." for p in data["purged"]]
     return "\n".join(lines) or "No dead-letter queues."

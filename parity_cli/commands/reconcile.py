@@ -53,13 +53,31 @@ def _change(before, after) -> dict:
     return {"purchaseId": before.purchase_id, "before": purchase_state(before), "after": purchase_state(after or before)}
 
 
+# The setting each store's checks need on the reconcile worker (without it a check only applies time).
+STORE_SETTINGS = {
+    "stripe": "STRIPE_API_KEY",
+    "app_store": "APPLE_KEY_ID, APPLE_ISSUER_ID and APPLE_PRIVATE_KEY_FILE",
+    "play_store": "GOOGLE_SERVICE_ACCOUNT_FILE",
+}
+
+
 def render(data: dict) -> str:
     lines = []
+    counts = data.get("counts", {})
     for change in data["purchases"]:
         before, after = change["before"], change["after"]
         differs = {k for k in before if k not in ("checkedAt",) and before[k] != after[k]}
+        store = change["purchaseId"].split(":", 1)[0]
         if differs:
             lines.append(f"{change['purchaseId']}: " + "; ".join(f"{k} {before[k]} → {after[k]}" for k in sorted(differs)))
+        elif store == "manual":
+            lines.append(f"{change['purchaseId']}: a manual grant, no store to ask (checked {after.get('checkedAt')})")
+        elif counts.get(f"not_asked_{store}"):
+            setting = STORE_SETTINGS.get(store, "its API credentials")
+            lines.append(
+                f"{change['purchaseId']}: not asked: the worker has no {store} API ({setting}); only access past "
+                "its end was applied"
+            )
         else:
             lines.append(f"{change['purchaseId']}: no drift (checked {after.get('checkedAt')})")
     return "\n".join(lines + ["", drift.render_report(data)])

@@ -38,6 +38,7 @@ class DeadLetter:
     processed_at: str | None = None
     outcome: str | None = None
     subject: dict[str, Any] = field(default_factory=dict)  # a body that names no event: its short ids
+    problem: str | None = None  # why the body could not be read as a message (not JSON, not an object, ...)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -56,6 +57,7 @@ class DeadLetter:
             else {"error": self.last_error, "at": self.last_error_at, "failures": self.failures},
             "processedAt": self.processed_at,
             "outcome": self.outcome,
+            "problem": self.problem,
         }
 
 
@@ -75,13 +77,22 @@ def _subject(body: dict) -> dict[str, Any]:
     }
 
 
+def _parsed(text: str) -> tuple[dict, str | None]:
+    """The message body as a JSON object, and why not when it is none."""
+    if not text.strip():
+        return {}, "the body is empty"
+    try:
+        body = json.loads(text)
+    except ValueError as error:
+        return {}, f"the body is not JSON ({error}): {text[:80]!r}"
+    if not isinstance(body, dict):
+        return {}, f"the body is JSON but not an object (a {type(body).__name__})"
+    return body, None
+
+
 def _dead_letter(message: dict) -> DeadLetter:
     attributes = message.get("Attributes") or {}
-    try:
-        body = json.loads(message.get("Body") or "")
-    except ValueError:
-        body = None
-    body = body if isinstance(body, dict) else {}
+    body, problem = _parsed(message.get("Body") or "")
     source, event_id = body.get("source"), body.get("eventId")
     return DeadLetter(
         message_id=message["MessageId"],
@@ -92,6 +103,7 @@ def _dead_letter(message: dict) -> DeadLetter:
         sent_at=_iso_from_millis(attributes.get("SentTimestamp")),
         first_received_at=_iso_from_millis(attributes.get("ApproximateFirstReceiveTimestamp")),
         subject={} if isinstance(source, str) and isinstance(event_id, str) else _subject(body),
+        problem=problem,
     )
 
 

@@ -28,7 +28,7 @@ def stack(tmp_path, certs):
 
 
 def events(stack) -> list[dict]:
-    return [i for i in stack.table_items() if i["PK"].startswith("EVENT#")]
+    return [i for i in stack.table_items() if i["PK"].startswith("EVENT#") and i["SK"] == "EVENT"]
 
 
 def test_an_authenticated_push_is_stored_once_and_queued_by_purchase_token(stack):

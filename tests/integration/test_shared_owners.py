@@ -131,10 +131,10 @@ def test_the_requests_of_a_claim_stay_few_when_the_purchase_has_ten_owners(tmp_p
         refused = stack.counter.snapshot()["dynamodb"]
         # (the tenth claim, accepted, for comparison: it rewrote every owner's copy)
 
-        # A refusal reads the purchase and the claimant and writes the event with one audit line
-        # (and the answer's read is not made: it is a 409).
+        # A refusal reads the purchase and the claimant, appends the claim event (with its body item)
+        # and writes its processed mark with one audit line (the answer's read is not made: a 409).
         assert sum(refused.values()) <= 5, refused
-        assert refused.get("TransactWriteItems", 0) == 1
+        assert refused.get("TransactWriteItems", 0) == 2
         print(f"\nrequests of a refused claim (10 owners): {refused}")
 
 

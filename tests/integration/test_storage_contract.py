@@ -396,4 +396,53 @@ def test_replay_reads_the_steps_in_order_and_counts_writes_it_cannot_fold(store)
     assert found.unrecorded == {PID: 1}
     assert found.purchases == {PID: owned("u_1", version=4)}
     assert list(found.users) == ["u_1"] and found.users["u_1"] == store.load_user("u_1")
-    assert seen[-1] == 10  # items read: 5 events, the purchase, the profile, its token, copy, entitlement
+    # items read: 5 events and the bodies of the 4 appended, the purchase, the profile, its token, copy, entitlement
+    assert seen[-1] == 14
+
+
+# ------------------------------------------------------------------------------ retention and erasure
+
+
+def test_an_erased_body_is_gone_and_the_event_stays(store):
+    store.append(event("evt_1"))
+    store.commit(first_commit("evt_1", step=_step(1, 1)))
+    store.erase_event_body("stripe", "evt_1")
+    store.erase_event_body("stripe", "evt_never")  # nothing to erase: nothing happens
+    assert store.get_event_body("stripe", "evt_1") is None
+    assert store.get_event_body("stripe", "evt_never") is None
+    assert store.replay_steps(PID) == ((_step(1, 1),), 0)
+    assert store.append(event("evt_1")).processed is True
+
+
+def test_a_cleared_flag_is_gone_and_the_refunds_stay(store):
+    store.commit(first_commit())
+    store.commit(Commit("stripe", "evt_2", users=(UserWrite("u_1", 1, refunds_added=3, flagged_at=second(5)),)))
+    store.commit(Commit("admin", "clear", users=(UserWrite("u_1", 2, flag_cleared=True),)))
+    user = store.load_user("u_1")
+    assert (user.flagged_at, user.refunds, user.version) == (None, 3, 3)
+
+
+def test_an_erased_account_loses_its_partition_links_and_trail_but_its_erasure_lines(store):
+    store.commit(first_commit(audit=(AuditRecord("u_1", Action.CLAIMED, second(1), "stripe", "evt_1", PID),)))
+    store.link_customer("stripe", "evt_link", "cus_1", "u_1")
+    store.link_customer("stripe", "evt_link2", "cus_2", "u_other")
+    erased = AuditRecord("u_1", Action.ERASED, second(2), "admin", "erasure:1", actor="user")
+    store.commit(Commit("admin", "erasure:1", audit=(erased,)))
+
+    store.erase_account("u_1", ["tok_1"], ["cus_1", "cus_2"], ["u_1"])
+    store.erase_account("u_1", ["tok_1"], ["cus_1"], ["u_1"])  # again: nothing left to do
+
+    assert store.load_user("u_1") == replace(store.load_user("u_never"), user_id="u_1")
+    assert store.audit_trail("u_1") == (erased,)
+    assert store.read_purchase(PID, customer_ref="cus_1", app_account_token="tok_1").token_user is None
+    assert store.read_purchase(PID, customer_ref="cus_1").customer_user is None
+    assert store.read_purchase(PID, customer_ref="cus_2").customer_user == "u_other"  # not theirs: kept
+    assert store.get_purchase(PID) is not None  # the store record stays
+
+
+def test_an_erased_user_is_named_by_a_placeholder_in_other_trails(store):
+    lost = AuditRecord("u_2", Action.LOST, second(1), "stripe", "evt_1", PID, ("u_1", "u_3"))
+    store.commit(Commit("stripe", "evt_1", audit=(lost,)))
+    assert store.replace_audit_mentions("u_2", "u_1", "(erased user)") == 1
+    assert store.replace_audit_mentions("u_2", "u_1", "(erased user)") == 0
+    assert store.audit_trail("u_2") == (replace(lost, other_user_ids=("(erased user)", "u_3")),)

@@ -59,7 +59,7 @@ def receipt(session: dict) -> dict:
 
 def receipt_events(stack, session: dict) -> list[dict]:
     prefix = f"EVENT#stripe#receipt:{session['id']}:"
-    return [item for item in stack.table_items() if item["PK"].startswith(prefix)]
+    return [item for item in stack.table_items() if item["PK"].startswith(prefix) and item["SK"] == "EVENT"]
 
 
 def test_a_paid_subscription_checkout_is_claimed_and_readable_at_once(stack, api):

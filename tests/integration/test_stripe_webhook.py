@@ -21,12 +21,16 @@ def test_webhook_stores_the_raw_body_compressed_and_enqueues_it_once_in_the_subs
     # WHEN Stripe posts it to the function URL
     response = stack.post_stripe(body)
 
-    # THEN it answers 200 and the event log holds the exact bytes, compressed, not yet processed
+    # THEN it answers 200 and the event log holds the exact bytes, compressed, not yet processed, in an
+    # item of their own that expires after the body retention (90 days by default)
     assert response.status == 200
     assert response.body == {"received": True, "eventId": event["id"], "duplicate": False}
     item = stack.event_item(event["id"])
-    assert zlib.decompress(item["body"].value) == body
-    assert len(item["body"].value) < len(body)
+    stored = stack.item(f"EVENT#stripe#{event['id']}", "BODY")
+    assert zlib.decompress(stored["body"].value) == body
+    assert len(stored["body"].value) < len(body)
+    assert abs(int(stored["ttl"]) - (time.time() + 90 * 86400)) < 600
+    assert "body" not in item
     assert item["eventType"] == "customer.subscription.created"
     assert item["GSI1PK"] == "EVENTS#stripe:sub_store"
     assert "processedAt" not in item
@@ -37,7 +41,7 @@ def test_webhook_stores_the_raw_body_compressed_and_enqueues_it_once_in_the_subs
     assert messages[0]["Attributes"]["MessageDeduplicationId"] == f"stripe:{event['id']}"
     assert json.loads(messages[0]["Body"]) == {"source": "stripe", "eventId": event["id"], "body": body.decode()}
     # AND the function made one DynamoDB write and one SQS send, nothing else
-    assert stack.counter.snapshot() == {"dynamodb": {"PutItem": 1}, "sqs": {"SendMessage": 1}}
+    assert stack.counter.snapshot() == {"dynamodb": {"TransactWriteItems": 1}, "sqs": {"SendMessage": 1}}
 
 
 @pytest.mark.parametrize(
@@ -80,7 +84,7 @@ def test_a_duplicate_delivery_of_a_processed_event_answers_200_and_sends_nothing
     assert response.status == 200
     assert response.body == {"received": True, "eventId": event["id"], "duplicate": True}
     assert stack.counter.count("sqs", "SendMessage") == 0
-    assert stack.counter.snapshot() == {"dynamodb": {"PutItem": 1}}  # the conditional put that found it
+    assert stack.counter.snapshot() == {"dynamodb": {"TransactWriteItems": 1}}  # the conditional put that found it
     assert stack.queue_depth() == 0
     assert stack.event_item(event["id"])["outcome"] == "applied"
 

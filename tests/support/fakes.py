@@ -40,6 +40,7 @@ from parity.ports import (
 )
 
 DEFAULT_RECHECK = timedelta(days=7)  # as `DynamoRepository`'s
+DEFAULT_BODY_RETENTION = timedelta(days=90)
 MAX_TRANSACTION_ITEMS = 100
 PARKED = "UNRESOLVED"  # the index partition of the events whose purchase is not known yet
 WROTE_A_PURCHASE = ("applied", "claim_refused")  # outcomes of events that wrote a purchase
@@ -171,6 +172,7 @@ class _Event:
     event_type: str | None = None
     received_at: datetime | None = None
     body: bytes | None = None
+    body_expires_at: datetime | None = None  # the body item's `ttl`: DynamoDB deletes it then
     processed_at: datetime | None = None
     outcome: str | None = None
     purchase_id: str | None = None
@@ -211,9 +213,12 @@ class MemoryStore:
 
     max_commit_items = MAX_TRANSACTION_ITEMS
 
-    def __init__(self, clock: FakeClock | None = None, recheck: timedelta = DEFAULT_RECHECK) -> None:
+    def __init__(
+        self, clock: FakeClock | None = None, recheck: timedelta = DEFAULT_RECHECK, body_retention: timedelta = DEFAULT_BODY_RETENTION
+    ) -> None:
         self._clock = clock
         self._recheck = recheck
+        self._body_retention = body_retention
         self.events: dict[tuple[str, str], _Event] = {}
         self.purchases: dict[str, Purchase] = {}
         self.due: dict[str, str] = {}  # purchase id → its place in the due index (shard#time#id)
@@ -244,12 +249,53 @@ class MemoryStore:
             event_type=event.event_type,
             received_at=event.received_at,
             body=bytes(event.body),
+            body_expires_at=event.received_at + self._body_retention,
         )
         return AppendResult(stored=True, processed=False)
 
     def get_event_body(self, source: str, event_id: str) -> bytes | None:
         event = self.events.get((source, event_id))
         return None if event is None else event.body
+
+    def expire_bodies(self, now: datetime) -> int:
+        """What DynamoDB's TTL does to the body items past their `ttl` (the events stay); how many."""
+        expired = [e for e in self.events.values() if e.body is not None and e.body_expires_at and e.body_expires_at <= now]
+        for event in expired:
+            event.body = None
+        return len(expired)
+
+    # -- account erasure ----------------------------------------------------------------------------
+
+    def erase_event_body(self, source: str, event_id: str) -> None:
+        event = self.events.get((source, event_id))
+        if event is not None:
+            event.body = None
+
+    def erase_account(self, user_id: str, tokens: Sequence[str], customer_refs: Sequence[str], names: Sequence[str]) -> None:
+        for token in tokens:
+            if self.tokens.get(token) in names:
+                del self.tokens[token]
+        for ref in customer_refs:
+            if self.customers.get(f"stripe:{ref}") in names:
+                del self.customers[f"stripe:{ref}"]
+        lines = self.audit.get(user_id, {})
+        for key in [k for k, record in lines.items() if record.action.value != "erased"]:
+            del lines[key]
+        if not lines:
+            self.audit.pop(user_id, None)
+        self.copies.pop(user_id, None)
+        self.entitlements.pop(user_id, None)
+        self.profiles.pop(user_id, None)
+
+    def replace_audit_mentions(self, user_id: str, erased: str, placeholder: str) -> int:
+        lines = self.audit.get(user_id, {})
+        changed = 0
+        for key, record in lines.items():
+            if erased in record.other_user_ids:
+                others = tuple(placeholder if o == erased else o for o in record.other_user_ids)
+                lines[key] = replace(record, other_user_ids=others)
+                changed += 1
+        return changed
 
     def recorded_changes(self, source: str, event_id: str) -> tuple[dict, ...]:
         event = self.events.get((source, event_id))
@@ -471,7 +517,7 @@ class MemoryStore:
             profile = self.profiles[user.user_id]
             profile.version += 1
             profile.refunds += user.refunds_added
-            profile.flagged_at = user.flagged_at or profile.flagged_at
+            profile.flagged_at = None if user.flag_cleared else user.flagged_at or profile.flagged_at
             profile.merged_into = user.merged_into or profile.merged_into
             profile.aliases += user.aliases_added
         copies = self.copies.setdefault(user.user_id, {})
@@ -555,8 +601,8 @@ class MemoryStore:
         return ReplayInput({pid: tuple(s) for pid, s in steps.items()}, unrecorded, dict(self.purchases), users)
 
     def item_count(self) -> int:
-        """How many items the table would hold."""
-        return sum(
+        """How many items the table would hold (an event's body is an item of its own)."""
+        return sum(1 for event in self.events.values() if event.body is not None) + sum(
             map(
                 len,
                 (

@@ -22,13 +22,22 @@ from parity.http import error_response
 from parity.services.admin import Administration
 from parity.services.drift import DriftScan, Reconciler
 from parity.services.entitlements import EntitlementReader
+from parity.services.erasure import Erasure
 from parity.services.ingest import RECEIPT_RETRY, EventIntake, StripeIngest
 from parity.services.processing import EventProcessor, Outcome
 from parity.services.projection import DEFAULT_REFUND_THRESHOLD, Projector
 from parity.services.receipts import ReceiptService
 from parity.services.replay import Replayer
+from parity.services.support import Support
 from parity.settings import DEFAULT_MAX_SHARED_OWNERS, Secret
-from parity.views import admin_user_view, assignment_view, entitlements_response, merge_view, receipt_response
+from parity.views import (
+    admin_user_view,
+    assignment_view,
+    entitlements_response,
+    grant_view,
+    merge_view,
+    receipt_response,
+)
 from tests.support import stripe as stripe_fixtures
 from tests.support.domain import TEST_CATALOG
 from tests.support.fakes import (
@@ -101,6 +110,19 @@ class World:
             clock=self.clock,
             refund_threshold=self.refund_threshold,
         )
+
+    def support(self) -> Support:
+        return Support(
+            repository=self.store,
+            event_log=self.store,
+            publisher=self.publisher,
+            projector=Projector(self.store, self.catalog, self.refund_threshold),
+            catalog=self.catalog,
+            clock=self.clock,
+        )
+
+    def erasure(self) -> Erasure:
+        return Erasure(self.store, self.publisher, Projector(self.store, self.catalog, self.refund_threshold), self.clock)
 
     def reader(self) -> EntitlementReader:
         return EntitlementReader(self.store, self.catalog, self.offline_grace, self.clock)
@@ -222,6 +244,20 @@ class World:
     def merge(self, into_user: str, from_user: str) -> dict:
         """The body of `POST /v1/admin/users/{userId}/merge`, by an operator."""
         return merge_view(self.administration().merge(into_user, from_user, OPERATOR))
+
+    def grant(self, user_id: str, entitlement: str = "pro", expires_at: datetime | None = None, reason: str | None = None) -> dict:
+        """The body of `POST /v1/admin/users/{userId}/grants`, by an operator."""
+        granted = self.support().grant(user_id, entitlement, expires_at, OPERATOR, reason)
+        return grant_view(granted, granted.owner_ids[0], self.catalog, self.clock.now())
+
+    def revoke(self, user_id: str, purchase_id: str, reason: str | None = None) -> dict:
+        """The body of `DELETE /v1/admin/users/{userId}/grants/{purchaseId}`, by an operator."""
+        ended = self.support().revoke(user_id, purchase_id, OPERATOR, reason)
+        return grant_view(ended, user_id, self.catalog, self.clock.now())
+
+    def erase(self, user_id: str, actor: str = "user") -> bool:
+        """`DELETE /v1/users/{userId}` (or the operators' route, with `actor`)."""
+        return self.erasure().erase(user_id, actor)
 
     def user_report(self, user_id: str) -> dict:
         """The body of `GET /v1/admin/users/{userId}`."""

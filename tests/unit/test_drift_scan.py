@@ -89,3 +89,23 @@ def test_each_kind_of_drift_is_found_repaired_and_reported():
     # AND what Stripe said is in the event log, next to the webhooks
     fetched = [event for (source, _), event in world.store.events.items() if source == "reconcile"]
     assert {event.event_type for event in fetched} == {"stripe.subscription"}
+
+
+def test_a_scans_report_reaches_complete_once_every_check_is_reported(world):
+    subscribe(world, "sub_a", T0 + 30 * DAY)
+    subscribe(world, "sub_b", T0 + 30 * DAY, user="u_b")
+    world.clock.advance(days=8)  # both due for their weekly recheck
+
+    report = world.scan()
+
+    assert report["selected"] == 2 and report["status"] == "complete" and report["completedAt"]
+
+
+def test_a_report_stays_queued_while_checks_are_missing(world):
+    subscribe(world, "sub_a", T0 + 30 * DAY)
+    world.clock.advance(days=8)
+    started = world.drift_scan().run()
+    reconciler = world.reconciler()
+    first = world.reconcile_queue.take()[:1]  # the workers have done one check of two
+    reconciler.report(started["reportId"], [reconciler.handle(m) for m in first])
+    assert world.store.report(started["reportId"])["status"] == "queued"

@@ -394,3 +394,27 @@ def test_a_silence_alarm_exists_only_for_a_store_the_stack_is_configured_for(tem
     assert template["Parameters"]["SilenceAlarmHours"]["Default"] == 24
     for spec in silence.values():
         assert spec["Properties"]["EvaluationPeriods"].value == "SilenceAlarmHours"
+
+
+# ----------------------------------------------------------------------------------- operator policy
+def console_source() -> str:
+    """The console's code and every layer module it can reach (it builds services through bootstrap)."""
+    paths = [*(ROOT / "parity_cli").rglob("*.py"), *PACKAGE.rglob("*.py")]
+    return "\n".join(path.read_text() for path in paths if "__pycache__" not in path.parts)
+
+
+def test_the_operator_policy_grants_what_the_console_calls_and_nothing_else(template):
+    policy = template["Resources"]["OperatorPolicy"]["Properties"]["PolicyDocument"]["Statement"]
+    granted = {a for s in policy for a in (s["Action"] if isinstance(s["Action"], list) else [s["Action"]])}
+    source = console_source()
+    def called(action: str) -> bool:
+        name = xform_name(action.split(":")[1])  # a client call, or an operation named for `Table.pages`
+        return bool(re.search(rf"\.{name}\(", source)) or f'"{name}"' in source or action_used(action, source, set(), [])
+
+    unused = sorted(a for a in granted - {"execute-api:Invoke"} if not called(a))
+    assert unused == [], f"granted, and the console never calls it: {unused}"
+    # what the console's own commands call (the services' calls are the functions' grants, checked above)
+    needed = ("PurgeQueue", "ReceiveMessage", "SendMessage", "StartMessageMoveTask", "GetQueueUrl", "DescribeStacks", "Scan")
+    for operation in needed:
+        assert any(a.split(":")[1] == operation for a in granted) and called(f"x:{operation}"), operation
+    assert "OperatorPolicyArn" in template["Outputs"]

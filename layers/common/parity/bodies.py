@@ -7,9 +7,10 @@ admin routes.
 
 from __future__ import annotations
 
+from datetime import datetime, timezone
 from typing import Annotated, Any, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, TypeAdapter, ValidationError, model_validator
 
 from .domain import limits
 from .domain.errors import InvalidInput, UnprocessableBody
@@ -93,4 +94,46 @@ class MergeRequest(Body):
     """`POST /v1/admin/users/{userId}/merge`"""
 
     from_user_id: str = Field(alias="fromUserId")  # checked as a user id by the route
+    reason: str | None = Field(None, max_length=500)
+
+
+def parse_request(body: bytes, shape: type[BaseModel], what: str, optional: bool = False) -> Any:
+    """An operator request's body: not JSON or of no accepted shape → 400 `malformed_body` /
+    `invalid_request` (nothing is changed). `optional`: an empty body reads as `{}`."""
+    if optional and not body.strip():
+        body = b"{}"
+    try:
+        return parse_json(body, shape, "invalid_request", what)
+    except UnprocessableBody as error:
+        raise InvalidInput(str(error), "invalid_request") from None
+
+
+def _rfc3339(value: object) -> datetime | None:
+    """An RFC 3339 time with its offset (`2026-11-22T10:00:00Z`), as UTC."""
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise ValueError("give an RFC 3339 time (a string) or null")
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        parsed = None
+    if parsed is None or "T" not in value.upper() or parsed.tzinfo is None:
+        raise ValueError("give an RFC 3339 time with its offset, like 2026-11-22T10:00:00Z")
+    return parsed.astimezone(timezone.utc)
+
+
+class GrantRequest(Body):
+    """`POST /v1/admin/users/{userId}/grants`"""
+
+    model_config = ConfigDict(frozen=True, populate_by_name=True, str_strip_whitespace=True, extra="forbid")
+
+    entitlement: str = Field(min_length=1, max_length=256, pattern=r"^[!-~]+$")
+    expires_at: Annotated[datetime | None, BeforeValidator(_rfc3339)] = Field(None, alias="expiresAt")
+    reason: str | None = Field(None, max_length=500)  # kept in the audit trail
+
+
+class ReasonRequest(Body):
+    """A body that may only give a `reason` (revoking a grant, clearing a flag)."""
+
     reason: str | None = Field(None, max_length=500)

@@ -37,7 +37,10 @@ def repository(settings: Settings, clients: AwsClients | None = None):
     from .adapters.dynamodb.repository import DynamoRepository
 
     return DynamoRepository(
-        settings.aws.table_name, client=_client(clients, "dynamodb"), recheck=settings.core.drift_recheck
+        settings.aws.table_name,
+        client=_client(clients, "dynamodb"),
+        recheck=settings.core.drift_recheck,
+        body_retention=settings.core.event_retention,
     )
 
 
@@ -216,19 +219,50 @@ def google_ingest(settings: Settings):
     return GoogleIngest(event_intake(settings), verifier, settings.google.package_names, why_not)
 
 
-def administration(settings: Settings):
+def administration(settings: Settings, repo=None, publisher=None, clients: AwsClients | None = None):
+    """`repo`, `publisher`: adapters another service of the same container already built."""
     from .services.admin import Administration
     from .services.projection import Projector
 
-    repo = repository(settings)
+    repo = repo or repository(settings, clients)
     return Administration(
         repository=repo,
         event_log=repo,
-        publisher=change_publisher(settings),
+        publisher=publisher or change_publisher(settings, clients),
         projector=Projector(repo, settings.core.catalog, settings.core.refund_threshold),
         catalog=settings.core.catalog,
         clock=SystemClock(),
         refund_threshold=settings.core.refund_threshold,
+    )
+
+
+def support(settings: Settings, repo=None, publisher=None, clients: AwsClients | None = None):
+    """Manual grants and clearing review flags (operators)."""
+    from .services.projection import Projector
+    from .services.support import Support
+
+    repo = repo or repository(settings, clients)
+    return Support(
+        repository=repo,
+        event_log=repo,
+        publisher=publisher or change_publisher(settings, clients),
+        projector=Projector(repo, settings.core.catalog, settings.core.refund_threshold),
+        catalog=settings.core.catalog,
+        clock=SystemClock(),
+    )
+
+
+def erasure(settings: Settings, repo=None, publisher=None, clients: AwsClients | None = None):
+    """Account erasure (the user's own route, the operators' and the console's)."""
+    from .services.erasure import Erasure
+    from .services.projection import Projector
+
+    repo = repo or repository(settings, clients)
+    return Erasure(
+        repository=repo,
+        publisher=publisher or change_publisher(settings, clients),
+        projector=Projector(repo, settings.core.catalog, settings.core.refund_threshold),
+        clock=SystemClock(),
     )
 
 

@@ -77,3 +77,11 @@ def purchase_completed(purchase: Purchase, user_id: str, delivery: Delivery, cau
         "purchasedAt": rfc3339(delivery.purchased_at),
         "environment": purchase.environment,
     }
+
+
+USER_ERASED = "user.erased"
+
+
+def erased_notice(user_id: str, cause: tuple[str, str]) -> dict:
+    """An account erased: the app's backend deletes what it keeps about the user too."""
+    return _notice(USER_ERASED, "erased", cause, user_id)

@@ -18,6 +18,7 @@ from .domain.errors import (
     ConfigurationError,
     DuplicateEventError,
     Forbidden,
+    GrantNotFound,
     InvalidInput,
     MalformedEventError,
     MergeRefused,
@@ -36,6 +37,7 @@ from .domain.errors import (
     StoreApiError,
     TooManyOwners,
     Unauthenticated,
+    UnknownEntitlement,
     UnknownPurchaseError,
     UnprocessableBody,
     UserNotFound,
@@ -85,6 +87,8 @@ ERROR_TABLE: Mapping[type[ParityError], ErrorAnswer] = {
     NotFound: ErrorAnswer(404),
     PurchaseNotFound: ErrorAnswer(404),
     UserNotFound: ErrorAnswer(404),
+    GrantNotFound: ErrorAnswer(404),
+    UnknownEntitlement: ErrorAnswer(422),
     OwnershipRefused: ErrorAnswer(409),
     TooManyOwners: ErrorAnswer(409),
     MergeRefused: ErrorAnswer(409),
@@ -146,6 +150,11 @@ def response(status: int, body: Any, headers: Mapping[str, str] | None = None) -
         "headers": {"content-type": "application/json", "cache-control": "no-store", **(headers or {})},
         "body": json.dumps(body, separators=(",", ":")),
     }
+
+
+def no_content() -> dict:
+    """A 204: done, nothing to say."""
+    return {"statusCode": 204, "headers": {"cache-control": "no-store"}, "body": ""}
 
 
 def raw_body(event: Mapping) -> bytes:

@@ -81,3 +81,4 @@ class UserReport:
     refund_threshold: int
     catalog: Catalog
     now: datetime
+    flag_history: Sequence[AuditRecord] = ()  # flags set and cleared, newest first

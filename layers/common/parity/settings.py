@@ -104,6 +104,7 @@ class CoreSettings:
     refund_threshold: int  # refunds and chargebacks per user before a review flag
     max_shared_owners: int  # under ALL, the most users one purchase is shared with
     drift_recheck: timedelta  # every purchase is checked with its store this often
+    event_retention: timedelta = timedelta(days=90)  # how long raw event bodies are kept (EVENT_RETENTION_DAYS)
 
 
 @dataclass(frozen=True, eq=False)
@@ -281,6 +282,9 @@ def _core(env: _Environment) -> CoreSettings:
         raise ConfigurationError("DRIFT_RECHECK_DAYS must be a number of days") from None
     if recheck_days <= 0:
         raise ConfigurationError("DRIFT_RECHECK_DAYS must be positive")
+    retention_days = env.whole("EVENT_RETENTION_DAYS", 90, "a whole number of days")
+    if not 1 <= retention_days <= 3650:
+        raise ConfigurationError("EVENT_RETENTION_DAYS must be between 1 and 3650")
     return CoreSettings(
         catalog=_catalog(env.text("CATALOG_FILE")),
         strategy=strategy,
@@ -288,6 +292,7 @@ def _core(env: _Environment) -> CoreSettings:
         refund_threshold=refund_threshold,
         max_shared_owners=max_shared_owners,
         drift_recheck=timedelta(days=recheck_days),
+        event_retention=timedelta(days=retention_days),
     )
 
 

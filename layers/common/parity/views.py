@@ -13,6 +13,7 @@ if TYPE_CHECKING:
     from .domain.entitlements import Catalog, Entitlement
     from .domain.model import Purchase
     from .domain.ownership import AuditRecord
+    from .domain.users import UserState
     from .ports import EventSummary
     from .results import Assignment, MergeResult, ReceiptOutcome, UserEntitlements, UserReport
     from .signing import EntitlementSigner
@@ -178,6 +179,7 @@ def admin_user_view(report: UserReport) -> dict:
                 "flaggedAt": rfc3339(user.flagged_at),
                 "refunds": user.refunds,
                 "threshold": report.refund_threshold,
+                "history": [audit_view(r) for r in report.flag_history],
             },
             "doubleBilling": [
                 {"entitlement": eid, "purchaseIds": list(purchase_ids)}
@@ -185,6 +187,30 @@ def admin_user_view(report: UserReport) -> dict:
             ],
         },
         "requestDate": rfc3339(now),
+    }
+
+
+def grant_view(grant: Purchase, user_id: str, catalog: Catalog, now) -> dict:
+    """`POST /v1/admin/users/{userId}/grants` (201) and `DELETE .../grants/{purchaseId}` (200): the
+    manual grant as a purchase of the user's, with whether it gives access now."""
+    return {
+        **purchase_view(grant, user_id, catalog),
+        "userId": user_id,
+        "entitlement": next(iter(grant.product_refs), None),
+        "grantsAccess": grant.grants_access(now),
+    }
+
+
+def flag_view(user: UserState, threshold: int) -> dict:
+    """`DELETE /v1/admin/users/{userId}/flags/refund-abuse`: the flag as it stands after."""
+    return {
+        "userId": user.user_id,
+        "refundAbuse": {
+            "flagged": user.flagged_at is not None,
+            "flaggedAt": rfc3339(user.flagged_at),
+            "refunds": user.refunds,
+            "threshold": threshold,
+        },
     }
 
 

@@ -44,7 +44,14 @@ class Catalog:
         refs = purchase.product_refs or ((purchase.product_id,) if purchase.product_id else ())
         return purchase.consumable or any(ref in self.consumables for ref in refs)
 
+    @property
+    def entitlement_ids(self) -> frozenset[str]:
+        """Every entitlement some product grants: what an operator may grant by hand."""
+        return frozenset(e for ents in self.products.values() for e in ents)
+
     def entitlements_of(self, purchase: Purchase) -> tuple[str, ...]:
+        if purchase.store is Store.MANUAL:  # a grant names its entitlements, no product
+            return tuple(e for e in purchase.product_refs if e in self.entitlement_ids)
         if self.is_consumable(purchase):
             return ()  # credited by the app's backend, never a lasting entitlement
         refs = purchase.product_refs or ((purchase.product_id,) if purchase.product_id else ())

@@ -154,6 +154,18 @@ class UserNotFound(NotFound):
     code = "user_not_found"
 
 
+class GrantNotFound(NotFound):
+    """No manual grant of that id is held by that user."""
+
+    code = "grant_not_found"
+
+
+class UnknownEntitlement(RequestRefused):
+    """An entitlement that no product of the catalog grants (a manual grant of it would mean nothing)."""
+
+    code = "unknown_entitlement"
+
+
 class OwnershipRefused(RequestRefused):
     """A claim the ownership rules refuse: the strategy, a manual association or the store data gives
     the purchase to another user."""

@@ -34,6 +34,10 @@ class Action(str, Enum):
     MERGED_FROM = "merged_from"  # another user id was merged into this one
     FLAGGED = "flagged_for_review"  # refunds and chargebacks reached the threshold
     DOUBLE_BILLING = "double_billing"  # access to one entitlement paid in two stores at once
+    GRANTED = "granted"  # an operator granted an entitlement by hand (a manual grant)
+    GRANT_REVOKED = "grant_revoked"  # an operator ended a manual grant
+    FLAG_CLEARED = "flag_cleared"  # an operator cleared the refund-abuse review flag
+    ERASED = "erased"  # the account was erased (the line holds nothing else about the person)
 
 
 class Refusal(str, Enum):
@@ -101,6 +105,18 @@ def merge_owner(purchase: Purchase, from_user: str, into_user: str) -> Purchase:
     """The purchase after `from_user` is merged into `into_user` (a manual association stays one)."""
     owners = tuple(dict.fromkeys(into_user if owner == from_user else owner for owner in purchase.owner_ids))
     return purchase.with_changes(owner_ids=owners)
+
+
+def release(purchase: Purchase, user_id: str) -> Purchase:
+    """The purchase once `user_id`'s account is erased: a store record that no longer names them (a
+    manual association to them ends with it; what the store data says of them is forgotten)."""
+    owners = tuple(owner for owner in purchase.owner_ids if owner != user_id)
+    return purchase.with_changes(
+        owner_ids=owners,
+        manual_owner=purchase.manual_owner and bool(owners),
+        linked_user=None if purchase.linked_user == user_id else purchase.linked_user,
+        pending_users=tuple(u for u in purchase.pending_users if u != user_id),
+    )
 
 
 @dataclass(frozen=True)

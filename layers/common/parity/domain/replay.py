@@ -39,6 +39,9 @@ class Step:
     assigned_owner: str | None = None  # a manual association (no update)
     max_owners: int | None = None  # under ALL, the bound on sharing then in force (None: none)
     credited_to: str | None = None  # the user this step published a consumable's `purchase.completed` for
+    # A purchase an operator action wrote whole (a manual grant, its revocation, the release of an
+    # erased account's purchase): the fold takes it as it is.
+    put: Purchase | None = None
 
 
 def split_entries(entries: Iterable[Step | int]) -> tuple[tuple[Step, ...], int]:
@@ -78,6 +81,8 @@ def settle_owners(
 
 def advance(current: Purchase | None, step: Step) -> Purchase | None:
     """The purchase after one recorded step (None: it taught nothing, as when it was processed)."""
+    if step.put is not None:
+        return replace(step.put, version=step.version)
     if step.assigned_owner is not None:
         return None if current is None else replace(assign(current, step.assigned_owner), version=step.version)
     if step.update is None:

@@ -28,12 +28,16 @@ _MODULE_OF = {
     ),
     **dict.fromkeys(("AppendResult", "EventFailures", "EventSummary", "StoredEvent"), "events"),
     **dict.fromkeys(
-        ("DriftRepository", "DriftStore", "EventLog", "ReplayReader", "ReplayRepository", "Repository", "Users"),
+        (
+            "AccountStore", "DriftRepository", "DriftStore", "ErasureRepository", "EventLog", "ReplayReader",
+            "ReplayRepository", "Repository", "Users",
+        ),
         "storage",
     ),
     **dict.fromkeys(("AppleVerifier", "AppStoreApi", "PlayApi", "PushVerifier", "StripeApi"), "stores"),
 }
 __all__ = [
+    "AccountStore",
     "AppendResult",
     "AppleVerifier",
     "AppStoreApi",
@@ -43,6 +47,7 @@ __all__ = [
     "Commit",
     "DriftRepository",
     "DriftStore",
+    "ErasureRepository",
     "EventFailures",
     "EventLog",
     "EventSummary",
@@ -79,5 +84,15 @@ if TYPE_CHECKING:
     from .events import AppendResult, EventFailures, EventSummary, StoredEvent
     from .messaging import BatchQueue, ChangePublisher, Queue, RetryQueue
     from .records import Commit, PendingUpdate, PurchaseRead, PurchaseWrite, ReplayInput, UserWrite
-    from .storage import DriftRepository, DriftStore, EventLog, ReplayReader, ReplayRepository, Repository, Users
+    from .storage import (
+        AccountStore,
+        DriftRepository,
+        DriftStore,
+        ErasureRepository,
+        EventLog,
+        ReplayReader,
+        ReplayRepository,
+        Repository,
+        Users,
+    )
     from .stores import AppleVerifier, AppStoreApi, PlayApi, PushVerifier, StripeApi

@@ -38,6 +38,7 @@ class UserWrite:
     delete_entitlement_ids: tuple[str, ...] = ()
     refunds_added: int = 0  # refunds and chargebacks counted against the user
     flagged_at: datetime | None = None  # set: the user is flagged for review from then on
+    flag_cleared: bool = False  # an operator cleared the review flag
     merged_into: str | None = None  # set: this user id becomes an alias of that one
     aliases_added: tuple[str, ...] = ()  # user ids merged into this one
 

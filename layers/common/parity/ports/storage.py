@@ -127,6 +127,9 @@ class DriftStore(Protocol):
         """Add a batch's counts to the report's (added in place: concurrent workers add up) and append
         its examples while the report holds few (the ones beyond are dropped)."""
 
+    def report(self, report_id: str) -> dict[str, Any] | None:
+        """One scan report as the workers have completed it so far (consistent read), None when unknown."""
+
     def cursor(self, name: str) -> str | None:
         """The value last saved under `name` (consistent read), None before the first."""
 
@@ -144,6 +147,27 @@ class ReplayReader(Protocol):
     def replay_input(self, progress: Callable[[int], None] | None = None) -> ReplayInput:
         """Every purchase's steps, and every purchase and user as stored, in one pass over the store;
         `progress(items read)` after each page."""
+
+
+class AccountStore(Protocol):
+    """What erasing an account removes beyond its purchases' ownership (each call idempotent)."""
+
+    def erase_event_body(self, source: str, event_id: str) -> None:
+        """Forget the raw body of a stored event (the event, its outcome and replay step stay);
+        `get_event_body` answers None from then on. Nothing happens for an unknown event."""
+
+    def erase_account(self, user_id: str, tokens: Sequence[str], customer_refs: Sequence[str], names: Sequence[str]) -> None:
+        """Delete the user's partition (profile, purchase copies, projections), the appAccountToken
+        lookups `tokens` and the Stripe customer links `customer_refs` while they resolve to one of
+        `names`, and the user's audit trail but its erasure lines."""
+
+    def replace_audit_mentions(self, user_id: str, erased: str, placeholder: str) -> int:
+        """In `user_id`'s audit trail, name `placeholder` instead of `erased` wherever a line names it
+        as the other party; how many lines changed."""
+
+
+class ErasureRepository(Repository, EventLog, AccountStore, Protocol):
+    """What erasing an account reads and writes."""
 
 
 class DriftRepository(Repository, DriftStore, Protocol):

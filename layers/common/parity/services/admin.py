@@ -30,7 +30,9 @@ if TYPE_CHECKING:
 ADMIN = "admin"
 # Purchases moved per merge transaction: each costs about four items of DynamoDB's hundred.
 MERGE_CHUNK = 15
-OWNERSHIP_ACTIONS = frozenset(Action) - {Action.REFUSED, Action.CLAIM_REFUSED, Action.FLAGGED, Action.DOUBLE_BILLING}
+OWNERSHIP_ACTIONS = frozenset(Action) - {
+    Action.REFUSED, Action.CLAIM_REFUSED, Action.FLAGGED, Action.DOUBLE_BILLING, Action.FLAG_CLEARED, Action.ERASED,
+}  # fmt: skip
 
 
 class Administration:
@@ -245,6 +247,7 @@ class Administration:
             refund_threshold=self._threshold,
             catalog=self._catalog,
             now=now,
+            flag_history=[r for r in trail if r.action in (Action.FLAGGED, Action.FLAG_CLEARED)],
         )
 
     # -- shared -------------------------------------------------------------------------------------

@@ -40,6 +40,7 @@ VOIDED_CURSOR = "play_voided"
 VOIDED_WINDOW = timedelta(days=30)  # how far back Google lists voided purchases
 VOIDED_OVERLAP = timedelta(hours=1)  # re-read across runs: Google lists voids with some delay
 EXAMPLES_PER_BATCH = 3
+NOT_ASKED = "not_asked_"  # report counts `not_asked_<store>`: checks swept because that store has no API here
 
 
 def check_message(purchase_id: str, report_id: str) -> str:
@@ -83,8 +84,9 @@ class DriftScan:
         requeued = self._requeue_parked() if self._requeue_parked else 0
         self._repo.save_report(
             report_id,
-            {"selected": selected, "unresolvedRequeued": requeued, "status": "queued", "queuedAt": rfc3339(self._clock.now())},
+            {"selected": selected, "unresolvedRequeued": requeued, "status": QUEUED, "queuedAt": rfc3339(self._clock.now())},
         )
+        complete_if_done(self._repo, report_id, self._clock.now())
         metrics.add_metric(name="DriftScanSelected", unit="Count", value=selected)
         logger.info("drift scan queued", extra={"report_id": report_id, "selected": selected, "unresolved_requeued": requeued})
         return {"reportId": report_id, "selected": selected, "unresolvedRequeued": requeued}
@@ -150,12 +152,13 @@ class Reconciler:
             self._repo.mark_checked(before, now)
             return Check(purchase_id, "unknown", frozenset({DriftKind.UNKNOWN}), detail={"reason": str(error)})
         status = "checked"
-        if outcome is None:  # no store API for this purchase
+        if outcome is None:  # no store API for this purchase (or a manual grant: no store to ask)
             status, outcome = "swept", self._processor.sweep(before, RECONCILE, event_id)
         after = self._repo.get_purchase(purchase_id) or before
         if after.pending_users:  # a write that crashed between its batches: its users are completed here
             self._processor.complete_pending(after, RECONCILE, event_id)
-        kinds = set(drift_between(before, after))
+        # A manual grant is what an operator said: nothing drifts (an unowned one is an erased user's).
+        kinds = set() if after.store is Store.MANUAL else set(drift_between(before, after))
         if status == "swept" and any(c.old and c.old.active and not (c.new and c.new.active) for c in outcome.changes):
             kinds.add(DriftKind.STALE_ACCESS)
         self._repo.mark_checked(after, now)
@@ -171,6 +174,8 @@ class Reconciler:
     def _apply_truth(self, purchase: Purchase, event_id: str, now: datetime) -> Outcome | None:
         """The store's current truth about the purchase, applied; None when its store cannot be asked."""
         key = purchase.store_key
+        if purchase.store is Store.MANUAL:
+            return None
         if purchase.store is Store.APP_STORE and self._app_store is not None:
             # Asked in the purchase's own app and environment (a Sandbox purchase: the Sandbox API).
             transaction, renewal, status = self._app_store.current_transaction(
@@ -251,6 +256,9 @@ class Reconciler:
             counts[check.status] += 1
             counts.update(kind.value for kind in check.kinds)
             counts["repaired"] += check.repaired
+            store = check.subject.split(":", 1)[0]
+            if check.status == "swept" and store != Store.MANUAL.value:
+                counts[f"{NOT_ASKED}{store}"] += 1  # no API for that store here: only time was applied
             if check.kinds and len(examples) < EXAMPLES_PER_BATCH:
                 examples.append({"subject": check.subject, "kinds": sorted(k.value for k in check.kinds), **check.detail})
         counts["errors"] += errors
@@ -258,9 +266,34 @@ class Reconciler:
         if found:
             metrics.add_metric(name="DriftFound", unit="Count", value=found)
         for name, value in counts.items():
-            if value:
+            if value and not name.startswith(NOT_ASKED):
                 metrics.add_metric(name=_metric_name(name), unit="Count", value=value)
         self._repo.add_to_report(report_id, {k: v for k, v in counts.items() if v}, examples)
+        complete_if_done(self._repo, report_id, self._clock.now())
+
+
+CHECK_STATUSES = ("checked", "swept", "unknown", "missing", "not_configured", "errors")
+QUEUED, MANUAL, COMPLETE = "queued", "manual", "complete"  # report statuses (and "selecting" before)
+
+
+def complete_if_done(repo: DriftStore, report_id: str, now: datetime) -> bool:
+    """Mark a report `complete` once the workers have reported as many checks as were queued (a scan's
+    Play catch-up is one more); whoever sees it so first (the last worker, or the scan itself when the
+    workers were quicker than it) marks it. One more read per batch."""
+    report = repo.report(report_id)
+    if not report or report.get("status") not in (QUEUED, MANUAL):
+        return False
+    expected = int(report.get("selected") or 0) + (1 if report.get("status") == QUEUED else 0)
+    if checks_reported(report.get("counts") or {}) < expected:
+        return False
+    repo.save_report(report_id, {"status": COMPLETE, "completedAt": rfc3339(now)})
+    logger.info("drift scan report complete", extra={"report_id": report_id})
+    return True
+
+
+def checks_reported(counts: Mapping[str, Any]) -> int:
+    """Checks the workers reported (each check has one status; a failed one counts as an error)."""
+    return sum(int(counts.get(status, 0)) for status in CHECK_STATUSES)
 
 
 def _metric_name(count: str) -> str:

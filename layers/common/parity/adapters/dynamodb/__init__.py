@@ -5,7 +5,8 @@
 - `table`: the handle the parts share (client, table name, the requests they all make).
 - One part per port, each a class on a shared `Table`: `event_log` (`EventLog`), `users` (`Users`),
   `purchases` and the transaction it writes, `commit` (`Repository`), `replay_reads` (`ReplayReader`),
-  `drift_store` (`DriftStore`), and `failures` (why an event's processing failed, for the console).
+  `drift_store` (`DriftStore`), `accounts` (`AccountStore`: erasure), and `failures` (why an event's
+  processing failed, for the console).
 
 The parts hold no state but the table handle and never call one another, so each can be built alone
 on a `Table` (a test of one port needs no other). `DynamoRepository` combines them by inheritance,
@@ -34,6 +35,7 @@ _MODULE_OF = {
         "codecs",
     ),
     "MAX_TRANSACTION_ITEMS": "commit",
+    "DynamoAccounts": "accounts",
     "DynamoDriftStore": "drift_store",
     "DynamoEventLog": "event_log",
     "DynamoFailureRecords": "failures",
@@ -45,6 +47,7 @@ _MODULE_OF = {
     "DynamoUsers": "users",
 }
 __all__ = [
+    "DynamoAccounts",
     "DEFAULT_RECHECK",
     "DynamoDriftStore",
     "DynamoEventLog",
@@ -80,6 +83,7 @@ def __getattr__(name: str) -> object:
 
 
 if TYPE_CHECKING:
+    from .accounts import DynamoAccounts
     from .codecs import (
         audit_to_item,
         entitlement_to_item,

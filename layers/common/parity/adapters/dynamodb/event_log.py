@@ -17,7 +17,20 @@ from boto3.dynamodb.types import Binary
 from botocore.exceptions import ClientError
 
 from ...ports import AppendResult, StoredEvent
-from .schema import GSI1, UNRESOLVED, arrival_index, event_id_of, event_key, history_pk, iso
+from .schema import (
+    BODY,
+    EVENT,
+    GSI1,
+    TTL,
+    UNRESOLVED,
+    arrival_index,
+    body_key,
+    event_id_of,
+    event_key,
+    event_pk,
+    history_pk,
+    iso,
+)
 from .table import OnTable, Table, dump_item, load_item
 
 
@@ -25,35 +38,56 @@ class DynamoEventLog(OnTable):
     """The event log on the table: one item per event (`schema.EventItem`)."""
 
     def append(self, event: StoredEvent) -> AppendResult:
-        """Conditional put on the event id; on a duplicate the old item comes back with the failure
-        (`ALL_OLD`): whether it was processed is known without a second read."""
+        """One transaction: the event item, conditional on the event id, and its raw body in an item of
+        its own that expires after the body retention (`ttl`). On a duplicate nothing is written and the
+        old event item comes back with the failure (`ALL_OLD`): whether it was processed is known
+        without a second read."""
         attributes = {
             **arrival_index(event.source, event.routing_key, event.received_at, event.event_id),
             "source": event.source,
             "eventId": event.event_id,
             "eventType": event.event_type,
             "receivedAt": iso(event.received_at),
-            "body": Binary(zlib.compress(event.body)),
         }
+        expires = int((event.received_at + self._table.body_retention).timestamp())
+        body = {"body": Binary(zlib.compress(event.body)), TTL: expires}
+        items = [
+            {
+                "Put": {
+                    "TableName": self._table.name,
+                    "Item": {**event_key(event.source, event.event_id), **dump_item(attributes)},
+                    "ConditionExpression": "attribute_not_exists(PK)",
+                    "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+                }
+            },
+            self._table.put(body_key(event.source, event.event_id), body),
+        ]
         try:
-            self._table.client.put_item(
-                TableName=self._table.name,
-                Item={**event_key(event.source, event.event_id), **dump_item(attributes)},
-                ConditionExpression="attribute_not_exists(PK)",
-                ReturnValuesOnConditionCheckFailure="ALL_OLD",
-            )
+            self._table.client.transact_write_items(TransactItems=items)
         except ClientError as error:
-            if error.response["Error"]["Code"] != "ConditionalCheckFailedException":
+            reasons = error.response.get("CancellationReasons") or [{}]
+            if error.response["Error"]["Code"] != "TransactionCanceledException" or reasons[0].get("Code") != (
+                "ConditionalCheckFailed"
+            ):
                 raise
-            old = error.response.get("Item") or {}
+            old = reasons[0].get("Item") or {}
             return AppendResult(stored=False, processed="processedAt" in old)
         return AppendResult(stored=True, processed=False)
 
     def get_event_body(self, source: str, event_id: str) -> bytes | None:
-        """The stored raw body (decompressed), None when the event is unknown."""
-        response = self._table.client.get_item(TableName=self._table.name, Key=event_key(source, event_id))
-        item = response.get("Item")
-        return None if item is None else zlib.decompress(item["body"]["B"])
+        """The stored raw body (decompressed), None when the event is unknown or its body is gone (past
+        its retention, or erased): one Query of the event's partition."""
+        response = self._table.client.query(
+            TableName=self._table.name,
+            KeyConditionExpression="PK = :pk",
+            ExpressionAttributeValues={":pk": {"S": event_pk(source, event_id)}},
+            ConsistentRead=True,
+        )
+        found = {item["SK"]["S"]: item for item in response.get("Items", [])}
+        for item in (found.get(BODY), found.get(EVENT)):  # the event item held it before bodies expired
+            if item is not None and "body" in item:
+                return zlib.decompress(item["body"]["B"])
+        return None
 
     def recorded_changes(self, source: str, event_id: str) -> tuple[dict, ...]:
         """The change events recorded when the event was applied (consistent read of two attributes)."""

@@ -8,6 +8,7 @@
 | appAccountToken → user   | TOKEN#<appAccountToken>    | TOKEN                                     |
 | purchase                 | PURCHASE#<purchaseId>      | PURCHASE                  (GSI2: due)     |
 | event log                | EVENT#<source>#<eventId>   | EVENT                     (GSI1: history) |
+| the event's raw body     | EVENT#<source>#<eventId>   | BODY                      (ttl: retention)|
 | payment → purchase       | PAYREF#<source>:<ref>      | PAYREF                                    |
 | store customer → user    | CUSTOMER#<source>:<ref>    | LINK                                      |
 | audit trail line         | AUDIT#<userId>             | <at>#<source>#<eventId>#<action>#<nnn>    |
@@ -161,6 +162,12 @@ class EventItem:
 
 EVENT_PREFIX = "EVENT#"
 EVENT = "EVENT"
+# The raw body lives in an item of its own beside the event's, which DynamoDB's TTL deletes after
+# EVENT_RETENTION_DAYS (`ttl`: epoch seconds); the event item (processed mark, replay step) stays.
+# Events stored before kept it on the event item (`EventItem.BODY`), read there as a fallback.
+BODY = "BODY"
+BODY_ATTRIBUTES = frozenset({"body", "ttl"})
+TTL = "ttl"
 EVENTS_PREFIX = "EVENTS#"  # GSI1 partitions: EVENTS#<purchaseId>, or EVENTS#<source>:<key> before
 UNRESOLVED = "UNRESOLVED"  # GSI1 partition of the events parked until their purchase is known
 
@@ -171,6 +178,10 @@ def event_pk(source: str, event_id: str) -> str:
 
 def event_key(source: str, event_id: str) -> dict[str, Any]:
     return key(event_pk(source, event_id), EVENT)
+
+
+def body_key(source: str, event_id: str) -> dict[str, Any]:
+    return key(event_pk(source, event_id), BODY)
 
 
 def event_id_of(pk: str) -> tuple[str, str]:

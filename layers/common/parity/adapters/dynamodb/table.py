@@ -14,6 +14,7 @@ if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
 
 DEFAULT_RECHECK = timedelta(days=7)
+DEFAULT_BODY_RETENTION = timedelta(days=90)  # EVENT_RETENTION_DAYS' default
 
 _serializer = TypeSerializer()
 _deserializer = TypeDeserializer()
@@ -32,9 +33,16 @@ def load_item(item: dict[str, Any]) -> dict[str, Any]:
 class Table:
     """One DynamoDB table, as every part of the adapter reaches it."""
 
-    def __init__(self, name: str, client: DynamoDBClient | None = None, recheck: timedelta = DEFAULT_RECHECK) -> None:
+    def __init__(
+        self,
+        name: str,
+        client: DynamoDBClient | None = None,
+        recheck: timedelta = DEFAULT_RECHECK,
+        body_retention: timedelta = DEFAULT_BODY_RETENTION,
+    ) -> None:
         """`client`: built once per container when none is given. `recheck`: how long after its last
-        check a purchase is due for the drift scan again (it places purchases in the due index)."""
+        check a purchase is due for the drift scan again (it places purchases in the due index).
+        `body_retention`: how long a stored event's raw body is kept (its item's `ttl`)."""
         if client is None:
             import boto3
 
@@ -42,6 +50,7 @@ class Table:
         self.name = name
         self.client = client
         self.recheck = recheck
+        self.body_retention = body_retention
 
     def put(self, key: dict[str, Any], attributes: dict[str, Any], **condition: Any) -> dict[str, Any]:
         """A transaction Put of one item (attributes whose value is None are left out)."""

@@ -86,6 +86,6 @@ def profile_writes(table: Table, user: UserWrite) -> list[dict[str, Any]]:
     if user.aliases_added:
         sets.append("aliases = list_append(if_not_exists(aliases, :none), :aliases)")
         values |= {":none": [], ":aliases": list(user.aliases_added)}
-    expression = "SET " + ", ".join(sets)
+    expression = "SET " + ", ".join(sets) + (" REMOVE flaggedAt" if user.flag_cleared else "")
     update = table.update(profile_key(user.user_id), expression, values, ConditionExpression="version = :expected")
     return [{"Update": update}]

@@ -2,7 +2,10 @@
 
 - `PUT /v1/admin/purchases/{purchaseId}/owner` `{"userId"}`: manual association;
 - `POST /v1/admin/users/{userId}/merge` `{"fromUserId"}`: merge a user into another;
-- `GET /v1/admin/users/{userId}`: purchases, claims, refusals, flags and the events behind them.
+- `GET /v1/admin/users/{userId}`: purchases, claims, refusals, flags and the events behind them;
+- the operator console's: `GET /v1/admin/users/{userId}/entitlements` (the app's answer), `GET /v1/admin/lookup?q=`, `GET /v1/admin/events/{source}/{eventId}`,
+  `GET /v1/admin/stats?hours=`, `GET /v1/admin/dlq`, `POST /v1/admin/dlq/redrive` `{"queue"}`,
+  `DELETE /v1/admin/dlq?queue=`, `POST /v1/admin/reconcile` `{"userId"}` or `{"purchaseId"}`.
 """
 
 from parity import bootstrap
@@ -10,11 +13,22 @@ from parity.bodies import MergeRequest, OwnerAssignment, parse_json
 from parity.domain.errors import NotFound, ParityError
 from parity.http import check_user_id, error_response, operator, path_parameter, raw_body, response, user_id_parameter
 from parity.observability import lambda_entry
+from parity.operator_bodies import QueueRequest, ReconcileRequest, query_number, query_text
+from parity.operator_views import (
+    dead_letters_view,
+    event_detail_view,
+    health_view,
+    lookup_view,
+    reconcile_view,
+    redrive_view,
+)
 from parity.settings import Settings
-from parity.views import admin_user_view, assignment_view, merge_view
+from parity.views import admin_user_view, assignment_view, entitlements_response, merge_view
 
 settings = Settings.from_env()
 admin = bootstrap.administration(settings)
+operations = bootstrap.operations(settings)
+reader = bootstrap.entitlement_reader(settings)
 
 
 def assign_owner(event: dict, actor: str) -> dict:
@@ -32,10 +46,55 @@ def user_report(event: dict, actor: str) -> dict:
     return admin_user_view(admin.user_report(user_id_parameter(event)))
 
 
+def app_answer(event: dict, actor: str) -> dict:
+    """The entitlements answer the user's app receives now (for a user Parity knows)."""
+    return entitlements_response(reader.read(operations.known_user(user_id_parameter(event))))
+
+
+def lookup(event: dict, actor: str) -> dict:
+    return lookup_view(operations.lookup(query_text(event, "q")))
+
+
+def stored_event(event: dict, actor: str) -> dict:
+    return event_detail_view(operations.event(path_parameter(event, "source"), path_parameter(event, "eventId")))
+
+
+def stats(event: dict, actor: str) -> dict:
+    return health_view(operations.health(query_number(event, "hours", 48)))
+
+
+def dead_letters(event: dict, actor: str) -> dict:
+    return dead_letters_view(operations.dead_letters(query_number(event, "max", 20)))
+
+
+def redrive(event: dict, actor: str) -> dict:
+    body = parse_json(raw_body(event), QueueRequest, "invalid_request", "request body")
+    return redrive_view(operations.redrive(body.queue, actor))
+
+
+def purge(event: dict, actor: str) -> dict:
+    queue = query_text(event, "queue")
+    return {"queue": queue, "purged": operations.purge(queue, actor)}
+
+
+def reconcile(event: dict, actor: str) -> dict:
+    body = parse_json(raw_body(event), ReconcileRequest, "invalid_request", "request body")
+    user_id = check_user_id(body.user_id) if body.user_id else None
+    return reconcile_view(operations.reconcile(user_id, body.purchase_id, actor))
+
+
 ROUTES = {
     "PUT /v1/admin/purchases/{purchaseId}/owner": assign_owner,
     "POST /v1/admin/users/{userId}/merge": merge,
     "GET /v1/admin/users/{userId}": user_report,
+    "GET /v1/admin/users/{userId}/entitlements": app_answer,
+    "GET /v1/admin/lookup": lookup,
+    "GET /v1/admin/events/{source}/{eventId}": stored_event,
+    "GET /v1/admin/stats": stats,
+    "GET /v1/admin/dlq": dead_letters,
+    "POST /v1/admin/dlq/redrive": redrive,
+    "DELETE /v1/admin/dlq": purge,
+    "POST /v1/admin/reconcile": reconcile,
 }
 
 

@@ -147,6 +147,7 @@ def test_customer_page_finds_the_buyer_and_grants_an_entitlement(stack, browser,
     else:
         alert = wait_for(browser, "#alert", "Granting lifetime failed")
         assert "404 not_found" in alert.text
+    browser.execute_script("window.scrollTo(0, 0)")
     browser.save_screenshot(str(shots / "console-customer.png"))
 
 

@@ -27,6 +27,7 @@ from local.cors import CorsPolicy
 from local.expiry import SWEEP_SECONDS, ExpirySweeper
 from local.functions import from_template, unrouted_function_urls
 from local.poller import ChangeTap, QueuePoller
+from local.queue_metrics import QueueMetrics
 from local.resources import REGION, STACK_NAME, Resources, create_resources, load_template
 from local.server import (
     Endpoint,
@@ -46,6 +47,16 @@ DEMO_JWKS_PATH = "/_demo/jwks.json"  # the demo identity provider's keys (app us
 
 # The connection file (local/connection.py) for the operator console and the demo: where moto's server
 # listens and the created resources by logical id. Written once the stack serves, removed on a clean stop.
+def console_asset(name: str) -> Response:
+    """A file of the operator console's page (`parity_cli.console`), or 404."""
+    from parity_cli.console import asset
+
+    found = asset(name)
+    if found is None:
+        return error_response(404, "not_found", f"The console has no file {name!r}.")
+    return Response(200, *found)
+
+
 class Stack:
     def __init__(self, config: Config) -> None:
         self.config = config
@@ -103,6 +114,8 @@ class Stack:
         # moto keeps items past their TTL: the stack deletes them as DynamoDB would (event bodies).
         interval = float(os.environ.get("LOCAL_TTL_SWEEP_SECONDS") or SWEEP_SECONDS)
         self._threads.append(ExpirySweeper(self._dynamodb, os.environ["TABLE_NAME"], self._stop, interval))
+        dlqs = [os.environ[name] for name in ("EVENTS_DLQ_URL", "RECONCILE_DLQ_URL") if os.environ.get(name)]
+        self._threads.append(QueueMetrics(sqs, boto3.client("cloudwatch"), dlqs, self._stop))
         bus = os.environ.get("EVENT_BUS_NAME")
         if bus:
             self.tap = ChangeTap(sqs, events, bus, self._stop)
@@ -230,6 +243,10 @@ class Stack:
             Endpoint("GET", "/health", lambda request, params: json_response(200, {"status": "ok"})),
             Endpoint("GET", "/_local/changes", self._changes),
             Endpoint("GET", "/_local/events/{source}/{eventId}", self._event_status),
+            # The operator console's page: no credential needed to load it, none in it.
+            Endpoint("GET", "/console", lambda request, params: Response(308, b"", {"location": "/console/"})),
+            Endpoint("GET", "/console/", lambda request, params: console_asset("")),
+            Endpoint("GET", "/console/{asset}", lambda request, params: console_asset(params["asset"])),
         ]
         if config.demo_auth:
             self.demo_keys = DemoKeys(

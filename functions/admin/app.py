@@ -6,7 +6,10 @@
 - `POST /v1/admin/users/{userId}/grants` `{"entitlement", "expiresAt", "reason"}`: a manual grant (201);
 - `DELETE /v1/admin/users/{userId}/grants/{purchaseId}`: the grant ends (200, the grant revoked);
 - `DELETE /v1/admin/users/{userId}/flags/refund-abuse` (`{"reason"}` optional): the review flag cleared;
-- `DELETE /v1/admin/users/{userId}`: the account erased (204).
+- `DELETE /v1/admin/users/{userId}`: the account erased (204);
+- the operator console's: `GET /v1/admin/users/{userId}/entitlements` (the app's answer), `GET /v1/admin/lookup?q=`, `GET /v1/admin/events/{source}/{eventId}`,
+  `GET /v1/admin/stats?hours=`, `GET /v1/admin/dlq`, `POST /v1/admin/dlq/redrive` `{"queue"}`,
+  `DELETE /v1/admin/dlq?queue=`, `POST /v1/admin/reconcile` `{"userId"}` or `{"purchaseId"}`.
 """
 
 from parity import bootstrap
@@ -23,13 +26,25 @@ from parity.http import (
     user_id_parameter,
 )
 from parity.observability import lambda_entry
+from parity.operator_bodies import QueueRequest, ReconcileRequest, query_number, query_text
+from parity.operator_views import (
+    dead_letters_view,
+    event_detail_view,
+    health_view,
+    lookup_view,
+    reconcile_view,
+    redrive_view,
+)
 from parity.settings import Settings
-from parity.views import admin_user_view, assignment_view, flag_view, grant_view, merge_view
+from parity.views import admin_user_view, assignment_view, entitlements_response, flag_view, grant_view, merge_view
 
 settings = Settings.from_env()
 admin = bootstrap.administration(settings)
 support = bootstrap.support(settings)
 erasure = bootstrap.erasure(settings)
+operations = bootstrap.operations(settings)
+reader = bootstrap.entitlement_reader(settings)
+signer = bootstrap.entitlement_signer(settings)  # the console shows the answer the app receives, signed
 catalog = settings.core.catalog
 
 
@@ -72,6 +87,43 @@ def erase(event: dict, actor: str) -> tuple[int, None]:
     return 204, None
 
 
+def app_answer(event: dict, actor: str) -> dict:
+    """The entitlements answer the user's app receives now (for a user Parity knows)."""
+    return entitlements_response(reader.read(operations.known_user(user_id_parameter(event))), signer)
+
+
+def lookup(event: dict, actor: str) -> dict:
+    return lookup_view(operations.lookup(query_text(event, "q")))
+
+
+def stored_event(event: dict, actor: str) -> dict:
+    return event_detail_view(operations.event(path_parameter(event, "source"), path_parameter(event, "eventId")))
+
+
+def stats(event: dict, actor: str) -> dict:
+    return health_view(operations.health(query_number(event, "hours", 48)))
+
+
+def dead_letters(event: dict, actor: str) -> dict:
+    return dead_letters_view(operations.dead_letters(query_number(event, "max", 20)))
+
+
+def redrive(event: dict, actor: str) -> dict:
+    body = parse_json(raw_body(event), QueueRequest, "invalid_request", "request body")
+    return redrive_view(operations.redrive(body.queue, actor))
+
+
+def purge(event: dict, actor: str) -> dict:
+    queue = query_text(event, "queue")
+    return {"queue": queue, "purged": operations.purge(queue, actor)}
+
+
+def reconcile(event: dict, actor: str) -> dict:
+    body = parse_json(raw_body(event), ReconcileRequest, "invalid_request", "request body")
+    user_id = check_user_id(body.user_id) if body.user_id else None
+    return reconcile_view(operations.reconcile(user_id, body.purchase_id, actor))
+
+
 ROUTES = {
     "PUT /v1/admin/purchases/{purchaseId}/owner": assign_owner,
     "POST /v1/admin/users/{userId}/merge": merge,
@@ -80,6 +132,14 @@ ROUTES = {
     "DELETE /v1/admin/users/{userId}/grants/{purchaseId}": revoke_grant,
     "DELETE /v1/admin/users/{userId}/flags/refund-abuse": clear_flag,
     "DELETE /v1/admin/users/{userId}": erase,
+    "GET /v1/admin/users/{userId}/entitlements": app_answer,
+    "GET /v1/admin/lookup": lookup,
+    "GET /v1/admin/events/{source}/{eventId}": stored_event,
+    "GET /v1/admin/stats": stats,
+    "GET /v1/admin/dlq": dead_letters,
+    "POST /v1/admin/dlq/redrive": redrive,
+    "DELETE /v1/admin/dlq": purge,
+    "POST /v1/admin/reconcile": reconcile,
 }
 
 

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from parity.adapters.dead_letters import receive_page, release  # noqa: F401 - shared with the admin routes
 from parity_cli.resources import QueuePair, queue_name_of
 
 _COUNTS = ("ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible", "ApproximateNumberOfMessagesDelayed")
@@ -73,35 +74,3 @@ def describe(sqs, pair: QueuePair) -> DeadLetterQueue:
 
 def describe_all(sqs, pairs: Sequence[QueuePair]) -> list[DeadLetterQueue]:
     return [describe(sqs, pair) for pair in pairs]
-
-
-def receive_page(sqs, url: str, count: int, hold_seconds: int, message_attributes: bool = False) -> list[dict]:
-    """One page. An empty short poll is trusted only when the queue says nothing is visible."""
-    kwargs: dict[str, Any] = {
-        "QueueUrl": url,
-        "MaxNumberOfMessages": max(1, min(count, 10)),
-        "VisibilityTimeout": hold_seconds,
-        "AttributeNames": ["All"],
-    }
-    if message_attributes:
-        kwargs["MessageAttributeNames"] = ["All"]
-    messages = sqs.receive_message(WaitTimeSeconds=0, **kwargs).get("Messages", [])
-    if messages:
-        return messages
-    visible = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages"])["Attributes"]
-    if int(visible.get("ApproximateNumberOfMessages", 0)) == 0:
-        return []
-    return sqs.receive_message(WaitTimeSeconds=2, **kwargs).get("Messages", [])
-
-
-def release(sqs, url: str, messages: Sequence[dict]) -> None:
-    """Make held messages visible again now (best effort: otherwise they come back after the hold)."""
-    for start in range(0, len(messages), 10):
-        entries = [
-            {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"], "VisibilityTimeout": 0}
-            for i, m in enumerate(messages[start : start + 10])
-        ]
-        try:
-            sqs.change_message_visibility_batch(QueueUrl=url, Entries=entries)
-        except Exception:  # noqa: BLE001 - the hold ends by itself
-            pass

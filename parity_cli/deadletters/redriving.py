@@ -7,31 +7,19 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from parity.adapters.dead_letters import (  # noqa: F401 - shared with the admin routes
+    DEDUP_PREFIX,
+    UNSUPPORTED_CODES,
+    dedup_id,
+    move_task_unsupported,
+)
 from parity_cli.deadletters.queues import DeadLetterQueue, receive_page, release
 from parity_cli.errors import CliError
 from parity_cli.progress import Progress
 
 REDRIVE_HOLD_SECONDS = 60  # one-by-one: time to send and delete a page of ten
 POLL_SECONDS = 2.0  # ListMessageMoveTasks polling
-DEDUP_PREFIX = "redrive-"
 FINISHED = ("COMPLETED", "FAILED", "CANCELLED")
-# How a service that lacks an action says so. An emulator that does not know it may also answer a bare
-# HTTP 500 with an HTML page instead of an AWS error (moto's server): see `move_task_unsupported`.
-UNSUPPORTED_CODES = frozenset(
-    {
-        "InvalidAction",
-        "UnknownOperation",
-        "UnknownOperationException",
-        "NotImplemented",
-        "UnsupportedOperation",
-        "AWS.SimpleQueueService.UnsupportedOperation",
-    }
-)
-
-
-def dedup_id(dlq_message_id: str) -> str:
-    """The MessageDeduplicationId of a dead letter's resend: the same for every redrive of it."""
-    return f"{DEDUP_PREFIX}{dlq_message_id}"[:128]
 
 
 @dataclass
@@ -66,23 +54,6 @@ class RedriveResult:
             "fallbackReason": data.pop("fallback_reason"),
             "failedAgain": data.pop("failed_again"),
         }
-
-
-def move_task_unsupported(error: BaseException) -> str | None:
-    """Why `error` means "no StartMessageMoveTask here" (None: a real failure of a supported call)."""
-    if isinstance(error, NotImplementedError):
-        return f"not implemented by this endpoint ({error})"
-    response = getattr(error, "response", None)
-    if not isinstance(response, dict):
-        return None
-    details = response.get("Error") or {}
-    code, message = str(details.get("Code", "")), str(details.get("Message", ""))
-    status = (response.get("ResponseMetadata") or {}).get("HTTPStatusCode")
-    if code in UNSUPPORTED_CODES or status == 501:
-        return f"{code or status}: {message}".strip(": ")
-    if code.isdigit() and message.lstrip().startswith("<"):  # an HTML error page: not an AWS service
-        return f"the endpoint answered HTTP {code} without an AWS error"
-    return None
 
 
 def redrive(

@@ -253,9 +253,9 @@ def action_used(action: str, source: str, consumed_queues: set[str], resources: 
         if any(_target(r) == "EntitlementSigningKey" for r in resources if isinstance(r, _Tag)):
             return bool(SIGNING_KEY_SETTINGS.search(source))
         return bool(SECRET_SETTINGS.search(source))
-    if action in EVENT_SOURCE_ACTIONS:
-        return any(_target(r) in consumed_queues for r in resources if isinstance(r, _Tag))
-    if re.search(rf"\.{xform_name(operation)}\(", source):
+    if action in EVENT_SOURCE_ACTIONS and any(_target(r) in consumed_queues for r in resources if isinstance(r, _Tag)):
+        return True
+    if re.search(rf"\.{xform_name(operation)}(_batch)?\(", source):  # IAM authorizes a batch call by its action
         return True
     if service == "dynamodb" and operation in ("Query", "Scan"):  # the table's pager: Query unless named
         pager = r"\.pages\(\s*[\"']scan[\"']" if operation == "Scan" else r"\.pages\((?!\s*[\"']scan[\"'])"

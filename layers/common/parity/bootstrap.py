@@ -266,6 +266,40 @@ def erasure(settings: Settings, repo=None, publisher=None, clients: AwsClients |
     )
 
 
+def dead_letter_queues(settings: Settings, clients: AwsClients | None = None):
+    """The DLQs paired with their source queues (`StoreEvents`, `Reconcile`), None when none is known."""
+    from .adapters.dead_letters import SqsDeadLetterQueues
+
+    aws = settings.aws
+    pairs = {
+        name: (source, dlq)
+        for name, source, dlq in (
+            ("StoreEvents", aws.events_queue_url, aws.events_dlq_url),
+            ("Reconcile", aws.reconcile_queue_url, aws.reconcile_dlq_url),
+        )
+        if source and dlq
+    }
+    if not pairs:
+        return None
+    return SqsDeadLetterQueues(pairs, sqs=_client(clients, "sqs"), cloudwatch=_client(clients, "cloudwatch"))
+
+
+def operations(settings: Settings, repo=None, clients: AwsClients | None = None):
+    """The console's lookup, event detail, health, dead-letter actions and reconcile requests."""
+    from .adapters.dynamodb.operator_reads import DynamoOperatorReads
+    from .services.operations import Operations
+
+    repo = repo or repository(settings, clients)
+    return Operations(
+        repository=repo,
+        event_log=repo,
+        reads=DynamoOperatorReads(repo.table),
+        dead_letters=dead_letter_queues(settings, clients),
+        reconcile_queue=reconcile_queue(settings, clients) if settings.aws.reconcile_queue_url else None,
+        clock=SystemClock(),
+    )
+
+
 def drift_scan(settings: Settings, clients: AwsClients | None = None):
     """The drift scan. It also sends the events parked unresolved back to the store-events queue, when
     that queue is known (the function's always is; the console may know only the reconcile queue)."""

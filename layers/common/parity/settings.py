@@ -80,6 +80,8 @@ class AwsSettings:
     event_bus_name: str | None
     events_queue_url: str | None
     reconcile_queue_url: str | None  # the drift scan's fan-out queue
+    events_dlq_url: str | None = None  # the dead-letter queues the admin routes show, redrive and purge
+    reconcile_dlq_url: str | None = None
 
     def event_bus(self) -> str:
         """The change-event bus, for the services that publish: ConfigurationError when unset."""
@@ -262,6 +264,8 @@ def _aws(env: _Environment) -> AwsSettings:
         event_bus_name=env.text("EVENT_BUS_NAME"),
         events_queue_url=env.url("EVENTS_QUEUE_URL"),
         reconcile_queue_url=env.url("RECONCILE_QUEUE_URL"),
+        events_dlq_url=env.url("EVENTS_DLQ_URL"),
+        reconcile_dlq_url=env.url("RECONCILE_DLQ_URL"),
     )
 
 

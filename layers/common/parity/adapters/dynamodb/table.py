@@ -111,3 +111,8 @@ class OnTable:
 
     def __init__(self, table: Table) -> None:
         self._table = table
+
+    @property
+    def table(self) -> Table:
+        """The table handle, for another part built on the same client (the composition root's)."""
+        return self._table

@@ -105,7 +105,7 @@ def function_environment(resources: Resources, environ: Mapping[str, str]) -> di
     template's values. Variables the template does not list (STRIPE_*, AUTH_*, ...) are read by the
     functions from this process's environment directly.
     """
-    variables = resources.template["Globals"]["Function"]["Environment"]["Variables"]
+    variables = resources.environment_variables()
     resolved = resources.function_environment()
     env: dict[str, str | None] = {}
     for name, value in variables.items():

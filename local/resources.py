@@ -60,9 +60,18 @@ class Resources:
     def queue_url(self, logical_id: str) -> str:
         return self.refs[logical_id]
 
+    def environment_variables(self) -> dict[str, Any]:
+        """Every function's environment variables as the template declares them: the global ones and each
+        function's own (the local stack runs every function in one process, with one environment)."""
+        variables = dict(self.template["Globals"]["Function"]["Environment"]["Variables"])
+        for resource in self.template["Resources"].values():
+            if resource.get("Type") == "AWS::Serverless::Function":
+                variables |= resource["Properties"].get("Environment", {}).get("Variables", {})
+        return variables
+
     def function_environment(self) -> dict[str, str]:
-        """The template's global function environment, with references to created resources resolved."""
-        variables = self.template["Globals"]["Function"]["Environment"]["Variables"]
+        """The functions' environment (`environment_variables`), with references to created resources resolved."""
+        variables = self.environment_variables()
         env = {}
         for name, value in variables.items():
             resolved = self._resolve(value)

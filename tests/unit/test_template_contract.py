@@ -304,7 +304,7 @@ def test_the_iam_check_would_see_an_unused_grant(template):
     assert not action_used("events:PutEvents", source, set(), [])
     assert not action_used("secretsmanager:GetSecretValue", source, set(), [_Tag("Ref", "ParitySecrets")])
     assert action_used("secretsmanager:GetSecretValue", source, set(), [_Tag("Ref", "EntitlementSigningKey")])
-    assert not action_used("secretsmanager:GetSecretValue", code_path("admin"), set(), [_Tag("Ref", "EntitlementSigningKey")])
+    assert not action_used("secretsmanager:GetSecretValue", code_path("drift_scan"), set(), [_Tag("Ref", "EntitlementSigningKey")])
     assert not action_used("sqs:ReceiveMessage", source, set(), [_Tag("GetAtt", "StoreEventsQueue.Arn")])
 
 

@@ -117,7 +117,11 @@ def function_environment(resources: Resources, environ: Mapping[str, str]) -> di
 def _names_resource(resources: Resources, tag: _Tag) -> bool:
     """A resource, or a parameter some resource is built with (its value must agree with theirs)."""
     target = (tag.value if isinstance(tag.value, str) else ".".join(tag.value)).split(".", 1)[0]
-    return target in resources.template["Resources"] or target in _referenced(resources.template["Resources"])
+    built = {
+        logical: {**resource, "Properties": {k: v for k, v in resource.get("Properties", {}).items() if k != "Environment"}}
+        for logical, resource in resources.template["Resources"].items()
+    }  # a function's environment passes a parameter on, it builds nothing with it
+    return target in resources.template["Resources"] or target in _referenced(built)
 
 
 def _referenced(node: object) -> set[str]:

@@ -29,6 +29,7 @@ from .domain.redelivery import RetrySchedule
 
 MAX_BODY_BYTES = 1024 * 1024  # the contract's 1 MiB request limit
 DEFAULT_MAX_SHARED_OWNERS = 10
+DEFAULT_PLAY_CHECKS_PER_DAY = 200_000  # the Play Developer API's default quota (queries a day)
 DEFAULT_STRIPE_GRACE = timedelta(days=3)  # the contract's STRIPE_GRACE_SECONDS default, 259200
 # A takeover or a manual association writes an audit line per owner it removes, with the purchase, in
 # one transaction (100 items): the bound keeps those lines and the purchase's own items within it.
@@ -80,6 +81,7 @@ class AwsSettings:
     event_bus_name: str | None
     events_queue_url: str | None
     reconcile_queue_url: str | None  # the drift scan's fan-out queue
+    drift_shard_queue_url: str | None = None  # one message per due-index shard (the scan's own fan-out)
 
     def event_bus(self) -> str:
         """The change-event bus, for the services that publish: ConfigurationError when unset."""
@@ -104,6 +106,7 @@ class CoreSettings:
     refund_threshold: int  # refunds and chargebacks per user before a review flag
     max_shared_owners: int  # under ALL, the most users one purchase is shared with
     drift_recheck: timedelta  # every purchase is checked with its store this often
+    play_checks_per_day: int = DEFAULT_PLAY_CHECKS_PER_DAY  # the drift scan's Play checks a day (quota)
 
 
 @dataclass(frozen=True, eq=False)
@@ -261,6 +264,7 @@ def _aws(env: _Environment) -> AwsSettings:
         event_bus_name=env.text("EVENT_BUS_NAME"),
         events_queue_url=env.url("EVENTS_QUEUE_URL"),
         reconcile_queue_url=env.url("RECONCILE_QUEUE_URL"),
+        drift_shard_queue_url=env.url("DRIFT_SHARD_QUEUE_URL"),
     )
 
 
@@ -281,6 +285,9 @@ def _core(env: _Environment) -> CoreSettings:
         raise ConfigurationError("DRIFT_RECHECK_DAYS must be a number of days") from None
     if recheck_days <= 0:
         raise ConfigurationError("DRIFT_RECHECK_DAYS must be positive")
+    play_per_day = env.whole("DRIFT_PLAY_CHECKS_PER_DAY", DEFAULT_PLAY_CHECKS_PER_DAY, "a whole number of checks")
+    if play_per_day < 0:
+        raise ConfigurationError("DRIFT_PLAY_CHECKS_PER_DAY must not be negative")
     return CoreSettings(
         catalog=_catalog(env.text("CATALOG_FILE")),
         strategy=strategy,
@@ -288,6 +295,7 @@ def _core(env: _Environment) -> CoreSettings:
         refund_threshold=refund_threshold,
         max_shared_owners=max_shared_owners,
         drift_recheck=timedelta(days=recheck_days),
+        play_checks_per_day=play_per_day,
     )
 
 

@@ -62,6 +62,7 @@ class DriftScan:
         shard_queue: BatchQueue | None = None,
         play_checks_per_day: int = DEFAULT_PLAY_CHECKS_PER_DAY,
         shards: int = DUE_SHARDS,
+        page: int = PAGE,
     ) -> None:
         """`queue`: the reconcile queue. `shard_queue`: where the schedule's start fans out one message
         per shard (None: `start` selects every shard itself, as the console's scan does)."""
@@ -72,6 +73,7 @@ class DriftScan:
         self._shard_queue = shard_queue
         self._per_day = play_checks_per_day
         self._shards = shards
+        self._page = page
 
     def start(self) -> dict[str, Any]:
         """The schedule's scan: the report, the catch-ups, and one message per shard on the shard queue
@@ -121,7 +123,7 @@ class DriftScan:
             if time_left_ms is not None and self._shard_queue is not None and time_left_ms() < SHARD_MARGIN_MS:
                 self._shard_queue.send_batch([json.dumps({**message, "ends": ends, "after": after})])
                 break
-            ids, after = self._repo.due_page(now, shard, ends, after, PAGE)
+            ids, after = self._repo.due_page(now, shard, ends, after, self._page)
             queued = self._within_budget(ids, budget_name(day, shard))
             deferred += len(ids) - len(queued)
             bodies = [check_message(pid, report_id) for pid in queued]

@@ -330,8 +330,8 @@ def test_a_shard_is_read_in_pages_its_due_pass_before_its_rolling_slice(store):
     keys = [f"sub_{n}" for n in range(200) if due_shard(f"stripe:sub_{n}") == due_shard(PID)][:5]
     ending = [owned("u_1", store_key=k, expires_at=day(2 + n)) for n, k in enumerate(keys[:3])]
     rolling = [owned("u_1", store_key=k) for k in keys[3:]]
-    for n, purchase in enumerate(ending + rolling):
-        store.commit(Commit("stripe", f"evt_{n}", purchases=(PurchaseWrite(purchase, 0),)))
+    for n, written in enumerate(ending + rolling):
+        store.commit(Commit("stripe", f"evt_{n}", purchases=(PurchaseWrite(written, 0),)))
     shard = due_shard(PID)
 
     # WHEN the due pass is read two at a time

@@ -33,7 +33,7 @@ from .stripe_catchup import StripePaymentsCatchUp
 from .updates import Outcome
 
 if TYPE_CHECKING:
-    from ..ports import AppStoreApi, DriftRepository, EventLog, PlayApi, StripeApi, Clock
+    from ..ports import AppStoreApi, Clock, DriftRepository, EventLog, PlayApi, StripeApi
 
 __all__ = ["CATCH_UPS", "Check", "DriftScan", "Reconciler", "check_message", "report_id_for"]
 

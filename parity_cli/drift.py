@@ -71,7 +71,8 @@ def wait_for(ctx, report_id: str, expected: int, timeout: float, progress) -> di
 
 def render_report(data: dict[str, Any]) -> str:
     counts = data.get("counts", {})
-    lines = [f"report {data.get('reportId')}: {data.get('selected', '?')} selected, status {data.get('status', '?')}"]
+    selected = data.get("selected", counts.get("selected", "?"))  # a scheduled scan's shards add theirs to counts
+    lines = [f"report {data.get('reportId')}: {selected} selected, status {data.get('status', '?')}"]
     if counts:
         lines.append("  " + ", ".join(f"{name} {int(value)}" for name, value in sorted(counts.items())))
     for example in data.get("examples", [])[:10]:

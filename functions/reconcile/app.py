@@ -1,6 +1,7 @@
 """Reconcile-queue worker: checks each purchase with its store and repairs drift; each batch adds its
 counts to the scan's report. Concurrency is capped by the event source (the stores' rate limits)."""
 
+import contextlib
 import json
 from collections import defaultdict
 
@@ -10,7 +11,7 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from parity import bootstrap
 from parity.observability import lambda_entry, logger
 from parity.retries import OutOfTime
-from parity.services.drift import CATCH_UPS
+from parity.services.drift_scan import CATCH_UPS
 from parity.settings import Settings
 
 # The most one check's store calls can take (README, "Store outages": the App Store's transaction and
@@ -47,9 +48,19 @@ def store_of(message: dict) -> str | None:
     return purchase_id.split(":", 1)[0] if isinstance(purchase_id, str) and ":" in purchase_id else None
 
 
+def messages_of(event: dict) -> list[dict]:
+    """The batch's check messages that parse (one that does not fails on its own, in `record_handler`)."""
+    parsed = []
+    for record in event.get("Records") or []:
+        with contextlib.suppress(ValueError, TypeError):
+            parsed.append(json.loads(record["body"]))
+    return [m for m in parsed if isinstance(m, dict)]
+
+
 @lambda_entry
 def lambda_handler(event, context):
     checks, errors = defaultdict(list), defaultdict(int)
+    reconciler.prefetch(messages_of(event))  # the batch's purchases: one read
 
     def record_handler(record: SQSRecord, lambda_context=None) -> str:
         message = json.loads(record.body)

@@ -11,6 +11,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from parity import bootstrap
+from parity.domain.drift import DUE_SHARDS
 from tests.integration.test_play_flow import notify
 from tests.support import google as push
 from tests.support import stripe
@@ -99,6 +100,71 @@ def test_the_scan_selects_only_what_is_due_through_the_index(stack, clock, t0):
     stack.counter.reset()
     queued_ids(stack)
     assert stack.counter.count("dynamodb", "Scan") == 0  # an index, never a table scan
+
+
+def test_the_schedule_fans_out_one_invocation_per_shard_through_the_shard_queue(stack, clock, t0):
+    # GIVEN the drift scan wired as on AWS: its shard queue known; twelve subscriptions due
+    for n in range(12):
+        subscribe(stack, f"sub_shard_{n}", t0 + 20 * DAY, user=f"u_shard_{n}", created=t0)
+    clock.travel(days=8)
+    os.environ["DRIFT_SHARD_QUEUE_URL"] = stack.resources.queue_url("DriftShardQueue")
+    stack.reload()
+    scan_fn, sqs = stack.function("drift_scan"), stack.session.client("sqs")
+
+    # WHEN the schedule invokes the function
+    started = scan_fn.lambda_handler({}, LambdaContext("parity-drift-scan"))
+
+    # THEN it queued one message per shard and no check yet
+    shard_url = os.environ["DRIFT_SHARD_QUEUE_URL"]
+    shards = []
+    while messages := sqs.receive_message(QueueUrl=shard_url, MaxNumberOfMessages=10).get("Messages", []):
+        shards += messages
+        sqs.delete_message_batch(QueueUrl=shard_url, Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(messages)])
+    assert started["shards"] == DUE_SHARDS and sorted(json.loads(m["Body"])["shard"] for m in shards) == list(range(DUE_SHARDS))
+    # AND each shard's invocation (one record each, as the event source mapping delivers them) queues its checks
+    stack.counter.reset()
+    for message in shards:
+        scan_fn.lambda_handler(sqs_event([message], stack.resources.arns["DriftShardQueue"]), LambdaContext("parity-drift-scan"))
+    ids, _ = queued_ids_only(stack)
+    assert ids == sorted(f"stripe:sub_shard_{n}" for n in range(12))
+    assert stack.counter.count("dynamodb", "Scan") == 0
+    assert stack.item("REPORTS", started["reportId"])["counts"]["selected"] == 12
+
+
+def queued_ids_only(stack) -> tuple[list[str], list[dict]]:
+    """The purchase checks (and the other messages) on the reconcile queue, taken off it."""
+    sqs, url, ids, others = stack.session.client("sqs"), stack.env["RECONCILE_QUEUE_URL"], [], []
+    while messages := sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", []):
+        for message in messages:
+            body = json.loads(message["Body"])
+            (ids.append(body["purchaseId"]) if body["kind"] == "purchase" else others.append(body))
+            sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+    return sorted(ids), others
+
+
+def test_a_batch_of_checks_the_store_agrees_with_writes_no_transaction(stack, api, clock, t0):
+    # GIVEN ten subscriptions Stripe describes as Parity has them
+    for n in range(10):
+        sub = f"sub_same_{n}"
+        api.subscriptions[sub] = stripe.subscription(sub, "active", t0 + 20 * DAY, user_id=f"u_same_{n}")
+        subscribe(stack, sub, t0 + 20 * DAY, user=f"u_same_{n}", created=t0)
+    clock.travel(days=8)
+    stack.function("drift_scan").lambda_handler({}, LambdaContext("parity-drift-scan"))
+    sqs, url = stack.session.client("sqs"), stack.env["RECONCILE_QUEUE_URL"]
+    checks = []
+    while messages := sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", []):
+        checks += [m for m in messages if json.loads(m["Body"])["kind"] == "purchase"]
+        for message in messages:
+            sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+
+    # WHEN the worker checks them in one batch
+    stack.counter.reset()
+    answer = stack.function("reconcile").lambda_handler(sqs_event(checks, stack.resources.arns["ReconcileQueue"]), LambdaContext("parity-reconcile"))
+
+    # THEN one BatchGetItem, one UpdateItem per check and the report's: no transaction, nothing recorded
+    assert answer["batchItemFailures"] == []
+    assert stack.counter.snapshot()["dynamodb"] == {"BatchGetItem": 1, "UpdateItem": 11}
+    assert all(stack.item(f"PURCHASE#stripe:sub_same_{n}", "PURCHASE").get("checkedAt") for n in range(10))
 
 
 # ------------------------------------------------------------------------------------ a store to ask

@@ -323,6 +323,35 @@ def test_a_purchase_with_pending_users_is_due_at_once(store):
     assert list(store.due_purchases(T0)) == [PID]
 
 
+def test_a_shard_is_read_in_pages_its_due_pass_before_its_rolling_slice(store):
+    from parity.domain.drift import due_shard
+
+    # GIVEN purchases of one shard: some whose access should have ended, some due for their recheck
+    keys = [f"sub_{n}" for n in range(200) if due_shard(f"stripe:sub_{n}") == due_shard(PID)][:5]
+    ending = [owned("u_1", store_key=k, expires_at=day(2 + n)) for n, k in enumerate(keys[:3])]
+    rolling = [owned("u_1", store_key=k) for k in keys[3:]]
+    for n, written in enumerate(ending + rolling):
+        store.commit(Commit("stripe", f"evt_{n}", purchases=(PurchaseWrite(written, 0),)))
+    shard = due_shard(PID)
+
+    # WHEN the due pass is read two at a time
+    first, after = store.due_page(day(10), shard, True, None, 2)
+    second, done = store.due_page(day(10), shard, True, after, 2)
+
+    # THEN it comes oldest first, goes on where it stopped, and ends; the rolling slice holds the rest
+    assert first + second == [p.purchase_id for p in ending] and after is not None and done is None
+    assert sorted(store.due_page(day(10), shard, False)[0]) == sorted(p.purchase_id for p in rolling)
+    assert store.due_page(day(1), shard, True) == ([], None)
+
+
+def test_a_budget_grants_at_most_its_limit_then_nothing(store):
+    assert store.spend_budget("play:2026-01-01:0", 4, 10) == 4
+    assert store.spend_budget("play:2026-01-01:0", 5, 10) == 5
+    assert store.spend_budget("play:2026-01-01:0", 5, 10) == 1  # what is left
+    assert store.spend_budget("play:2026-01-01:0", 3, 10) == 0
+    assert store.spend_budget("play:2026-01-02:0", 30, 10) == 10  # another day's budget; never past its limit
+
+
 def test_reports_add_up_counts_and_keep_a_few_examples(store):
     store.save_report("r_1", {"reportId": "r_1", "status": "selecting", "counts": {}})
     store.add_to_report("r_1", {"checked": 2, "refunded": 1}, [{"subject": "a"}])

@@ -21,7 +21,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from parity.domain import replay
-from parity.domain.drift import DUE_SHARDS, due_at, due_shard
+from parity.domain.drift import DUE_SHARDS, due, due_shard
 from parity.domain.entitlements import Entitlement
 from parity.domain.errors import DuplicateEventError, StoreApiError, VersionConflictError
 from parity.domain.model import PaymentRef, Purchase
@@ -231,6 +231,7 @@ class MemoryStore:
         self.audit: dict[str, dict[str, AuditRecord]] = {}  # user → sort key → line
         self._reports: dict[str, dict[str, Any]] = {}
         self.cursors: dict[str, str] = {}
+        self.budgets: dict[str, int] = {}  # budget name → how much of it was taken
 
     def _now(self) -> datetime:
         return self._clock.now() if self._clock else datetime.now(timezone.utc)
@@ -534,17 +535,27 @@ class MemoryStore:
     # -- drift scan ---------------------------------------------------------------------------------
 
     def _due(self, purchase: Purchase) -> str:
-        due = due_at(purchase, self._recheck)
-        if purchase.pending_users:
-            due = min(due, purchase.event_time) if due else purchase.event_time
-        return f"{due_shard(purchase.purchase_id):04d}#{_time(due)}#{purchase.purchase_id}"
+        slot = due(purchase, self._recheck)
+        return f"{due_shard(purchase.purchase_id):04d}#{int(not slot.ends)}#{_time(slot.at)}#{purchase.purchase_id}"
+
+    def due_page(
+        self, now: datetime, shard: int, ends: bool, after: str | None = None, limit: int = 500
+    ) -> tuple[list[str], str | None]:
+        prefix = f"{shard:04d}#{int(not ends)}#"
+        until = f"{prefix}{_time(now)}#~"
+        keys = sorted(k for k in self.due.values() if k.startswith(prefix) and k <= until and (after is None or k > after))
+        page = keys[:limit]
+        return [key.split("#", 3)[3] for key in page], page[-1] if len(keys) > limit else None
 
     def due_purchases(self, now: datetime) -> Iterator[str]:
         for shard in range(DUE_SHARDS):
-            prefix = f"{shard:04d}#"
-            until = f"{prefix}{_time(now)}#~"
-            for key in sorted(k for k in self.due.values() if k.startswith(prefix) and k <= until):
-                yield key.split("#", 2)[2]
+            for ends in (True, False):
+                after: str | None = None
+                while True:
+                    ids, after = self.due_page(now, shard, ends, after)
+                    yield from ids
+                    if after is None:
+                        break
 
     def mark_checked(self, purchase: Purchase, at: datetime) -> bool:
         stored = self.purchases.get(purchase.purchase_id)
@@ -553,6 +564,11 @@ class MemoryStore:
         self.purchases[purchase.purchase_id] = replace(stored, checked_at=at)
         self.due[purchase.purchase_id] = self._due(purchase.with_changes(checked_at=at))
         return True
+
+    def spend_budget(self, name: str, wanted: int, limit: int) -> int:
+        granted = max(0, min(wanted, limit - self.budgets.get(name, 0)))
+        self.budgets[name] = self.budgets.get(name, 0) + granted
+        return granted
 
     def save_report(self, report_id: str, fields: dict[str, Any]) -> None:
         self._reports.setdefault(report_id, {}).update(_json(fields))

@@ -220,7 +220,9 @@ class World:
         reconciler = self.reconciler()
         messages = self.reconcile_queue.take()
         for start in range(0, len(messages), 10):
-            checks = [reconciler.handle(message) for message in messages[start : start + 10]]
+            batch = messages[start : start + 10]
+            reconciler.prefetch(batch)  # as the worker's handler does: the batch's purchases in one read
+            checks = [reconciler.handle(message) for message in batch]
             reconciler.report(started["reportId"], checks)
         (report,) = [r for r in self.store.reports(limit=100) if r.get("reportId") == started["reportId"]]
         return {**started, **report}

@@ -302,14 +302,24 @@ def operations(settings: Settings, repo=None, clients: AwsClients | None = None)
 
 def drift_scan(settings: Settings, clients: AwsClients | None = None):
     """The drift scan. It also sends the events parked unresolved back to the store-events queue, when
-    that queue is known (the function's always is; the console may know only the reconcile queue)."""
-    from .services.drift import DriftScan
+    that queue is known (the function's always is; the console may know only the reconcile queue), and
+    fans out one message per due-index shard when the shard queue is known (else it selects every shard
+    itself, as the console does)."""
+    from .services.drift_scan import DriftScan
 
     repo = repository(settings, clients)
     requeue = None
     if settings.aws.events_queue_url:
         requeue = event_intake(settings, repo, clients).requeue_parked
-    return DriftScan(repo, reconcile_queue(settings, clients), SystemClock(), requeue)
+    shard_url = settings.aws.drift_shard_queue_url
+    return DriftScan(
+        repo,
+        reconcile_queue(settings, clients),
+        SystemClock(),
+        requeue,
+        shard_queue=_queue(shard_url, clients) if shard_url else None,
+        play_checks_per_day=settings.core.play_checks_per_day,
+    )
 
 
 def replayer(settings: Settings, clients: AwsClients | None = None):

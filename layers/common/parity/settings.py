@@ -29,6 +29,7 @@ from .domain.redelivery import RetrySchedule
 
 MAX_BODY_BYTES = 1024 * 1024  # the contract's 1 MiB request limit
 DEFAULT_MAX_SHARED_OWNERS = 10
+DEFAULT_PLAY_CHECKS_PER_DAY = 200_000  # the Play Developer API's default quota (queries a day)
 DEFAULT_STRIPE_GRACE = timedelta(days=3)  # the contract's STRIPE_GRACE_SECONDS default, 259200
 # A takeover or a manual association writes an audit line per owner it removes, with the purchase, in
 # one transaction (100 items): the bound keeps those lines and the purchase's own items within it.
@@ -82,6 +83,7 @@ class AwsSettings:
     reconcile_queue_url: str | None  # the drift scan's fan-out queue
     events_dlq_url: str | None = None  # the dead-letter queues the admin routes show, redrive and purge
     reconcile_dlq_url: str | None = None
+    drift_shard_queue_url: str | None = None  # one message per due-index shard (the scan's own fan-out)
 
     def event_bus(self) -> str:
         """The change-event bus, for the services that publish: ConfigurationError when unset."""
@@ -107,6 +109,7 @@ class CoreSettings:
     max_shared_owners: int  # under ALL, the most users one purchase is shared with
     drift_recheck: timedelta  # every purchase is checked with its store this often
     event_retention: timedelta = timedelta(days=90)  # how long raw event bodies are kept (EVENT_RETENTION_DAYS)
+    play_checks_per_day: int = DEFAULT_PLAY_CHECKS_PER_DAY  # the drift scan's Play checks a day (quota)
 
 
 @dataclass(frozen=True, eq=False)
@@ -266,6 +269,7 @@ def _aws(env: _Environment) -> AwsSettings:
         reconcile_queue_url=env.url("RECONCILE_QUEUE_URL"),
         events_dlq_url=env.url("EVENTS_DLQ_URL"),
         reconcile_dlq_url=env.url("RECONCILE_DLQ_URL"),
+        drift_shard_queue_url=env.url("DRIFT_SHARD_QUEUE_URL"),
     )
 
 
@@ -289,6 +293,9 @@ def _core(env: _Environment) -> CoreSettings:
     retention_days = env.whole("EVENT_RETENTION_DAYS", 90, "a whole number of days")
     if not 1 <= retention_days <= 3650:
         raise ConfigurationError("EVENT_RETENTION_DAYS must be between 1 and 3650")
+    play_per_day = env.whole("DRIFT_PLAY_CHECKS_PER_DAY", DEFAULT_PLAY_CHECKS_PER_DAY, "a whole number of checks")
+    if play_per_day < 0:
+        raise ConfigurationError("DRIFT_PLAY_CHECKS_PER_DAY must not be negative")
     return CoreSettings(
         catalog=_catalog(env.text("CATALOG_FILE")),
         strategy=strategy,
@@ -297,6 +304,7 @@ def _core(env: _Environment) -> CoreSettings:
         max_shared_owners=max_shared_owners,
         drift_recheck=timedelta(days=recheck_days),
         event_retention=timedelta(days=retention_days),
+        play_checks_per_day=play_per_day,
     )
 
 

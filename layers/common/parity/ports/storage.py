@@ -111,14 +111,28 @@ class Repository(Users, Protocol):
 class DriftStore(Protocol):
     """The drift scan's bookkeeping: which purchases are due for a store check, its reports, cursors."""
 
+    def due_page(
+        self, now: datetime, shard: int, ends: bool, after: str | None = None, limit: int = 500
+    ) -> tuple[list[str], str | None]:
+        """One page (at most `limit`) of the ids due for a check by `now` in one shard of the due index
+        (`domain.drift.due`, `due_shard`): its first pass (`ends`: access should have ended, projections
+        pending) or its rolling slice, oldest due first, from the position `after` a page before
+        returned. Returns the ids and the position to go on from (None: the pass is done). An index
+        read: no table scan."""
+
     def due_purchases(self, now: datetime) -> Iterator[str]:
-        """The ids of the purchases due for a check by `now` (`domain.drift.due_at`; at once while users'
-        projections are pending), read from an index: no table scan."""
+        """The ids of every purchase due for a check by `now`: shard after shard, each shard's first
+        pass, then its rolling slice (`due_page` through to the end)."""
 
     def mark_checked(self, purchase: Purchase, at: datetime) -> bool:
         """Record that the purchase, as read, was checked with its store at `at`: its next due time
         moves on. Conditional on its version: False when it changed meanwhile (the next scan looks
         again)."""
+
+    def spend_budget(self, name: str, wanted: int, limit: int) -> int:
+        """Take up to `wanted` from the budget `name`, of which at most `limit` is ever taken; returns
+        how many were granted (less than wanted when little is left, 0 once it is spent). Concurrent
+        spenders never take more than `limit` between them."""
 
     def save_report(self, report_id: str, fields: dict[str, Any]) -> None:
         """Create a scan report, or overwrite these fields of it (the others stay)."""

@@ -1,95 +1,69 @@
-"""The drift scan: the third layer of sync, after webhooks and receipts.
+"""The drift scan's checks: the third layer of sync, after webhooks and receipts.
 
-`DriftScan` (nightly, EventBridge schedule) selects the purchases due for a check from the due index
-(no table scan) and fans them out over the reconcile queue, ten per message batch. `Reconciler` (the
-queue's worker) asks each purchase's store for its truth and applies it through the processor, the
-same path as webhooks, so ordering and idempotency hold; a purchase no store can be asked about is
-swept (access past its end is written and published as ended). The scan's report counts what was
-found and repaired, by kind of drift, with a few examples.
+`services.drift_scan.DriftScan` (nightly) selects the purchases due for a check from the due index and
+queues them on the reconcile queue. `Reconciler` (the queue's worker) asks each purchase's store for
+its truth. Where the store agrees with what is stored, which is most nights for most purchases, the
+check costs its share of one batched read and one small conditional update (`checkedAt` and the due
+index): no event is recorded and no transaction written. Where it differs, what the store said is
+recorded in the event log and applied through the processor, the same path as webhooks, so ordering
+and idempotency hold; a purchase no store can be asked about is swept (access past its end is written
+and published as ended). The scan's report counts what was found and repaired, by kind of drift.
 """
 
 from __future__ import annotations
 
 import json
-import uuid
 from collections import Counter
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from ..domain import apple, google
-from ..domain.drift import REPAIRABLE, DriftKind, drift_between
+from ..domain.drift import REPAIRABLE, DriftKind, agrees, drift_between
 from ..domain.errors import StoreApiError
 from ..domain.model import Purchase, PurchaseUpdate, Store
 from ..domain.stripe import subscription_snapshot
 from ..domain.timeutil import rfc3339
-from ..observability import logger, metrics
+from ..observability import metrics
 from ..ports import StoredEvent
+from .drift_scan import (
+    CATCH_UPS,
+    PLAY_VOIDED,
+    PURCHASE,
+    STRIPE_PAYMENTS,
+    DriftScan,
+    check_message,
+    complete_if_done,
+    report_id_for,
+)
 from .processing import EventProcessor
 from .stripe_catchup import StripePaymentsCatchUp
 from .updates import Outcome
 
 if TYPE_CHECKING:
-    from ..ports import AppStoreApi, BatchQueue, Clock, DriftRepository, DriftStore, EventLog, PlayApi, StripeApi
+    from ..ports import AppStoreApi, Clock, DriftRepository, EventLog, PlayApi, StripeApi
+
+__all__ = ["CATCH_UPS", "Check", "DriftScan", "Reconciler", "check_message", "report_id_for"]
 
 RECONCILE = "reconcile"  # the event log source of what a check fetched, and of sweeps
-PURCHASE, PLAY_VOIDED, STRIPE_PAYMENTS = "purchase", "play_voided", "stripe_payments"  # reconcile message kinds
-CATCH_UPS = {PLAY_VOIDED: "play_store", STRIPE_PAYMENTS: "stripe"}  # the store each catch-up asks
 VOIDED_CURSOR = "play_voided"
 VOIDED_WINDOW = timedelta(days=30)  # how far back Google lists voided purchases
 VOIDED_OVERLAP = timedelta(hours=1)  # re-read across runs: Google lists voids with some delay
 EXAMPLES_PER_BATCH = 3
 NOT_ASKED = "not_asked_"  # report counts `not_asked_<store>`: checks swept because that store has no API here
+_UNREAD = object()
 
 
-def check_message(purchase_id: str, report_id: str) -> str:
-    """The reconcile queue's body asking for one purchase's check under a scan report."""
-    return json.dumps({"kind": PURCHASE, "purchaseId": purchase_id, "reportId": report_id})
+@dataclass(frozen=True)
+class Truth:
+    """What a purchase's store says now, as an update of the stored purchase."""
 
-
-def report_id_for(now: datetime) -> str:
-    """Report ids sort by time (`20261122T030000Z-1a2b3c`)."""
-    return f"{now:%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:6]}"
-
-
-class DriftScan:
-    """Selects what may have drifted and queues it; the report is completed by the workers."""
-
-    def __init__(
-        self, repository: DriftStore, queue: BatchQueue, clock: Clock, requeue_parked: Callable[[], int] | None = None
-    ) -> None:
-        self._repo = repository
-        self._queue = queue
-        self._clock = clock
-        self._requeue_parked = requeue_parked  # EventIntake.requeue_parked: unresolved events, again
-
-    def run(self, progress=None) -> dict[str, Any]:
-        """Queue every purchase due by now (and the Play voided-purchases catch-up); returns the new
-        report's id and how many purchases were selected. `progress(n)` is called as they are queued."""
-        now = self._clock.now()
-        report_id = report_id_for(now)
-        self._repo.save_report(report_id, {"reportId": report_id, "startedAt": rfc3339(now), "status": "selecting", "counts": {}})
-        selected, batch = 0, [json.dumps({"kind": kind, "reportId": report_id}) for kind in CATCH_UPS]
-        for purchase_id in self._repo.due_purchases(now):
-            batch.append(check_message(purchase_id, report_id))
-            selected += 1
-            if len(batch) == 10:  # SendMessageBatch takes ten
-                self._queue.send_batch(batch)
-                batch = []
-                if progress:
-                    progress(selected)
-        if batch:
-            self._queue.send_batch(batch)
-        requeued = self._requeue_parked() if self._requeue_parked else 0
-        self._repo.save_report(
-            report_id,
-            {"selected": selected, "unresolvedRequeued": requeued, "status": QUEUED, "queuedAt": rfc3339(self._clock.now())},
-        )
-        complete_if_done(self._repo, report_id, self._clock.now())
-        metrics.add_metric(name="DriftScanSelected", unit="Count", value=selected)
-        logger.info("drift scan queued", extra={"report_id": report_id, "selected": selected, "unresolved_requeued": requeued})
-        return {"reportId": report_id, "selected": selected, "unresolvedRequeued": requeued}
+    update: PurchaseUpdate
+    event_type: str  # how what was fetched is recorded in the event log when it is applied
+    fetched: Any
+    play: google.GoogleFacts | None = None  # Play facts go through `apply_play` (payment refs, acknowledgement)
+    package: str | None = None
 
 
 @dataclass(frozen=True)
@@ -125,6 +99,14 @@ class Reconciler:
         # The apps' package names (GOOGLE_PACKAGE_NAME), the first for purchases stored without one.
         self._play_packages = (play_package,) if isinstance(play_package, str) else tuple(play_package or ())
         self._stripe = stripe
+        self._prefetched: dict[str, Purchase | None] = {}
+
+    def prefetch(self, messages: Iterable[Mapping[str, Any]]) -> None:
+        """Read the purchases a batch of check messages is about in one request; each check then uses its
+        purchase as read here once (a check retried later reads it again)."""
+        ids = [m["purchaseId"] for m in messages if m.get("kind", PURCHASE) == PURCHASE and m.get("purchaseId")]
+        found = self._repo.get_purchases(list(dict.fromkeys(ids))) if ids else {}
+        self._prefetched = {pid: found.get(pid) for pid in ids}
 
     def handle(self, message: Mapping[str, Any]) -> Check:
         """One reconcile message. A store outage raises (SQS retries, then the DLQ)."""
@@ -137,13 +119,22 @@ class Reconciler:
     # -- one purchase -------------------------------------------------------------------------------
 
     def check(self, purchase_id: str, report_id: str) -> Check:
-        """Ask the purchase's store for its truth and apply it (or sweep it when no store can be asked)."""
-        before = self._repo.get_purchase(purchase_id)
-        if before is None:
+        """Ask the purchase's store for its truth; mark it checked when the store agrees, apply the truth
+        when it does not (or sweep the purchase when no store can be asked)."""
+        before = self._prefetched.pop(purchase_id, _UNREAD)
+        if before is _UNREAD:
+            before = self._repo.get_purchase(purchase_id)
+        if not isinstance(before, Purchase):
             return Check(purchase_id, "missing")
         now, event_id = self._clock.now(), f"{report_id}:{purchase_id}"
         try:
-            outcome = self._apply_truth(before, event_id, now)
+            truth = self._truth(before, event_id, now)
+            if truth is not None and agrees(before, truth.update):
+                if truth.play is not None and truth.play.needs_acknowledgement:
+                    self._processor.acknowledge_play(truth.play, before.product_id, truth.package)
+                self._repo.mark_checked(before, now)  # False: it changed meanwhile; the next scan looks again
+                return Check(purchase_id, "checked", drift_between(before, before))
+            outcome = self._apply(before, truth, event_id, now)
         except StoreApiError as error:
             if error.retryable:
                 raise
@@ -151,12 +142,11 @@ class Reconciler:
                 raise  # refused for another reason (credentials): the DLQ shows it
             self._repo.mark_checked(before, now)
             return Check(purchase_id, "unknown", frozenset({DriftKind.UNKNOWN}), detail={"reason": str(error)})
-        status = "checked"
-        if outcome is None:  # no store API for this purchase (or a manual grant: no store to ask)
-            status, outcome = "swept", self._processor.sweep(before, RECONCILE, event_id)
-        after = self._repo.get_purchase(purchase_id) or before
+        status = "checked" if truth is not None else "swept"
+        after = outcome.purchase or self._repo.get_purchase(purchase_id) or before
         if after.pending_users:  # a write that crashed between its batches: its users are completed here
             self._processor.complete_pending(after, RECONCILE, event_id)
+            after = self._repo.get_purchase(purchase_id) or after
         # A manual grant is what an operator said: nothing drifts (an unowned one is an erased user's).
         kinds = set() if after.store is Store.MANUAL else set(drift_between(before, after))
         if status == "swept" and any(c.old and c.old.active and not (c.new and c.new.active) for c in outcome.changes):
@@ -171,8 +161,21 @@ class Reconciler:
             detail=_example(before, after),
         )
 
-    def _apply_truth(self, purchase: Purchase, event_id: str, now: datetime) -> Outcome | None:
-        """The store's current truth about the purchase, applied; None when its store cannot be asked."""
+    def _apply(self, purchase: Purchase, truth: Truth | None, event_id: str, now: datetime) -> Outcome:
+        """The store's truth recorded and applied through the processor (the owner's partition read for
+        the purchase's copy); with no truth, the purchase swept."""
+        if truth is None:
+            return self._processor.sweep(purchase, RECONCILE, event_id)
+        self._record(event_id, truth.event_type, purchase, truth.fetched, now)
+        if truth.play is not None:
+            outcome = self._processor.apply_play(truth.play, app=truth.package)
+            if truth.play.needs_acknowledgement:  # a purchase left unacknowledged would be refunded by Google
+                self._processor.acknowledge_play(truth.play, purchase.product_id, truth.package)
+            return outcome
+        return self._processor.apply(truth.update, source=RECONCILE, owner_hint=next(iter(purchase.owner_ids), None))
+
+    def _truth(self, purchase: Purchase, event_id: str, now: datetime) -> Truth | None:
+        """What the purchase's store says now; None when its store cannot be asked."""
         key = purchase.store_key
         if purchase.store is Store.MANUAL:
             return None
@@ -181,9 +184,9 @@ class Reconciler:
             transaction, renewal, status = self._app_store.current_transaction(
                 key, app=purchase.app, environment=purchase.environment
             )
-            self._record(event_id, "app_store.transaction", purchase, {"transaction": transaction, "renewal": renewal, "status": status}, now)
             apple_facts = apple.normalize_transaction(transaction, renewal, status)
-            return self._processor.apply(replace(apple_facts.update_for(None), event_id=event_id), source=RECONCILE)
+            fetched = {"transaction": transaction, "renewal": renewal, "status": status}
+            return Truth(replace(apple_facts.update_for(None), event_id=event_id), "app_store.transaction", fetched)
         if purchase.store is Store.PLAY_STORE and self._play is not None and self._play_packages:
             package = purchase.app or self._play_packages[0]
             if purchase.expires_at is None and purchase.product_id:  # a one-time product
@@ -192,17 +195,12 @@ class Reconciler:
             else:
                 resource = self._play.get_subscription_v2(package, key)
                 facts = google.subscription_facts(key, resource, now, event_id)
-            self._record(event_id, "play_store.purchase", purchase, resource, now)
-            outcome = self._processor.apply_play(facts, app=package)
-            if facts.needs_acknowledgement:  # a purchase left unacknowledged would be refunded by Google
-                self._processor.acknowledge_play(facts, purchase.product_id, package)
-            return outcome
+            update = facts.update_for(None, store_key=key, app=package)
+            return Truth(update, "play_store.purchase", resource, play=facts, package=package)
         if purchase.store is Store.STRIPE and self._stripe is not None and key.startswith("sub_"):
             subscription = self._stripe.subscription(key)
-            self._record(event_id, "stripe.subscription", purchase, subscription, now)
             snapshot, _ = subscription_snapshot(subscription, now, self._processor.stripe_grace)
-            update = PurchaseUpdate(Store.STRIPE, key, event_id, now, snapshot=snapshot)
-            return self._processor.apply(update, source=RECONCILE)
+            return Truth(PurchaseUpdate(Store.STRIPE, key, event_id, now, snapshot=snapshot), "stripe.subscription", subscription)
         return None
 
     def _record(self, event_id: str, event_type: str, purchase: Purchase, fetched: Any, now: datetime) -> None:
@@ -270,30 +268,6 @@ class Reconciler:
                 metrics.add_metric(name=_metric_name(name), unit="Count", value=value)
         self._repo.add_to_report(report_id, {k: v for k, v in counts.items() if v}, examples)
         complete_if_done(self._repo, report_id, self._clock.now())
-
-
-CHECK_STATUSES = ("checked", "swept", "unknown", "missing", "not_configured", "errors")
-QUEUED, MANUAL, COMPLETE = "queued", "manual", "complete"  # report statuses (and "selecting" before)
-
-
-def complete_if_done(repo: DriftStore, report_id: str, now: datetime) -> bool:
-    """Mark a report `complete` once the workers have reported as many checks as were queued (a scan's
-    Play catch-up is one more); whoever sees it so first (the last worker, or the scan itself when the
-    workers were quicker than it) marks it. One more read per batch."""
-    report = repo.report(report_id)
-    if not report or report.get("status") not in (QUEUED, MANUAL):
-        return False
-    expected = int(report.get("selected") or 0) + (1 if report.get("status") == QUEUED else 0)
-    if checks_reported(report.get("counts") or {}) < expected:
-        return False
-    repo.save_report(report_id, {"status": COMPLETE, "completedAt": rfc3339(now)})
-    logger.info("drift scan report complete", extra={"report_id": report_id})
-    return True
-
-
-def checks_reported(counts: Mapping[str, Any]) -> int:
-    """Checks the workers reported (each check has one status; a failed one counts as an error)."""
-    return sum(int(counts.get(status, 0)) for status in CHECK_STATUSES)
 
 
 def _metric_name(count: str) -> str:

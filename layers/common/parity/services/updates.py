@@ -38,6 +38,7 @@ class Outcome:
     changes: tuple[EntitlementChange, ...] = ()
     claim_refused: bool = False  # the update's claimant was refused by the strategy or a manual owner
     refusal: Refusal | None = None  # why the claim was refused
+    purchase: Purchase | None = None  # the purchase as written (applied), at its new version
 
 
 @dataclass(frozen=True)
@@ -279,7 +280,8 @@ class UpdateApplier:
             return Outcome("duplicate", purchase.purchase_id)
         metrics.add_metric(name="EventsApplied", unit="Count", value=1)
         self._writer.finish(written, now, loaded)
-        return Outcome("applied", purchase.purchase_id, projection.changes, claim_refused=claim.refused, refusal=claim.refusal)
+        stored = None if written.pending else written.commit.purchases[0].purchase  # as written: no batch after
+        return Outcome("applied", purchase.purchase_id, projection.changes, claim.refused, claim.refusal, stored)
 
     def _credit(self, purchase: Purchase, update: PurchaseUpdate) -> str | None:
         """The user a consumable delivered by this update is credited to (`purchase.completed`), once per

@@ -1,23 +1,29 @@
-"""The drift scan's bookkeeping (`parity.ports.DriftStore`): the due index (GSI2), reports, cursors."""
+"""The drift scan's bookkeeping (`parity.ports.DriftStore`): the due index (GSI2), reports, cursors and
+the daily check budgets."""
 
 from __future__ import annotations
 
+import json
+import time
 from collections.abc import Iterator, Sequence
 from datetime import datetime
 from typing import Any
 
+from botocore.exceptions import ClientError
+
 from ...domain.drift import DUE_SHARDS
 from ...domain.model import Purchase
 from .schema import (
-    DUE_PREFIX,
     GSI2,
     GSI2PK,
     GSI2SK,
     PK,
     REPORTS,
     SK,
+    budget_key,
     cursor_key,
     due_index,
+    due_partition,
     due_until,
     iso,
     purchase_id_of,
@@ -27,6 +33,7 @@ from .schema import (
 from .table import OnTable, load_item
 
 MAX_REPORT_EXAMPLES = 20
+BUDGET_KEPT_SECONDS = 3 * 86400  # a day's budget item outlives its day a little, then TTL removes it
 
 
 def _report(item: dict[str, Any]) -> dict[str, Any]:
@@ -36,17 +43,33 @@ def _report(item: dict[str, Any]) -> dict[str, Any]:
 class DynamoDriftStore(OnTable):
     """Which purchases are due for a store check, the scan's reports and its cursors, on the table."""
 
-    def due_purchases(self, now: datetime, page_size: int = 500) -> Iterator[str]:
-        """The ids of the purchases due for a check by `now`, shard after shard (GSI2, keys only)."""
+    def due_page(
+        self, now: datetime, shard: int, ends: bool, after: str | None = None, limit: int = 500
+    ) -> tuple[list[str], str | None]:
+        """One page of a shard's pass (GSI2, keys only, oldest due first): the ids, and where it goes on."""
+        request: dict[str, Any] = {
+            "TableName": self._table.name,
+            "IndexName": GSI2,
+            "KeyConditionExpression": "GSI2PK = :pk AND GSI2SK <= :until",
+            "ExpressionAttributeValues": {":pk": {"S": due_partition(shard, ends)}, ":until": {"S": due_until(now)}},
+            "Limit": limit,
+        }
+        if after:
+            request["ExclusiveStartKey"] = json.loads(after)
+        response = self._table.client.query(**request)
+        last = response.get("LastEvaluatedKey")
+        return [purchase_id_of(item["PK"]["S"]) for item in response.get("Items", [])], json.dumps(last) if last else None
+
+    def due_purchases(self, now: datetime) -> Iterator[str]:
+        """The ids of every purchase due by `now`: each shard's due pass, then its rolling slice."""
         for shard in range(DUE_SHARDS):
-            for page in self._table.pages(
-                IndexName=GSI2,
-                KeyConditionExpression="GSI2PK = :pk AND GSI2SK <= :until",
-                ExpressionAttributeValues={":pk": {"S": f"{DUE_PREFIX}{shard}"}, ":until": {"S": due_until(now)}},
-                Limit=page_size,
-            ):
-                for item in page:
-                    yield purchase_id_of(item["PK"]["S"])
+            for ends in (True, False):
+                after: str | None = None
+                while True:
+                    ids, after = self.due_page(now, shard, ends, after)
+                    yield from ids
+                    if after is None:
+                        break
 
     def mark_checked(self, purchase: Purchase, at: datetime) -> bool:
         """Record that the purchase (as read, at its version) was checked with its store at `at`: its
@@ -60,6 +83,32 @@ class DynamoDriftStore(OnTable):
                 ConditionExpression="version = :version",
             )
         )
+
+    def spend_budget(self, name: str, wanted: int, limit: int) -> int:
+        """Take up to `wanted` from the budget `name` (`limit` in all): one conditional ADD; when it
+        does not fit, what is left is taken instead (0 once spent)."""
+        wanted = min(wanted, limit)
+        while wanted > 0:
+            try:
+                self._table.client.update_item(
+                    **self._table.update(
+                        budget_key(name),
+                        "SET #ttl = :ttl ADD used :n",
+                        {":n": wanted, ":room": limit - wanted, ":ttl": int(time.time()) + BUDGET_KEPT_SECONDS},
+                        ConditionExpression="attribute_not_exists(used) OR used <= :room",
+                        ExpressionAttributeNames={"#ttl": "ttl"},
+                    )
+                )
+                return wanted
+            except ClientError as error:
+                if error.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                    raise
+            wanted = min(wanted, limit - self._budget_used(name))
+        return 0
+
+    def _budget_used(self, name: str) -> int:
+        response = self._table.client.get_item(TableName=self._table.name, Key=budget_key(name), ConsistentRead=True)
+        return int((response.get("Item") or {}).get("used", {}).get("N", 0))
 
     def save_report(self, report_id: str, fields: dict[str, Any]) -> None:
         """Create or overwrite a scan report's fields (`REPORTS` / `<report id>`; ids sort by time)."""

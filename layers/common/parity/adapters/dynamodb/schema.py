@@ -18,8 +18,9 @@
 GSI1 (all attributes) lists events by arrival (`<receivedAt>#<eventId>`) under `EVENTS#<source>:<key it
 arrived with>`, then under `EVENTS#<purchaseId>` once processing applies it to a purchase (the
 purchase's history: admin reports, replays), or under `UNRESOLVED` while it is parked.
-GSI2 (keys only) holds each purchase under `DUE#<shard>` at `<due time>#<purchaseId>`: the drift scan
-reads what is due without a table scan.
+GSI2 (keys only) holds each purchase under `DUE#<shard>` (the scan's first pass: access should have
+ended, projections pending) or `RECHECK#<shard>` (the rolling slice) at `<due time>#<purchaseId>`: the
+drift scan reads what is due without a table scan, one shard per invocation.
 
 The README's "DynamoDB (one table)" section is the prose version of this module: keep them consistent.
 Attribute names are listed per item type below; `tests/unit/test_dynamodb_schema.py` checks that the
@@ -31,7 +32,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any, overload
 
-from ...domain.drift import due_at, due_shard
+from ...domain.drift import due, due_shard
 from ...domain.model import Purchase
 from ...domain.ownership import AuditRecord
 
@@ -107,7 +108,7 @@ PURCHASE_ATTRIBUTES = frozenset(
     }
 )  # fmt: skip
 REVOCATION_ATTRIBUTES = frozenset({"ref", "coversUntil", "active", "at", "refund"})
-DUE_PREFIX = "DUE#"  # GSI2 partitions: DUE#<shard>
+DUE_PREFIX, RECHECK_PREFIX = "DUE#", "RECHECK#"  # GSI2 partitions: DUE#<shard>, RECHECK#<shard>
 
 
 def purchase_pk(purchase_id: str) -> str:
@@ -124,12 +125,16 @@ def purchase_id_of(pk: str) -> str:
 
 
 def due_index(purchase: Purchase, recheck: timedelta) -> dict[str, str]:
-    """The purchase's place in GSI2: when it is next due for a store check (`recheck` after its last).
-    A purchase with projections still to be written is due at once: the next scan completes them."""
-    due = due_at(purchase, recheck)
-    if purchase.pending_users:
-        due = min(due, purchase.event_time) if due else purchase.event_time
-    return {GSI2PK: f"{DUE_PREFIX}{due_shard(purchase.purchase_id)}", GSI2SK: f"{iso(due)}#{purchase.purchase_id}"}
+    """The purchase's place in GSI2: when it is next due for a store check (`domain.drift.due`), in its
+    shard's first pass (`DUE#`) or its rolling slice (`RECHECK#`)."""
+    slot = due(purchase, recheck)
+    prefix = DUE_PREFIX if slot.ends else RECHECK_PREFIX
+    return {GSI2PK: f"{prefix}{due_shard(purchase.purchase_id)}", GSI2SK: f"{iso(slot.at)}#{purchase.purchase_id}"}
+
+
+def due_partition(shard: int, ends: bool) -> str:
+    """The GSI2 partition of one shard's pass."""
+    return f"{DUE_PREFIX if ends else RECHECK_PREFIX}{shard}"
 
 
 def due_until(now: datetime) -> str:
@@ -240,6 +245,8 @@ def audit_key(record: AuditRecord, position: int) -> dict[str, Any]:
 REPORTS = "REPORTS"
 CURSOR = "CURSOR"
 CURSOR_ATTRIBUTES = frozenset({"value"})
+BUDGET = "BUDGET"  # a day's spending of a check budget: BUDGET / <name> (`used`, expires by `ttl`)
+BUDGET_ATTRIBUTES = frozenset({"used", "ttl"})
 
 
 def report_key(report_id: str) -> dict[str, Any]:
@@ -248,6 +255,10 @@ def report_key(report_id: str) -> dict[str, Any]:
 
 def cursor_key(name: str) -> dict[str, Any]:
     return key(CURSOR, name)
+
+
+def budget_key(name: str) -> dict[str, Any]:
+    return key(BUDGET, name)
 
 
 # -- times: stored as ISO 8601 text, which sorts as it reads (the sort keys above rely on it) -------------

@@ -63,7 +63,11 @@ def test_the_openapi_document_is_served_and_every_route_in_it_is_served(parity):
     assert reply.status == 200 and reply.json == document()
     for path, item in reply.json["paths"].items():
         concrete = path.replace("{userId}", "u_probe").replace("{purchaseId}", "stripe:sub_probe")
+        concrete = concrete.replace("{source}", "stripe").replace("{eventId}", "evt_probe")
         for method in item:
             answer = parity.request(method.upper(), concrete, b"{}" if method in ("post", "put") else None)
-            unrouted = answer.status == 405 or (answer.status == 404 and answer.json["error"]["code"] == "not_found")
+            # the stack's own 404 for a path it has no route for (a route's 404 says what it did not find)
+            unrouted = answer.status == 405 or (
+                answer.status == 404 and answer.json["error"]["message"].startswith("There is no route")
+            )
             assert not unrouted, (method, path, answer.status, answer.raw[:200])

@@ -118,3 +118,49 @@ def test_the_receipt_schema_is_the_one_the_route_validates_with(doc):
     assert validator.is_valid({"store": "stripe", "checkoutSessionId": "cs_test_1"})
     assert not validator.is_valid({"store": "amazon", "receipt": "x"})
     assert json.dumps(doc).count('"Receipt"') >= 1
+
+
+def test_every_path_parameter_and_query_parameter_is_described(doc):
+    for path, item in doc["paths"].items():
+        names = {part[1:-1] for part in path.split("/") if part.startswith("{")}
+        for method, operation in item.items():
+            parameters = operation.get("parameters", [])
+            assert {p["name"] for p in parameters if p["in"] == "path"} == names, (method, path)
+            assert all(p["description"] and p["schema"] for p in parameters), (method, path)
+    queries = {
+        (method, path): {p["name"]: p["required"] for p in operation.get("parameters", []) if p["in"] == "query"}
+        for path, item in doc["paths"].items()
+        for method, operation in item.items()
+    }
+    assert queries["get", "/v1/admin/lookup"] == {"q": True}
+    assert queries["get", "/v1/admin/stats"] == {"hours": False}
+    assert queries["get", "/v1/admin/dlq"] == {"max": False}
+    assert queries["delete", "/v1/admin/dlq"] == {"queue": True}
+
+
+def test_erasures_answer_204_without_a_body(doc):
+    for path in ("/v1/users/{userId}", "/v1/admin/users/{userId}"):
+        answers = doc["paths"][path]["delete"]["responses"]
+        assert "content" not in answers["204"] and "200" not in answers, path
+
+
+def test_the_flag_answer_is_the_report_flag_without_its_history(doc):
+    """The two views of the refund-abuse flag differ (the report's carries `history`): each schema holds its own."""
+    cleared = doc["paths"]["/v1/admin/users/{userId}/flags/refund-abuse"]["delete"]["responses"]["200"]
+    media = cleared["content"]["application/json"]
+    example = media["examples"]["cleared"]["value"]
+    validator = _validator(doc, media["schema"])
+    assert validator.is_valid(example)
+    assert not validator.is_valid({**example, "refundAbuse": {**example["refundAbuse"], "history": []}})
+    report = doc["paths"]["/v1/admin/users/{userId}"]["get"]["responses"]["200"]["content"]["application/json"]
+    assert report["examples"]["report"]["value"]["flags"]["refundAbuse"]["history"]
+
+
+def test_a_grant_is_a_manual_purchase_and_its_body_allows_nothing_else(doc):
+    granted = doc["paths"]["/v1/admin/users/{userId}/grants"]["post"]
+    example = granted["responses"]["201"]["content"]["application/json"]["examples"]["granted"]["value"]
+    assert example["store"] == "manual" and example["ownership"] == "manual"
+    assert example["purchaseId"].startswith("manual:")
+    body = _validator(doc, granted["requestBody"]["content"]["application/json"]["schema"])
+    assert body.is_valid({"entitlement": "pro", "expiresAt": None})
+    assert not body.is_valid({"entitlement": "pro", "until": "2026-12-21T10:00:00Z"})

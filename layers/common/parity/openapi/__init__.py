@@ -18,6 +18,8 @@ REF = "#/components/schemas/{model}"
 PATH_PARAMETERS = {
     "userId": "The Parity user id: 1–256 printable characters without whitespace (the JWT's `sub` on app routes).",
     "purchaseId": "`<store>:<store key>`, e.g. `app_store:2000000123456789`; raw or percent-encoded.",
+    "source": "Where the event came from: `stripe`, `app_store`, `play_store` or `admin` (an operator's action).",
+    "eventId": "The event's id as stored (the store's, or an operator action's); percent-encoded as needed.",
 }
 SECURITY = {
     JWT: {
@@ -101,17 +103,22 @@ def _operation(operation: Operation, schemas: dict) -> dict:
         "description": operation.description,
         "security": [{operation.auth: []}] if operation.auth else [],
     }
-    parameters = [name for name in PATH_PARAMETERS if "{" + name + "}" in operation.path]
+    parameters = [
+        {"name": name, "in": "path", "required": True, "description": PATH_PARAMETERS[name], "schema": {"type": "string"}}
+        for name in PATH_PARAMETERS
+        if "{" + name + "}" in operation.path
+    ]
+    parameters += [
+        {"name": q.name, "in": "query", "required": q.required, "description": q.description, "schema": q.schema}
+        for q in operation.query
+    ]
     if parameters:
-        out["parameters"] = [
-            {"name": name, "in": "path", "required": True, "description": PATH_PARAMETERS[name], "schema": {"type": "string"}}
-            for name in parameters
-        ]
+        out["parameters"] = parameters
     if operation.body is not None:
         content: dict[str, Any] = {"schema": schemas[_name(operation.body), "validation"]}
         if operation.body_examples:
             content["examples"] = _examples(operation.body_examples)
-        out["requestBody"] = {"required": True, "content": {"application/json": content}}
+        out["requestBody"] = {"required": operation.body_required, "content": {"application/json": content}}
     out["responses"] = {}
     for answer in operation.answers:
         entry: dict[str, Any] = {"description": answer.description}

@@ -11,6 +11,7 @@ from functools import cache
 
 from .. import views
 from ..domain.entitlements import Catalog, cache_until, compute_entitlements
+from ..domain.grants import end_grant, manual_grant
 from ..domain.model import Purchase, State, Store
 from ..domain.ownership import Action, AuditRecord, Strategy
 from ..domain.users import UserState
@@ -130,5 +131,36 @@ def admin_user() -> dict:
         refund_threshold=3,
         catalog=CATALOG,
         now=NOW,
+        flag_history=(flag_cleared(),),
     )
     return views.admin_user_view(report)
+
+
+def flag_cleared() -> AuditRecord:
+    return AuditRecord(
+        USER, Action.FLAG_CLEARED, NOW - timedelta(days=5), "admin", "flag-cleared:5b0e7c1d9a2f4e3b8c6d1a0f2e4b6c8d",
+        actor=OPERATOR, detail="refunds explained by a billing bug",
+    )  # fmt: skip
+
+
+GRANT_ID = "9f86d081884c4d659a2feaa0c55ad015"
+
+
+def grant_purchase() -> Purchase:
+    """A manual grant of `pro` for 30 days, made a day ago."""
+    return manual_grant(GRANT_ID, "pro", USER, NOW + timedelta(days=29), NOW - timedelta(days=1))
+
+
+def grant() -> dict:
+    granted = grant_purchase()
+    return views.grant_view(granted, granted.owner_ids[0], CATALOG, granted.event_time)
+
+
+def revoked_grant() -> dict:
+    ended = end_grant(grant_purchase(), NOW)
+    return views.grant_view(ended, ended.owner_ids[0], CATALOG, ended.event_time)
+
+
+def flag() -> dict:
+    """The flag after it was cleared: the refunds stay counted."""
+    return views.flag_view(UserState(USER, TOKEN, version=4, refunds=3, flagged_at=None), 3)

@@ -183,10 +183,18 @@ class AdminPurchaseAnswer(PurchaseAnswer):
 
 
 class RefundAbuse(Shape):
+    """The refund-abuse review flag (the flag route's answer: without its history)."""
+
     flagged: bool
     flaggedAt: Timestamp | None
     refunds: int
     threshold: int
+
+
+class ReportedRefundAbuse(RefundAbuse):
+    """The flag in the user report: with its history (flags set and cleared, newest first)."""
+
+    history: list[AuditAnswer]
 
 
 class DoubleBilling(Shape):
@@ -195,7 +203,7 @@ class DoubleBilling(Shape):
 
 
 class Flags(Shape):
-    refundAbuse: RefundAbuse
+    refundAbuse: ReportedRefundAbuse
     doubleBilling: list[DoubleBilling]
 
 

@@ -45,7 +45,7 @@ def plain(document: Any) -> Any:
 
 def checked(counts: dict[str, Any]) -> int:
     """Checks the workers reported (each check has one status)."""
-    from parity.services.drift import checks_reported
+    from parity.services.drift_scan import checks_reported
 
     return checks_reported(counts)
 

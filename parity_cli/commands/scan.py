@@ -24,8 +24,10 @@ def run(ctx, args) -> int:
         started = drift.start_scan(ctx, progress)
     data = {"reportId": started["reportId"], "selected": started["selected"]}
     if args.wait:
-        with ctx.output.progress("checking", total=started["selected"] + 1, unit="checks") as progress:
-            # + 1: the Play voided-purchases catch-up travels with every scan
-            data = drift.wait_for(ctx, started["reportId"], started["selected"] + 1, args.timeout, progress)
+        from parity.services.drift_scan import CATCH_UPS
+
+        expected = started["selected"] + len(CATCH_UPS)  # the catch-ups (Play voids, Stripe payments) travel with every scan
+        with ctx.output.progress("checking", total=expected, unit="checks") as progress:
+            data = drift.wait_for(ctx, started["reportId"], expected, args.timeout, progress)
     ctx.output.result(data, drift.render_report)
     return 0

@@ -396,6 +396,8 @@ def running_stack(
                     **(env or {}),
                 }
             )
+            # The scheduled scan selects every shard itself unless a test wires the shard queue (as on AWS).
+            os.environ.pop("DRIFT_SHARD_QUEUE_URL", None)
             yield Stack(resources, session)
     finally:
         os.environ.clear()

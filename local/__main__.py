@@ -1,6 +1,9 @@
 """`make dev`: run the local stack in the foreground until SIGINT or SIGTERM.
 
-    PYTHONPATH=layers/common:. .venv/bin/python -m local
+    PYTHONPATH=layers/common:. .venv/bin/python -m local [--reset]
+
+The table and queues are kept across restarts in `.parity/state` (or $PARITY_STATE_DIR; local/state.py);
+`--reset` (`make dev RESET=1`) starts empty.
 
 Configuration comes from the contract's environment variables (PORT, CATALOG_FILE, STRIPE_*,
 AUTH_*, ...); whatever is missing falls back to the demo configuration, and the banner says which.
@@ -41,7 +44,7 @@ def main() -> int:
     from parity.settings import ConfigurationError
 
     config = Config.from_env(os.environ)
-    stack = Stack(config)
+    stack = Stack(config, reset="--reset" in sys.argv[1:])
     try:
         stack.start()
     except ConfigurationError as error:
@@ -127,6 +130,15 @@ def _banner(stack, seconds: float) -> None:
         if config.admin_token
         else "  admin:      off (set ADMIN_TOKEN to use the admin routes)",
     ]
+    state = stack.state
+    if state is not None and state.durable:
+        items, messages = stack.restored
+        lines.append(
+            f"  state:      kept in {state.directory} ({items} items, {messages} messages restored); "
+            "make dev RESET=1 starts empty"
+        )
+    elif state is not None:
+        lines.append(f"  state:      in memory only ({state.directory} is used by another running stack)")
     if config.webhook_url:
         header = "with" if config.webhook_authorization else "WITHOUT (WEBHOOK_AUTHORIZATION unset)"
         lines.append(f"  webhook:    change events POSTed to {config.webhook_url}, {header} an Authorization header")

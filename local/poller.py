@@ -57,8 +57,14 @@ def sqs_record(message: dict, queue_arn: str) -> dict:
 
 
 class QueuePoller(threading.Thread):
-    def __init__(self, source: QueueSource, queue_url: str, queue_arn: str, sqs, stop: threading.Event) -> None:
-        super().__init__(name=f"poll-{source.queue}", daemon=True)
+    """One of a queue's pollers: like Lambda's event source, several poll a queue at once and their
+    batches run concurrently; on a FIFO queue SQS (moto) hands no poller a message group another one
+    has in flight, so each group is still processed one message at a time, in order."""
+
+    def __init__(
+        self, source: QueueSource, queue_url: str, queue_arn: str, sqs, stop: threading.Event, number: int = 0
+    ) -> None:
+        super().__init__(name=f"poll-{source.queue}-{number}", daemon=True)
         self.source, self.queue_url, self.queue_arn = source, queue_url, queue_arn
         self._sqs, self._halt = sqs, stop
 

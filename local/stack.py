@@ -22,9 +22,9 @@ from boto3.dynamodb.types import TypeDeserializer
 from local.auth import DemoKeys, JwtVerifier
 from local.config import DEMO_AUDIENCE, Config, function_environment, isolate_aws
 from local.connection import CONNECTION_FILE_ENV, connection_file_path, pid_alive
-from local.functions import from_template, unrouted_function_urls
+from local.functions import MAX_INSTANCES, from_template, unrouted_function_urls
 from local.poller import ChangeTap, QueuePoller
-from local.resources import REGION, STACK_NAME, Resources, create_resources, load_template
+from local.resources import ACCOUNT, REGION, STACK_NAME, Resources, create_resources, load_template
 from local.server import (
     Endpoint,
     LocalServer,
@@ -42,8 +42,12 @@ log = logging.getLogger("local.stack")
 # The connection file (local/connection.py) for the operator console and the demo: where moto's server
 # listens and the created resources by logical id. Written once the stack serves, removed on a clean stop.
 class Stack:
-    def __init__(self, config: Config) -> None:
+    def __init__(self, config: Config, reset: bool = False) -> None:
         self.config = config
+        self.reset = reset  # start empty: the state directory's content is dropped first
+        self.state = None  # local.state.DurableState: the table and queues kept across restarts
+        self.restored: tuple[int, int] = (0, 0)  # (items, messages) loaded at start
+        self._undo: list = []  # the moto patches, undone at stop
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
         self._moto = None
@@ -91,7 +95,8 @@ class Stack:
         self._dynamodb = boto3.client("dynamodb")
         for source in functions.queue_sources:
             url = self.resources.queue_url(source.queue)
-            self._threads.append(QueuePoller(source, url, self.resources.arns[source.queue], sqs, self._stop))
+            for number in range(MAX_INSTANCES):  # Lambda polls with several pollers, batches run concurrently
+                self._threads.append(QueuePoller(source, url, self.resources.arns[source.queue], sqs, self._stop, number))
         bus = os.environ.get("EVENT_BUS_NAME")
         if bus:
             self.tap = ChangeTap(sqs, events, bus, self._stop)
@@ -107,6 +112,7 @@ class Stack:
         self._httpd.router = Router(self._endpoints(functions.routes))
         # Before the first request is served: whoever sees the stack healthy finds the file written.
         self._write_connection_file(template)
+        self._load_state()
         for thread in self._threads:
             thread.start()
         self._serving = threading.Thread(target=self._httpd.serve_forever, args=(0.1,), name="http", daemon=True)
@@ -114,6 +120,12 @@ class Stack:
 
     def _start_aws(self) -> None:
         from moto.server import ThreadedMotoServer
+
+        from local import moto_locks, moto_speed
+
+        # Before moto serves: its DynamoDB at a cost that does not grow with the table, each request
+        # atomic under its service's lock, the changes noted for the state directory.
+        self._undo = [moto_speed.install(), moto_locks.install()]
 
         self._moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
         self._moto.start()
@@ -130,11 +142,44 @@ class Stack:
             self._httpd.server_close()
         for thread in self._threads:
             thread.join(timeout=15)
+        self._save_state()
         self._remove_connection_file()
         if self.demo_stores is not None:
             self.demo_stores.stop()
         if self._moto is not None:
             self._moto.stop()
+        for undo in reversed(self._undo):
+            undo()
+        self._undo = []
+
+    # ------------------------------------------------------------------------------ durable state
+
+    @staticmethod
+    def _backends():
+        from moto.dynamodb.models import dynamodb_backends
+        from moto.sqs.models import sqs_backends
+
+        return dynamodb_backends[ACCOUNT][REGION], sqs_backends[ACCOUNT][REGION]
+
+    def _load_state(self) -> None:
+        """The table and queues as the last run left them (local/state.py), before anything polls."""
+        from local.state import DurableState, state_dir_path
+
+        self.state = DurableState(state_dir_path(os.environ), reset=self.reset)
+        self.restored = self.state.load(*self._backends())
+        if self.state.durable:
+            log.info("state in %s: %d items and %d messages restored", self.state.directory, *self.restored)
+
+    def _save_state(self) -> None:
+        state, self.state = self.state, None
+        if state is not None:
+            try:
+                items, messages = state.close(*self._backends())
+            except OSError as error:  # the journal still holds every change: the next start replays it
+                log.error("could not save the state in %s: %s", state.directory, error)
+                return
+            if state.durable:
+                log.info("state saved in %s: %d items, %d messages", state.directory, items, messages)
 
     # ------------------------------------------------------------------------ connection file
 

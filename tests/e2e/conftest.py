@@ -366,6 +366,9 @@ def local_stack(workdir: Path, idp: IdentityProvider, **settings: str) -> Iterat
         AUTH_AUDIENCE=f"some-other-app,{AUDIENCE}",
         OFFLINE_GRACE_SECONDS=str(OFFLINE_GRACE_SECONDS),
         ADMIN_TOKEN=ADMIN_TOKEN,
+        # The stack's table and queues are kept here across its restarts, never in the checkout's
+        # .parity/state: no test sees another's (or a developer's) state.
+        PARITY_STATE_DIR=str(workdir / "state"),
         # Failed records come back on the processor's own backoff; compressed here (1, 2, 4, 8 s), as
         # on AWS it takes 15 s to a minute (an hour during a store outage).
         **{**RETRY_SCHEDULE, **settings},

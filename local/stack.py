@@ -24,6 +24,7 @@ from local.config import DEMO_AUDIENCE, Config, function_environment, isolate_aw
 from local.connection import CONNECTION_FILE_ENV, connection_file_path, pid_alive
 from local.functions import MAX_INSTANCES, from_template, unrouted_function_urls
 from local.poller import ChangeTap, QueuePoller
+from local.priority import FrontDoor
 from local.resources import ACCOUNT, REGION, STACK_NAME, Resources, create_resources, load_template
 from local.server import (
     Endpoint,
@@ -48,6 +49,7 @@ class Stack:
         self.state = None  # local.state.DurableState: the table and queues kept across restarts
         self.restored: tuple[int, int] = (0, 0)  # (items, messages) loaded at start
         self._undo: list = []  # the moto patches, undone at stop
+        self.front = FrontDoor()  # requests answered first, queue batches between them
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
         self._moto = None
@@ -95,8 +97,9 @@ class Stack:
         self._dynamodb = boto3.client("dynamodb")
         for source in functions.queue_sources:
             url = self.resources.queue_url(source.queue)
+            arn = self.resources.arns[source.queue]
             for number in range(MAX_INSTANCES):  # Lambda polls with several pollers, batches run concurrently
-                self._threads.append(QueuePoller(source, url, self.resources.arns[source.queue], sqs, self._stop, number))
+                self._threads.append(QueuePoller(source, url, arn, sqs, self._stop, number, self.front))
         bus = os.environ.get("EVENT_BUS_NAME")
         if bus:
             self.tap = ChangeTap(sqs, events, bus, self._stop)
@@ -132,6 +135,9 @@ class Stack:
         host, port = self._moto.get_host_and_port()
         self.endpoint_url = f"http://{host}:{port}"
         isolate_aws(os.environ, self.endpoint_url)
+        from local import inprocess_aws
+
+        self._undo.append(inprocess_aws.install(self.endpoint_url))  # this process's calls skip HTTP
 
     def stop(self) -> None:
         """Stop taking requests, let the pollers finish their batch, then stop moto."""
@@ -259,8 +265,14 @@ class Stack:
             endpoints += self.demo_stores.endpoints()
         jwks_url = config.auth_jwks_url or f"{config.base_url}/.well-known/jwks.json"
         verifier = JwtVerifier(jwks_url, config.auth_issuer, config.auth_audiences)
-        endpoints += [function_endpoint(route, verifier, config.admin_token) for route in routes]
+        endpoints += [self._front_door(route, function_endpoint(route, verifier, config.admin_token)) for route in routes]
         return endpoints
+
+    def _front_door(self, route, endpoint: Endpoint) -> Endpoint:
+        """A webhook's endpoint, counted while it answers (local/priority.py: deliveries first)."""
+        if route.kind != "function_url":
+            return endpoint
+        return Endpoint(endpoint.method, endpoint.path, self.front.track(endpoint.handle))
 
     def routes_summary(self) -> list[str]:
         return [f"{endpoint.method} {endpoint.path}" for endpoint in self._httpd.router.endpoints]

@@ -10,7 +10,8 @@ stack (`fast_transactions()`, tests.support.harness).
   moto's own "backup" becomes the table itself, and when the transaction fails (a condition, a
   validation error, two operations on one item, anything raised), exactly those items are put back
   as they were and the ones that did not exist are removed: all or nothing, as before, at a cost
-  that depends on the transaction alone.
+  that depends on the transaction alone. (Only items an Update changes in place are copied; UpdateItem's
+  own copy of the item, kept for a stream, is skipped when the table has none.)
 - Query: moto lists *every* item of the table, sorted, for each Query, then keeps the partition asked
   for (or, on an index, the items whose index key matches, sorted again). Here a Query on the table
   reads only its partition (moto then filters and sorts it as before), and a Query on an index skips
@@ -51,10 +52,13 @@ class _CopyShim:
 
     @staticmethod
     def deepcopy(value, memo=None):
+        from moto.dynamodb.models.dynamo_type import Item
         from moto.dynamodb.models.table import Table
 
         if getattr(_state, "in_transaction", False) and isinstance(value, Table):
             return value
+        if getattr(_state, "item_unread", False) and isinstance(value, Item):
+            return value  # UpdateItem's copy of the item before the update: only a stream reads it
         return _copy.deepcopy(value, memo)
 
 
@@ -87,7 +91,10 @@ def _transaction_backup(backend, transact_items: list[dict]) -> dict:
             hash_key, range_key = item_key(table, op["Item"] if kind == "Put" else op["Key"])
             key = (table.name, hash_key, range_key)
             if key not in backup:
-                backup[key] = _copy.deepcopy(table.get_item(hash_key, range_key))
+                # An Update changes the item in place; a Put or a Delete replaces or drops the object
+                # and leaves it as it was.
+                current = table.get_item(hash_key, range_key)
+                backup[key] = _copy.deepcopy(current) if kind == "Update" else current
     return backup
 
 
@@ -113,7 +120,17 @@ def _patches() -> list[tuple[object, str, object]]:
         *_name_cache_patches(),
         _jsonpath_patch(),
         _item_patch(),
+        _update_expression_patch(),
     ]
+
+
+def _update_expression_patch() -> tuple[object, str, object]:
+    """moto parses an UpdateExpression twice per UpdateItem (the request's check, then the update);
+    the tree is only read there (the validator works on a deep copy of it), so each expression string
+    is parsed once."""
+    from moto.dynamodb.parsing.expressions import UpdateExpressionParser
+
+    return (UpdateExpressionParser, "make", staticmethod(functools.lru_cache(maxsize=1024)(UpdateExpressionParser.make)))
 
 
 def _item_patch() -> tuple[object, str, object]:
@@ -194,8 +211,16 @@ def _table_patches() -> list[tuple[object, str, object]]:
     from moto.dynamodb.models import DynamoDBBackend
     from moto.dynamodb.models.table import Table
 
-    original_transact = DynamoDBBackend.transact_write_items
+    original_transact, original_update = DynamoDBBackend.transact_write_items, DynamoDBBackend.update_item
     original_query, original_all_items = Table.query, Table.all_items
+
+    def update_item(self, table_name, *args, **kwargs):
+        table = self.tables.get(table_name)
+        _state.item_unread = table is not None and table.stream_shard is None
+        try:
+            return original_update(self, table_name, *args, **kwargs)
+        finally:
+            _state.item_unread = False
 
     def transact_write_items(self, transact_items):
         backup = _transaction_backup(self, transact_items)
@@ -234,6 +259,7 @@ def _table_patches() -> list[tuple[object, str, object]]:
 
     return [
         (DynamoDBBackend, "transact_write_items", transact_write_items),
+        (DynamoDBBackend, "update_item", update_item),
         (Table, "query", query),
         (Table, "all_items", all_items),
     ]

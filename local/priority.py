@@ -4,9 +4,9 @@ On AWS the webhook functions run on capacity of their own, apart from the queue 
 deliveries is answered at once while the queue fills, and processing catches up. Locally every
 function shares one interpreter (one core at a time), so a processor batch running during a burst
 slows every answer. Here a poller about to take a batch first waits until no webhook delivery has
-been answered for `QUIET` seconds, or `MAX_HOLD` seconds, whichever is first; while requests keep coming, the
-pollers take turns, one batch at a time. Answers keep their speed, and the queue is drained between
-requests (never stalled) and at full speed after the burst. (A batch already taken runs to the end.)
+been answered for `QUIET` seconds; while deliveries keep coming without such a pause, one batch starts
+every `MAX_HOLD` seconds. Answers keep their speed, and the queue drains between deliveries (never
+stalled) and at full speed after the burst. (A batch already taken runs to the end.)
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ class FrontDoor:
         self._serving = 0
         self._last = 0.0  # when the last answer was given (time.monotonic())
         self._quiet = threading.Condition()
-        self._turn = threading.Lock()  # while requests are answered, one batch at a time
+        self._next_turn = 0.0  # while deliveries keep coming, when the next batch may start
 
     def track(self, handle: Callable) -> Callable:
         """`handle` (an endpoint's handler), counted while it answers."""
@@ -44,18 +44,17 @@ class FrontDoor:
 
     @contextlib.contextmanager
     def batch(self, limit: float = MAX_HOLD) -> Iterator[None]:
-        """Around a poller's receive and batch: when no request is being answered (waiting `limit`
-        seconds at most for that), or else in turn with the other pollers."""
+        """Around a poller's receive and batch: at a quiet moment, or, while deliveries keep coming,
+        once this poller has waited `limit` seconds and no other poller took a turn in the last
+        `limit` seconds (at most one batch per `limit` seconds then, never none)."""
         deadline = time.monotonic() + limit
         with self._quiet:
             while True:
                 now = time.monotonic()
-                quiet = not self._serving and now - self._last >= QUIET
-                if quiet or now >= deadline:
+                if not self._serving and now - self._last >= QUIET:
                     break
-                self._quiet.wait(min(QUIET, deadline - now))
-        if quiet:
-            yield
-            return
-        with self._turn:
-            yield
+                if now >= deadline and now >= self._next_turn:
+                    self._next_turn = now + limit
+                    break
+                self._quiet.wait(max(0.001, min(QUIET, max(deadline, self._next_turn) - now)))
+        yield

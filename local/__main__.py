@@ -64,7 +64,7 @@ def main() -> int:
 
 
 def _exit_without_lingering_threads(patience: float = 5.0) -> None:
-    """The stack is stopped and its state is gone with the process: end it now. A library's non-daemon
+    """The stack is stopped and its state saved (local/state.py): end the process now. A library's non-daemon
     thread (a client's pool, a server's request thread on a busy machine) or atexit hook must not keep it
     alive after a clean stop; a thread still running after `patience` seconds is named in the log."""
     deadline = time.monotonic() + patience

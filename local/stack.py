@@ -3,7 +3,8 @@
 Start order matters: the HTTP port is bound first (a busy port fails before anything else), then
 moto starts and the environment points boto3 at it, the resources are created and the function
 environment set, and only then are the functions imported (they build clients and read settings at
-import, as on a Lambda cold start). Requests wait in the listen backlog until the stack serves.
+import, as on a Lambda cold start); the table and queues are loaded from the state directory
+(local/state.py) before any poller starts. Requests wait in the listen backlog until the stack serves.
 """
 
 from __future__ import annotations

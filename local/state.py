@@ -11,7 +11,8 @@ harmless.
 At start the resources are created from the template as always, then the snapshot and the journal are
 loaded into them (items of tables, messages of queues, by name; anything of a table or queue that no
 longer exists is dropped with a warning), a fresh snapshot is written and the journal emptied. At a
-clean stop (SIGINT, SIGTERM) the same compaction runs. Messages come back visible: whatever was in
+clean stop (SIGINT, SIGTERM) the same compaction runs, and in the background whenever the journal
+passes `JOURNAL_LIMIT` bytes (requests wait for it: a second or two for 100,000 items). Messages come back visible: whatever was in
 flight when the stack stopped is received again (their receive counts are kept, so the redrive policy
 still counts them). Not kept: what the change tap showed (`/_local/changes`), the FIFO deduplication
 window, the EventBridge rules (created again from the template).
@@ -37,6 +38,7 @@ ROOT = Path(__file__).resolve().parent.parent
 STATE_DIR_ENV = "PARITY_STATE_DIR"
 DEFAULT_STATE_DIR = ROOT / ".parity" / "state"
 SNAPSHOT, JOURNAL, LOCK = "snapshot.jsonl", "journal.jsonl", "lock"
+JOURNAL_LIMIT = 64 * 1024 * 1024  # bytes of journal that start a compaction
 # Message fields kept (moto's Message attributes), besides id and body.
 MESSAGE_FIELDS = (
     "sender_id",
@@ -64,6 +66,10 @@ class DurableState:
         self._fd: int | None = None
         self._lock_file = None
         self._write_lock = threading.Lock()
+        self._backends: tuple | None = None  # (DynamoDB, SQS) moto backends, once loaded
+        self._journaled = 0  # bytes written to the journal since the last compaction
+        self._compacting = False
+        self.journal_limit = JOURNAL_LIMIT
         directory.mkdir(parents=True, exist_ok=True)
         self._lock_file = open(directory / LOCK, "a+")  # noqa: SIM115 - held for the stack's life
         try:
@@ -126,6 +132,7 @@ class DurableState:
         if dropped:
             log.warning("state of resources the template no longer has was dropped: %s", ", ".join(sorted(dropped)))
         counts = self.compact(dynamodb, sqs)
+        self._backends = (dynamodb, sqs)
         self._fd = os.open(self.directory / JOURNAL, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
         moto_locks.DYNAMODB.sink = moto_locks.SQS.sink = self.record
         return counts
@@ -149,8 +156,24 @@ class DurableState:
             lines.append(_message_line(message_id, place))
         data = "".join(_dumps(line) + "\n" for line in lines).encode()
         with self._write_lock:
-            if self._fd is not None:
-                os.write(self._fd, data)
+            if self._fd is None:
+                return
+            os.write(self._fd, data)
+            self._journaled += len(data)
+            if self._journaled < self.journal_limit or self._compacting:
+                return
+            self._compacting = True
+        # Not here: this request holds its service's lock, and a compaction takes both.
+        threading.Thread(target=self._compact_in_background, name="state-compaction", daemon=True).start()
+
+    def _compact_in_background(self) -> None:
+        try:
+            if self._backends is not None:
+                self.compact(*self._backends)
+        except Exception:  # the journal keeps everything: the next compaction (or start) folds it
+            log.exception("compacting the state in %s failed", self.directory)
+        finally:
+            self._compacting = False
 
     # --------------------------------------------------------------------------------- compact
 
@@ -173,6 +196,7 @@ class DurableState:
                 out.flush()
                 os.fsync(out.fileno())
             os.replace(scratch, self.directory / SNAPSHOT)
+            self._journaled = 0
             if self._fd is not None:
                 os.ftruncate(self._fd, 0)
             else:

@@ -238,6 +238,34 @@ def test_the_state_directory_brings_back_items_and_messages(aws, tmp_path):
     again.close(_backend(), sqs_backends["123456789012"][REGION])
 
 
+def test_a_long_journal_is_folded_into_the_snapshot_while_the_stack_runs(aws, tmp_path):
+    dynamodb, _ = aws
+    from moto.sqs.models import sqs_backends
+
+    table = _table(dynamodb)
+    state = DurableState(tmp_path / "state")
+    state.load(_backend(), sqs_backends["123456789012"][REGION])
+    state.journal_limit = 2000  # bytes
+    for n in range(40):
+        dynamodb.put_item(TableName=table, Item={"PK": {"S": f"k{n}"}, "SK": {"S": "x"}, "pad": {"S": "p" * 100}})
+
+    def compacted() -> bool:
+        snapshot = (tmp_path / "state" / "snapshot.jsonl").read_text()
+        return not state._compacting and '"k0"' in snapshot
+
+    deadline = time.monotonic() + 10
+    while not compacted() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert compacted()
+    assert (tmp_path / "state" / "journal.jsonl").stat().st_size < 40 * 150  # not the whole history
+    _killed(state)
+    dynamodb.delete_table(TableName=table)
+    _table(dynamodb)
+    again = DurableState(tmp_path / "state")
+    assert again.load(_backend(), sqs_backends["123456789012"][REGION]) == (40, 0)
+    again.close(_backend(), sqs_backends["123456789012"][REGION])
+
+
 def _killed(state: DurableState) -> None:
     """What a SIGKILL leaves: the files as written so far, the directory's lock released, no compaction."""
     import os

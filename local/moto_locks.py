@@ -12,7 +12,7 @@ a delete sends no signal) and tries again, until its wait time is up.
 
 Each request also notes what it changed: the items it wrote (`local.moto_speed.touched`) and the
 messages it sent, received, moved or deleted. When the outermost call of a request returns, still
-under the lock, `Changes.sink` (the durable state, `local.state`) is handed them, so the state on disk
+under the lock, the guard's `sink` (the durable state, `local.state`) is handed them, so the state on disk
 follows the order in which requests changed it.
 """
 
@@ -31,11 +31,10 @@ LONG_POLL_STEP = 0.05
 
 @dataclass
 class Changes:
-    """What one request changed, handed to `sink` (None: nobody keeps it)."""
+    """What one request changed, handed to its service's `Guard.sink` (None: nobody keeps it)."""
 
     items: set = field(default_factory=set)  # (table name, hash DynamoType, range DynamoType | None)
     messages: dict = field(default_factory=dict)  # message id -> (queue, message) or None: gone
-    sink: Callable[[object, object, Changes], None] | None = None
 
 
 _local = threading.local()

@@ -13,8 +13,9 @@ $(STAMP): requirements-dev.txt layers/common/requirements.txt functions/event_pr
 	$(BIN)/pip install --quiet -e .  # the operator console: $(BIN)/parity
 	touch $(STAMP)
 
+# The table and queues are kept in .parity/state across restarts; RESET=1 starts empty.
 dev: $(STAMP)
-	PYTHONPATH=layers/common:. exec $(BIN)/python -m local
+	PYTHONPATH=layers/common:. exec $(BIN)/python -m local $(if $(filter 1 true yes,$(RESET)),--reset)
 
 # STORE=stripe|app_store|play_store (comma-separated; default all); the stack: PARITY_URL, PORT or .parity/local.json
 demo: $(STAMP)

@@ -1,13 +1,14 @@
 """Parity benchmarks: (1) cold import time of each function, (2) App Store signed-data verification
-throughput, (3) AWS calls per operation, (4) deployed size of each function.
+throughput, (3) AWS calls per operation, (4) deployed size of each function, (5) the local stack under
+load (100,000 items in its table).
 
     PYTHONPATH=layers/common:. .venv/bin/python bench/run.py [--runs 15] [--seconds 2] [--write]
-        [--only cold|verify|calls|size] [--compare-python /path/to/python-with-app-store-server-library]
+        [--only cold|verify|calls|size|local] [--compare-python /path/to/python-with-app-store-server-library]
 
 One module per benchmark, each runnable alone (`python -m bench.<module>`, the same as `--only`):
 (1) `bench/cold_start.py`, with the Play client's first call from `bench/play.py`; (2) `bench/verify.py`;
 (3) `bench/calls.py`, with the cost of signing a read from `bench/signing.py`; (4) `bench/sizes.py`, with GoogleLayer against an unpruned install from
-`bench/google_layer.py`. Their docstrings say what each measures and how.
+`bench/google_layer.py`; (5) `bench/local_stack.py`. Their docstrings say what each measures and how.
 
 `--write` puts the tables into docs/BENCHMARKS.md, above `<!-- notes -->` (the notes are kept).
 """
@@ -23,7 +24,7 @@ from pathlib import Path
 if __package__ in (None, ""):  # run as a script (bench/run.py): the repository root holds `bench`
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench import calls, cold_start, play, signing, sizes, verify
+from bench import calls, cold_start, local_stack, play, signing, sizes, verify
 from bench.common import ROOT
 
 BENCH_DATE = "2026-11-22"
@@ -40,7 +41,7 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--runs", type=int, default=15, help="fresh processes per function (default 15)")
     parser.add_argument("--write", action="store_true", help="write the tables into docs/BENCHMARKS.md")
     parser.add_argument("--seconds", type=float, default=2.0, help="verification time per cache mode (default 2)")
-    parser.add_argument("--only", choices=["cold", "verify", "calls", "signing", "size"], help="run one part only")
+    parser.add_argument("--only", choices=["cold", "verify", "calls", "signing", "size", "local"], help="run one part only")
     parser.add_argument(
         "--compare-python", help="an interpreter with app-store-server-library: compare its verifier's import time"
     )
@@ -65,8 +66,8 @@ def _heading() -> list[str]:
 
 def report(args: argparse.Namespace) -> str:
     """Run the benchmarks `args` select, in the order they have always run, and render their sections
-    in the order of docs/BENCHMARKS.md (cold start, size, verification, calls, signing)."""
-    wanted = {args.only} if args.only else {"cold", "size", "verify", "calls", "signing"}
+    in the order of docs/BENCHMARKS.md (cold start, size, verification, calls, signing, local stack)."""
+    wanted = {args.only} if args.only else {"cold", "size", "verify", "calls", "signing", "local"}
     out = _heading()
     if "cold" in wanted:
         cold, first_call = cold_start.cold_starts(args.runs), play.play_first_call(args.runs)
@@ -84,6 +85,8 @@ def report(args: argparse.Namespace) -> str:
         out += calls.render(calls.count_calls())
     if "signing" in wanted:
         out += signing.render(signing.per_read(), signing.cold_cost())
+    if "local" in wanted:
+        out += local_stack.render(local_stack.run(100_000, 200, 8, 10.0, 200))
     return "\n".join(out)
 
 

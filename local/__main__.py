@@ -1,6 +1,9 @@
 """`make dev`: run the local stack in the foreground until SIGINT or SIGTERM.
 
-    PYTHONPATH=layers/common:. .venv/bin/python -m local
+    PYTHONPATH=layers/common:. .venv/bin/python -m local [--reset]
+
+The table and queues are kept across restarts in `.parity/state` (or $PARITY_STATE_DIR; local/state.py);
+`--reset` (`make dev RESET=1`) starts empty.
 
 Configuration comes from the contract's environment variables (PORT, CATALOG_FILE, STRIPE_*,
 AUTH_*, ...); whatever is missing falls back to the demo configuration, and the banner says which.
@@ -41,7 +44,7 @@ def main() -> int:
     from parity.settings import ConfigurationError
 
     config = Config.from_env(os.environ)
-    stack = Stack(config)
+    stack = Stack(config, reset="--reset" in sys.argv[1:])
     try:
         stack.start()
     except ConfigurationError as error:
@@ -61,7 +64,7 @@ def main() -> int:
 
 
 def _exit_without_lingering_threads(patience: float = 5.0) -> None:
-    """The stack is stopped and its state is gone with the process: end it now. A library's non-daemon
+    """The stack is stopped and its state saved (local/state.py): end the process now. A library's non-daemon
     thread (a client's pool, a server's request thread on a busy machine) or atexit hook must not keep it
     alive after a clean stop; a thread still running after `patience` seconds is named in the log."""
     deadline = time.monotonic() + patience
@@ -128,6 +131,15 @@ def _banner(stack, seconds: float) -> None:
         else "  admin:      off (set ADMIN_TOKEN to use the admin routes)",
         f"  signing:    signedEntitlements with {stack.signing_key} (keys: GET /.well-known/jwks.json)",
     ]
+    state = stack.state
+    if state is not None and state.durable:
+        items, messages = stack.restored
+        lines.append(
+            f"  state:      kept in {state.directory} ({items} items, {messages} messages restored); "
+            "make dev RESET=1 starts empty"
+        )
+    elif state is not None:
+        lines.append(f"  state:      in memory only ({state.directory} is used by another running stack)")
     if config.webhook_url:
         header = "with" if config.webhook_authorization else "WITHOUT (WEBHOOK_AUTHORIZATION unset)"
         lines.append(f"  webhook:    change events POSTed to {config.webhook_url}, {header} an Authorization header")

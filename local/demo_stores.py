@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import shutil
 import tempfile
+import time
 from collections.abc import MutableMapping
 from contextlib import ExitStack
 from pathlib import Path
@@ -30,6 +31,9 @@ from parity.domain import limits
 DEMO_APP = "com.example.parity"
 DEMO_APP_APPLE_ID = "1234567890"
 DEMO_PLAY_PRODUCT = "pro_monthly"
+# In this run's Play purchase tokens and Pub/Sub message ids: the state directory keeps earlier runs'
+# purchases and events, whose ids a fresh counter would repeat.
+RUN = str(int(time.time() * 1000))
 
 
 class DemoStores:
@@ -124,11 +128,11 @@ class DemoStores:
         account, product = document.get("obfuscatedExternalAccountId"), document.get("productId") or DEMO_PLAY_PRODUCT
         if not isinstance(product, str) or (account is not None and not isinstance(account, str)):
             return error_response(400, "bad_request", "obfuscatedExternalAccountId and productId are strings.")
-        token = google.purchase_token()
+        token = google.purchase_token().replace(".", f"{RUN}.", 1)
         fields = {"externalAccountIdentifiers": {"obfuscatedExternalAccountId": account}} if account else {}
         self.play.add_subscription(token, package=DEMO_APP, product_id=product, **fields)
         notification = google.subscription_notification(token, package=DEMO_APP)
-        message_id = google.new_message_id()
+        message_id = f"{RUN}{google.new_message_id()[-6:]}"
         body = google.push_body(notification, message_id=message_id)
         bearer = google.bearer(google.mint_token(self.google_key, audience=self.audience))
         return json_response(

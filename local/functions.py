@@ -9,6 +9,7 @@ authorizer) and its SQS event sources. Only the paths of function URLs are local
 from __future__ import annotations
 
 import importlib.util
+import os
 import threading
 import time
 import uuid
@@ -31,9 +32,12 @@ FUNCTION_URL_PATHS = {
 # Auth kinds of a route: the API's JWT authorizer, IAM (locally `Bearer $ADMIN_TOKEN`), or none.
 JWT, ADMIN, NONE = "jwt", "admin", "none"
 
-# The functions share one process (and Powertools' logger and metrics singletons): invocations run
-# one at a time, as if each were the only warm container. Moto serves from other threads meanwhile.
-_INVOKE_LOCK = threading.Lock()
+# Invocations run concurrently, as on Lambda: an instance of a function (its module imported on its
+# own, with its own clients and module-level state) serves one invocation at a time, and an invocation
+# finding every instance busy gets a new one, up to this many per function (then it waits for one to be
+# free). One interpreter runs them all, so a few are enough to keep requests from queueing behind each
+# other; PARITY_LOCAL_INSTANCES changes it.
+MAX_INSTANCES = max(1, int(os.environ.get("PARITY_LOCAL_INSTANCES") or 4))
 
 
 @dataclass(frozen=True)
@@ -67,26 +71,57 @@ class Function:
     handler_path: str  # e.g. "app.lambda_handler"
     memory_mb: int
     timeout_s: int
-    _handler: Callable[[dict, Any], Any] | None = field(default=None, repr=False)
+    _idle: list[Callable[[dict, Any], Any]] = field(default_factory=list, repr=False)
+    _instances: int = field(default=0, repr=False)
+    _free: threading.Condition = field(default_factory=threading.Condition, repr=False)
 
     @property
     def name(self) -> str:
         return f"{STACK_NAME}-{self.logical_id}"
 
     def load(self) -> None:
+        """The first instance, at start (as a cold start would: settings read, clients built)."""
+        handler = self._new_instance()
+        with self._free:
+            self._instances += 1
+            self._idle.append(handler)
+
+    def _new_instance(self) -> Callable[[dict, Any], Any]:
         """Import the handler module by file path, under a name of its own (every function has an `app`)."""
         module_path, _, attribute = self.handler_path.rpartition(".")
         source = self.code_dir / (module_path.replace(".", "/") + ".py")
         spec = importlib.util.spec_from_file_location(f"parity_fn_{self.code_dir.name}", source)
         module = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(module)
-        self._handler = getattr(module, attribute)
+        return getattr(module, attribute)
 
     def invoke(self, event: dict) -> Any:
-        if self._handler is None:
-            self.load()
-        with _INVOKE_LOCK:
-            return self._handler(event, LambdaContext(self))
+        handler = self._acquire()
+        try:
+            return handler(event, LambdaContext(self))
+        finally:
+            with self._free:
+                self._idle.append(handler)
+                self._free.notify()
+
+    @property
+    def instances(self) -> int:
+        return self._instances
+
+    def _acquire(self) -> Callable[[dict, Any], Any]:
+        with self._free:
+            while not self._idle and self._instances >= MAX_INSTANCES:
+                self._free.wait()
+            if self._idle:
+                return self._idle.pop()
+            self._instances += 1
+        try:
+            return self._new_instance()
+        except BaseException:
+            with self._free:
+                self._instances -= 1
+                self._free.notify()
+            raise
 
 
 class LambdaContext:
@@ -113,8 +148,36 @@ class Functions:
     queue_sources: tuple[QueueSource, ...]
 
     def load_all(self) -> None:
+        thread_local_log_keys()
         for function in self.functions.values():
             function.load()
+
+
+def thread_local_log_keys() -> None:
+    """Powertools' logger keeps the keys it adds to every line (the Lambda context, the record's event)
+    in one dict per logger: invocations running at once would label each other's lines, and one
+    thread's change could break another's formatting. Here each thread has its own copy of that dict,
+    starting from the keys it had when this ran."""
+    from parity.observability import logger
+
+    formatter = logger.registered_formatter
+    if getattr(type(formatter), "per_thread_keys", False):
+        return
+    base = dict(formatter.log_format)
+    keys = threading.local()
+
+    def get(self) -> dict:
+        current = getattr(keys, "value", None)
+        if current is None:
+            current = keys.value = dict(base)
+        return current
+
+    def set_(self, value: dict) -> None:
+        keys.value = value
+
+    formatter.__class__ = type(
+        type(formatter).__name__, (type(formatter),), {"log_format": property(get, set_), "per_thread_keys": True}
+    )
 
 
 def from_template(template: dict) -> Functions:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import base64
 import collections
+import contextlib
 import json
 import logging
 import sys
@@ -57,23 +58,31 @@ def sqs_record(message: dict, queue_arn: str) -> dict:
 
 
 class QueuePoller(threading.Thread):
-    def __init__(self, source: QueueSource, queue_url: str, queue_arn: str, sqs, stop: threading.Event) -> None:
-        super().__init__(name=f"poll-{source.queue}", daemon=True)
+    """One of a queue's pollers: like Lambda's event source, several poll a queue at once and their
+    batches run concurrently; on a FIFO queue SQS (moto) hands no poller a message group another one
+    has in flight, so each group is still processed one message at a time, in order."""
+
+    def __init__(
+        self, source: QueueSource, queue_url: str, queue_arn: str, sqs, stop: threading.Event, number: int = 0, front=None
+    ) -> None:
+        super().__init__(name=f"poll-{source.queue}-{number}", daemon=True)
         self.source, self.queue_url, self.queue_arn = source, queue_url, queue_arn
         self._sqs, self._halt = sqs, stop
+        self._front = front  # local.priority.FrontDoor: batches wait for a moment without requests
 
     def run(self) -> None:
         while not self._halt.is_set():
             try:
-                messages = self._sqs.receive_message(
-                    QueueUrl=self.queue_url,
-                    AttributeNames=["All"],
-                    MessageAttributeNames=["All"],
-                    MaxNumberOfMessages=min(self.source.batch_size, 10),
-                    WaitTimeSeconds=1,
-                ).get("Messages", [])
-                if messages:
-                    self.deliver(messages)
+                with self._front.batch() if self._front is not None else contextlib.nullcontext():
+                    messages = self._sqs.receive_message(
+                        QueueUrl=self.queue_url,
+                        AttributeNames=["All"],
+                        MessageAttributeNames=["All"],
+                        MaxNumberOfMessages=min(self.source.batch_size, 10),
+                        WaitTimeSeconds=1,
+                    ).get("Messages", [])
+                    if messages:
+                        self.deliver(messages)
             except Exception:  # the poller must outlive any one failure
                 if self._halt.is_set():
                     break

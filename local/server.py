@@ -387,6 +387,7 @@ class LocalServer(ThreadingHTTPServer):
 
     daemon_threads = True
     allow_reuse_address = True
+    request_queue_size = 1024  # the listen backlog (socketserver's default, 5, resets bursts of connections)
     router = Router([])
 
     def __init__(self, port: int) -> None:

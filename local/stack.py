@@ -3,7 +3,8 @@
 Start order matters: the HTTP port is bound first (a busy port fails before anything else), then
 moto starts and the environment points boto3 at it, the resources are created and the function
 environment set, and only then are the functions imported (they build clients and read settings at
-import, as on a Lambda cold start). Requests wait in the listen backlog until the stack serves.
+import, as on a Lambda cold start); the table and queues are loaded from the state directory
+(local/state.py) before any poller starts. Requests wait in the listen backlog until the stack serves.
 """
 
 from __future__ import annotations
@@ -25,10 +26,11 @@ from local.config import DEMO_AUDIENCE, Config, function_environment, isolate_aw
 from local.connection import CONNECTION_FILE_ENV, connection_file_path, pid_alive
 from local.cors import CorsPolicy
 from local.expiry import SWEEP_SECONDS, ExpirySweeper
-from local.functions import from_template, unrouted_function_urls
+from local.functions import MAX_INSTANCES, from_template, unrouted_function_urls
 from local.poller import ChangeTap, QueuePoller
+from local.priority import FrontDoor
 from local.queue_metrics import QueueMetrics
-from local.resources import REGION, STACK_NAME, Resources, create_resources, load_template
+from local.resources import ACCOUNT, REGION, STACK_NAME, Resources, create_resources, load_template
 from local.server import (
     Endpoint,
     LocalServer,
@@ -58,8 +60,13 @@ def console_asset(name: str) -> Response:
 
 
 class Stack:
-    def __init__(self, config: Config) -> None:
+    def __init__(self, config: Config, reset: bool = False) -> None:
         self.config = config
+        self.reset = reset  # start empty: the state directory's content is dropped first
+        self.state = None  # local.state.DurableState: the table and queues kept across restarts
+        self.restored: tuple[int, int] = (0, 0)  # (items, messages) loaded at start
+        self._undo: list = []  # the moto patches, undone at stop
+        self.front = FrontDoor()  # requests answered first, queue batches between them
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
         self._moto = None
@@ -110,7 +117,9 @@ class Stack:
         self._dynamodb = boto3.client("dynamodb")
         for source in functions.queue_sources:
             url = self.resources.queue_url(source.queue)
-            self._threads.append(QueuePoller(source, url, self.resources.arns[source.queue], sqs, self._stop))
+            arn = self.resources.arns[source.queue]
+            for number in range(MAX_INSTANCES):  # Lambda polls with several pollers, batches run concurrently
+                self._threads.append(QueuePoller(source, url, arn, sqs, self._stop, number, self.front))
         # moto keeps items past their TTL: the stack deletes them as DynamoDB would (event bodies).
         interval = float(os.environ.get("LOCAL_TTL_SWEEP_SECONDS") or SWEEP_SECONDS)
         self._threads.append(ExpirySweeper(self._dynamodb, os.environ["TABLE_NAME"], self._stop, interval))
@@ -131,6 +140,7 @@ class Stack:
         self._httpd.router = Router(self._endpoints(functions.routes, template))
         # Before the first request is served: whoever sees the stack healthy finds the file written.
         self._write_connection_file(template)
+        self._load_state()
         for thread in self._threads:
             thread.start()
         self._serving = threading.Thread(target=self._httpd.serve_forever, args=(0.1,), name="http", daemon=True)
@@ -157,11 +167,20 @@ class Stack:
     def _start_aws(self) -> None:
         from moto.server import ThreadedMotoServer
 
+        from local import moto_locks, moto_speed
+
+        # Before moto serves: its DynamoDB at a cost that does not grow with the table, each request
+        # atomic under its service's lock, the changes noted for the state directory.
+        self._undo = [moto_speed.install(), moto_locks.install()]
+
         self._moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
         self._moto.start()
         host, port = self._moto.get_host_and_port()
         self.endpoint_url = f"http://{host}:{port}"
         isolate_aws(os.environ, self.endpoint_url)
+        from local import inprocess_aws
+
+        self._undo.append(inprocess_aws.install(self.endpoint_url))  # this process's calls skip HTTP
 
     def stop(self) -> None:
         """Stop taking requests, let the pollers finish their batch, then stop moto."""
@@ -172,6 +191,7 @@ class Stack:
             self._httpd.server_close()
         for thread in self._threads:
             thread.join(timeout=15)
+        self._save_state()
         self._remove_connection_file()
         if self.demo_stores is not None:
             self.demo_stores.stop()
@@ -179,6 +199,38 @@ class Stack:
             self._moto.stop()
         if self._scratch is not None:
             self._scratch.cleanup()
+        for undo in reversed(self._undo):
+            undo()
+        self._undo = []
+
+    # ------------------------------------------------------------------------------ durable state
+
+    @staticmethod
+    def _backends():
+        from moto.dynamodb.models import dynamodb_backends
+        from moto.sqs.models import sqs_backends
+
+        return dynamodb_backends[ACCOUNT][REGION], sqs_backends[ACCOUNT][REGION]
+
+    def _load_state(self) -> None:
+        """The table and queues as the last run left them (local/state.py), before anything polls."""
+        from local.state import DurableState, state_dir_path
+
+        self.state = DurableState(state_dir_path(os.environ), reset=self.reset)
+        self.restored = self.state.load(*self._backends())
+        if self.state.durable:
+            log.info("state in %s: %d items and %d messages restored", self.state.directory, *self.restored)
+
+    def _save_state(self) -> None:
+        state, self.state = self.state, None
+        if state is not None:
+            try:
+                items, messages = state.close(*self._backends())
+            except OSError as error:  # the journal still holds every change: the next start replays it
+                log.error("could not save the state in %s: %s", state.directory, error)
+                return
+            if state.durable:
+                log.info("state saved in %s: %d items, %d messages", state.directory, items, messages)
 
     # ------------------------------------------------------------------------ connection file
 
@@ -264,9 +316,15 @@ class Stack:
         # CORS_ALLOW_ORIGINS on the API whose template CorsConfiguration says how (API Gateway's behaviour)
         cors = CorsPolicy.from_template(template, cors_origins(os.environ.get("CORS_ALLOW_ORIGINS")))
         for route in routes:
-            endpoint = function_endpoint(route, verifier, config.admin_token)
+            endpoint = self._front_door(route, function_endpoint(route, verifier, config.admin_token))
             endpoints.append(cors.wrap(endpoint) if cors.covers(route.api) else endpoint)
         return endpoints + cors.preflights(route.path for route in routes if cors.covers(route.api))
+
+    def _front_door(self, route, endpoint: Endpoint) -> Endpoint:
+        """A webhook's endpoint, counted while it answers (local/priority.py: deliveries first)."""
+        if route.kind != "function_url":
+            return endpoint
+        return Endpoint(endpoint.method, endpoint.path, self.front.track(endpoint.handle))
 
     def routes_summary(self) -> list[str]:
         return [f"{endpoint.method} {endpoint.path}" for endpoint in self._httpd.router.endpoints]

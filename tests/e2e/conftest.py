@@ -351,14 +351,11 @@ RETRY_SCHEDULE = {
 }
 
 
-@contextmanager
-def local_stack(workdir: Path, idp: IdentityProvider, **settings: str) -> Iterator[Parity]:
-    """`python -m local` on a free port, configured as a deployment would be: the catalog, the Stripe
-    test secret, the identity provider, plus `settings`. SIGTERM at the end must stop it cleanly (exit 0)
-    with no failure in its log."""
+def stack_environment(workdir: Path, idp: IdentityProvider, port: int, **settings: str) -> dict[str, str]:
+    """The environment `python -m local` runs with in these tests: a deployment's configuration (the
+    catalog written to `workdir`), the stack's state in `workdir/state`, plus `settings`."""
     catalog = workdir / "catalog.json"
     catalog.write_text(json.dumps(CATALOG))
-    port = free_port()
     # A clean environment: nothing from the test process (or the shell) leaks into the stack's settings.
     env = {
         name: os.environ[name]
@@ -375,10 +372,23 @@ def local_stack(workdir: Path, idp: IdentityProvider, **settings: str) -> Iterat
         AUTH_AUDIENCE=f"some-other-app,{AUDIENCE}",
         OFFLINE_GRACE_SECONDS=str(OFFLINE_GRACE_SECONDS),
         ADMIN_TOKEN=ADMIN_TOKEN,
+        # The stack's table and queues are kept here across its restarts, never in the checkout's
+        # .parity/state: no test sees another's (or a developer's) state.
+        PARITY_STATE_DIR=str(workdir / "state"),
         # Failed records come back on the processor's own backoff; compressed here (1, 2, 4, 8 s), as
         # on AWS it takes 15 s to a minute (an hour during a store outage).
         **{**RETRY_SCHEDULE, **settings},
     )
+    return env
+
+
+@contextmanager
+def local_stack(workdir: Path, idp: IdentityProvider, **settings: str) -> Iterator[Parity]:
+    """`python -m local` on a free port, configured as a deployment would be: the catalog, the Stripe
+    test secret, the identity provider, plus `settings`. SIGTERM at the end must stop it cleanly (exit 0)
+    with no failure in its log."""
+    port = free_port()
+    env = stack_environment(workdir, idp, port, **settings)
     log_path = workdir / "stack.log"
     with open(log_path, "wb") as log:
         process = subprocess.Popen(

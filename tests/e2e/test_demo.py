@@ -38,7 +38,7 @@ def demo_stack(tmp_path_factory):
         process = subprocess.Popen(
             [sys.executable, "-m", "local"],
             cwd=ROOT,
-            env=_clean_env(PORT=str(port), PARITY_LOCAL_FILE=str(connection)),
+            env=_clean_env(PORT=str(port), PARITY_LOCAL_FILE=str(connection), PARITY_STATE_DIR=str(workdir / "state")),
             stdout=log,
             stderr=subprocess.STDOUT,
         )

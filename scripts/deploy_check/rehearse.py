@@ -104,6 +104,10 @@ def parameter_errors(template: dict, values: dict[str, str]) -> list[str]:
                 errors.append(f"Parameter '{name}' must contain at most {spec['MaxLength']} characters")
             if "AllowedPattern" in spec and not re.fullmatch(spec["AllowedPattern"], value):
                 errors.append(f"Parameter '{name}' failed to satisfy constraint: {spec.get('ConstraintDescription', spec['AllowedPattern'])}")
+        elif spec["Type"] == "CommaDelimitedList":  # AWS holds each element to the pattern
+            pattern = spec.get("AllowedPattern")
+            if pattern and any(not re.fullmatch(pattern, element) for element in value.split(",")):
+                errors.append(f"Parameter '{name}' failed to satisfy constraint: {spec.get('ConstraintDescription', pattern)}")
     return errors
 
 
@@ -197,6 +201,7 @@ def exists(aws: dict, resource_type: str, physical: str, props: dict) -> bool:
         "AWS::DynamoDB::Table": lambda: aws["dynamodb"].describe_table(TableName=physical),
         "AWS::SQS::Queue": lambda: aws["sqs"].get_queue_attributes(QueueUrl=physical),
         "AWS::IAM::Role": lambda: aws["iam"].get_role(RoleName=physical),
+        "AWS::IAM::ManagedPolicy": lambda: aws["iam"].get_policy(PolicyArn=physical),
         "AWS::Lambda::Function": lambda: aws["lambda"].get_function(FunctionName=physical),
         "AWS::Lambda::LayerVersion": lambda: aws["lambda"].get_layer_version(
             LayerName=physical.split(":")[-2], VersionNumber=int(physical.split(":")[-1])
@@ -252,7 +257,7 @@ def check_stack(aws: dict, stack: str, template: dict, values: dict[str, str], o
 
 
 def conditions_of(template: dict, values: dict[str, str]) -> dict[str, bool]:
-    """The template's conditions (Equals / Not / And / Or over parameters), as CloudFormation evaluates them."""
+    """The template's conditions (Equals / Not / And / Or / Join over parameters), as CloudFormation evaluates them."""
     params = {name: values.get(name, spec.get("Default")) for name, spec in template.get("Parameters", {}).items()}
 
     def evaluate(node):  # noqa: ANN001, ANN202
@@ -270,6 +275,12 @@ def conditions_of(template: dict, values: dict[str, str]) -> dict[str, bool]:
                 return all(evaluate(a) for a in arg)
             if fn == "Fn::Or":
                 return any(evaluate(a) for a in arg)
+            if fn == "Fn::Join":
+                separator, items = arg
+                items = evaluate(items)
+                if isinstance(items, str):  # a CommaDelimitedList parameter, as given
+                    items = items.split(",") if items else []
+                return separator.join(str(evaluate(item)) for item in items)
             raise ValueError(f"condition function {fn} not evaluated here")
         return node
 

@@ -25,7 +25,7 @@ def start_scan(ctx, progress) -> dict[str, Any]:
 
 def queue_checks(ctx, purchase_ids: list[str], report_id: str) -> None:
     """Queue checks of these purchases under `report_id` (as the scan does)."""
-    from parity.services.drift import check_message
+    from parity.services.drift_scan import check_message
 
     queue = wiring.reconcile_queue(ctx)
     bodies = [check_message(pid, report_id) for pid in purchase_ids]

@@ -34,7 +34,7 @@ def run(ctx, args) -> int:
     if missing:
         raise CliError(f"unknown purchase {missing[0]!r}", "purchase_not_found", 1)
     from parity.bootstrap import SystemClock
-    from parity.services.drift import report_id_for
+    from parity.services.drift_scan import report_id_for
 
     report_id = report_id_for(SystemClock().now())
     repo.save_report(report_id, {"reportId": report_id, "selected": len(ids), "status": "manual", "counts": {}})

@@ -20,7 +20,8 @@ from parity.domain.errors import ParityError, RequestRefused
 from parity.domain.ownership import Strategy
 from parity.http import error_response
 from parity.services.admin import Administration
-from parity.services.drift import DriftScan, Reconciler
+from parity.services.drift import Reconciler
+from parity.services.drift_scan import DriftScan
 from parity.services.entitlements import EntitlementReader
 from parity.services.erasure import Erasure
 from parity.services.ingest import RECEIPT_RETRY, EventIntake, StripeIngest

@@ -27,16 +27,7 @@ from ..domain.stripe import subscription_snapshot
 from ..domain.timeutil import rfc3339
 from ..observability import metrics
 from ..ports import StoredEvent
-from .drift_scan import (
-    CATCH_UPS,
-    PLAY_VOIDED,
-    PURCHASE,
-    STRIPE_PAYMENTS,
-    DriftScan,
-    check_message,
-    complete_if_done,
-    report_id_for,
-)
+from .drift_scan import PLAY_VOIDED, PURCHASE, STRIPE_PAYMENTS, complete_if_done
 from .processing import EventProcessor
 from .stripe_catchup import StripePaymentsCatchUp
 from .updates import Outcome
@@ -44,7 +35,6 @@ from .updates import Outcome
 if TYPE_CHECKING:
     from ..ports import AppStoreApi, Clock, DriftRepository, EventLog, PlayApi, StripeApi
 
-__all__ = ["CATCH_UPS", "Check", "DriftScan", "Reconciler", "check_message", "report_id_for"]
 
 RECONCILE = "reconcile"  # the event log source of what a check fetched, and of sweeps
 VOIDED_CURSOR = "play_voided"

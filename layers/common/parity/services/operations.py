@@ -19,7 +19,7 @@ from ..domain.errors import InvalidInput, NotFound, PurchaseNotFound, UserNotFou
 from ..domain.limits import loads
 from ..observability import logger
 from ..ports import StoredEvent
-from .drift import check_message, report_id_for
+from .drift_scan import check_message, report_id_for
 
 if TYPE_CHECKING:
     from ..ports import BatchQueue, Clock, DriftRepository, EventLog

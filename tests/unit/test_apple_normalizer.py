@@ -442,6 +442,9 @@ def test_grace_period_grants_access_until_the_grace_end():
         moment(at(46)),
     )
     assert purchase.grants_access(moment(at(45))) and not purchase.grants_access(moment(at(46) + 1))
+    # AND once the grace end has passed with no news, reads show Apple's billing retry (as GRACE_PERIOD_EXPIRED would)
+    assert purchase.state_at(moment(at(45))) is State.GRACE_PERIOD
+    assert purchase.state_at(moment(at(46) + 1)) is State.BILLING_RETRY
 
 
 def test_grace_is_read_from_the_facts_whatever_the_notification():

@@ -830,6 +830,8 @@ def test_grace_keeps_access_until_the_expiry_google_extended():
     # THEN access continues through the grace period, and ends with it
     assert (purchase.state, purchase.grace_ends_at, purchase.access_ends_at) == (State.GRACE_PERIOD, at(37), at(37))
     assert purchase.grants_access(at(36)) and not purchase.grants_access(at(37) + HOUR)
+    # AND once the grace end has passed with no news, reads show the account hold Play puts it on
+    assert (purchase.state_at(at(36)), purchase.state_at(at(37) + HOUR)) == (State.GRACE_PERIOD, State.ON_HOLD)
 
 
 def test_on_hold_grants_nothing_and_recovery_restores_access():

@@ -267,6 +267,8 @@ def _snapshot(
         product_refs=(product,) if product else (),
         raw_state=f"{event.event_type}/{event.subtype}" if event.subtype else event.event_type,
         environment=event.environment or "production",
+        # Apple keeps retrying the payment after the grace period, without access (GRACE_PERIOD_EXPIRED).
+        lapses_to=State.BILLING_RETRY if state is State.GRACE_PERIOD else None,
     )
     check_status(snapshot, status, tx, kind, warnings)
     return snapshot

@@ -242,6 +242,8 @@ class Fetched(NamedTuple):
             product_refs=products,
             raw_state=raw_state,
             environment=environment,
+            # Play puts a subscription on account hold when its grace period ends unpaid.
+            lapses_to=State.ON_HOLD if state is State.GRACE_PERIOD else None,
         )
 
     def facts(self, products: tuple[str, ...], **fields: Any) -> GoogleFacts:

@@ -39,11 +39,12 @@ from parity.settings import Settings
 from parity.views import admin_user_view, assignment_view, entitlements_response, flag_view, grant_view, merge_view
 
 settings = Settings.from_env()
-admin = bootstrap.administration(settings)
-support = bootstrap.support(settings)
-erasure = bootstrap.erasure(settings)
-operations = bootstrap.operations(settings)
-reader = bootstrap.entitlement_reader(settings)
+repo, publisher = bootstrap.repository(settings), bootstrap.change_publisher(settings)  # one of each, shared
+admin = bootstrap.administration(settings, repo, publisher)
+support = bootstrap.support(settings, repo, publisher)
+erasure = bootstrap.erasure(settings, repo, publisher)
+operations = bootstrap.operations(settings, repo)
+reader = bootstrap.entitlement_reader(settings, repo)
 signer = bootstrap.entitlement_signer(settings)  # the console shows the answer the app receives, signed
 catalog = settings.core.catalog
 

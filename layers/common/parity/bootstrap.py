@@ -219,17 +219,23 @@ def google_ingest(settings: Settings):
     return GoogleIngest(event_intake(settings), verifier, settings.google.package_names, why_not)
 
 
+def _projector(settings: Settings, repo):
+    """How the operator services rebuild a user's entitlement projection (same catalog and threshold)."""
+    from .services.projection import Projector
+
+    return Projector(repo, settings.core.catalog, settings.core.refund_threshold)
+
+
 def administration(settings: Settings, repo=None, publisher=None, clients: AwsClients | None = None):
     """`repo`, `publisher`: adapters another service of the same container already built."""
     from .services.admin import Administration
-    from .services.projection import Projector
 
     repo = repo or repository(settings, clients)
     return Administration(
         repository=repo,
         event_log=repo,
         publisher=publisher or change_publisher(settings, clients),
-        projector=Projector(repo, settings.core.catalog, settings.core.refund_threshold),
+        projector=_projector(settings, repo),
         catalog=settings.core.catalog,
         clock=SystemClock(),
         refund_threshold=settings.core.refund_threshold,
@@ -238,7 +244,6 @@ def administration(settings: Settings, repo=None, publisher=None, clients: AwsCl
 
 def support(settings: Settings, repo=None, publisher=None, clients: AwsClients | None = None):
     """Manual grants and clearing review flags (operators)."""
-    from .services.projection import Projector
     from .services.support import Support
 
     repo = repo or repository(settings, clients)
@@ -246,7 +251,7 @@ def support(settings: Settings, repo=None, publisher=None, clients: AwsClients |
         repository=repo,
         event_log=repo,
         publisher=publisher or change_publisher(settings, clients),
-        projector=Projector(repo, settings.core.catalog, settings.core.refund_threshold),
+        projector=_projector(settings, repo),
         catalog=settings.core.catalog,
         clock=SystemClock(),
     )
@@ -255,13 +260,12 @@ def support(settings: Settings, repo=None, publisher=None, clients: AwsClients |
 def erasure(settings: Settings, repo=None, publisher=None, clients: AwsClients | None = None):
     """Account erasure (the user's own route, the operators' and the console's)."""
     from .services.erasure import Erasure
-    from .services.projection import Projector
 
     repo = repo or repository(settings, clients)
     return Erasure(
         repository=repo,
         publisher=publisher or change_publisher(settings, clients),
-        projector=Projector(repo, settings.core.catalog, settings.core.refund_threshold),
+        projector=_projector(settings, repo),
         clock=SystemClock(),
     )
 

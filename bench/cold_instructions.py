@@ -4,7 +4,9 @@ trees can be compared on a busy machine where wall and CPU times are noise.
 Each function's `app.py` is loaded by path in a fresh interpreter under `valgrind --tool=callgrind`, in
 the cold-start benchmark's environment (`common.cold_env`); an empty interpreter's count is subtracted,
 and the ratio is taken to the baseline (boto3 + one DynamoDB client), as `cold_start.py` does with times.
-One run each: the count is deterministic to a few parts in a thousand. Byte code is compiled first.
+One run each: the count is deterministic to a few parts in a thousand. Byte code is compiled first. Each
+program ends with `os._exit(0)`: the interpreter's teardown (a last garbage collection over everything
+imported) is not part of a cold start, and would count more for the larger programs.
 
     PYTHONPATH=layers/common:. .venv/bin/python bench/cold_instructions.py [--root TREE] [function ...]
 
@@ -28,9 +30,11 @@ BASELINE = 'import boto3; boto3.client("dynamodb")'
 
 
 def instructions(code: str, root: Path, env: dict[str, str]) -> int:
-    """Instructions executed by `python -c code` in `root` (callgrind's "Collected")."""
+    """Instructions executed by `python -c code` in `root` (callgrind's "Collected"), up to its end: the
+    interpreter's teardown is skipped."""
+    program = f"{code}\nimport os; os._exit(0)"
     run = subprocess.run(
-        ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null", sys.executable, "-c", code],
+        ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null", sys.executable, "-c", program],
         cwd=root, env=env, capture_output=True, text=True, check=True,
     )  # fmt: skip
     found = re.search(r"Collected : (\d+)", run.stderr)

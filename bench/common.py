@@ -37,6 +37,7 @@ def cold_env(apple_root: Path | None = None) -> dict[str, str]:
         "AWS_ACCESS_KEY_ID": "bench",
         "AWS_SECRET_ACCESS_KEY": "bench",
         "AWS_SESSION_TOKEN": "bench",
+        "AWS_LAMBDA_FUNCTION_NAME": "parity-bench",  # init runs as on Lambda (parity/__init__.py)
         "AWS_EC2_METADATA_DISABLED": "true",
         "AWS_CONFIG_FILE": os.devnull,
         "AWS_SHARED_CREDENTIALS_FILE": os.devnull,

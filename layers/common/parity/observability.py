@@ -8,6 +8,8 @@ from functools import cache
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
 
+from . import end_of_init
+
 logger = Logger(service="parity")
 metrics = Metrics(namespace="Parity", service="parity")
 
@@ -45,10 +47,13 @@ def traced(handler: Callable) -> Callable:
 def lambda_entry(handler: Callable | None = None, *, with_metrics: bool = True) -> Callable:
     """Every function's handler decoration, in one place: the Lambda context in each log line, the X-Ray
     segment (`traced`), and the EMF metrics flushed at the end of the invocation (`with_metrics=False`
-    for a function that publishes none: Powertools would warn about an empty flush on every call)."""
+    for a function that publishes none: Powertools would warn about an empty flush on every call). The
+    handler is the last thing a handler module defines: wrapping it ends the init phase (`end_of_init`)."""
 
     def decorate(function: Callable) -> Callable:
         inner = metrics.log_metrics(function) if with_metrics else function
-        return logger.inject_lambda_context(traced(inner))
+        wrapped = logger.inject_lambda_context(traced(inner))
+        end_of_init()
+        return wrapped
 
     return decorate if handler is None else decorate(handler)

@@ -3,11 +3,8 @@
 import json
 from functools import cache
 
-from aws_lambda_powertools.utilities.batch import SqsFifoPartialProcessor, process_partial_response
-from aws_lambda_powertools.utilities.batch.exceptions import SQSFifoMessageGroupCircuitBreakerError
-from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
-
 from parity import bootstrap
+from parity.batch import QueueRecord, SkippedInGroup, process_batch
 from parity.domain.errors import RequestRefused
 from parity.http import status_of
 from parity.observability import lambda_entry, logger
@@ -30,24 +27,15 @@ redelivery = bootstrap.redelivery(settings, settings.aws.events_queue(), RECORD_
 UNRESOLVED_AFTER_RECEIVES = settings.redelivery.unresolved_after_receives
 
 
-class FailureRecordingProcessor(SqsFifoPartialProcessor):
-    """Every record failed (raised, or skipped behind a failed record of its group) is handed back after
-    its backoff (`parity.retries`), and recorded on its event's log item, since SQS keeps no reason:
-    `parity dlq show` reads it back."""
-
-    def _prepare(self):
-        super()._prepare()
-        redelivery.begin()
-
-    def failure_handler(self, record, exception):
-        response = super().failure_handler(record, exception)
-        kind, error, _ = exception
-        redelivery.failed(record, error, skipped=isinstance(error, SQSFifoMessageGroupCircuitBreakerError))
-        record_failure(record, error if error is not None else getattr(kind, "__name__", "Error"))
-        return response
+def failed(record: QueueRecord, error: BaseException) -> None:
+    """Every record failed (raised, or skipped behind a failed record of its group: only that group waits,
+    other purchases' events go on) is handed back after its backoff (`parity.retries`), and recorded on
+    its event's log item, since SQS keeps no reason: `parity dlq show` reads it back."""
+    redelivery.failed(record, error, skipped=isinstance(error, SkippedInGroup))
+    record_failure(record, error)
 
 
-def record_failure(record: SQSRecord, error: BaseException | str) -> None:
+def record_failure(record: QueueRecord, error: BaseException) -> None:
     """Never fails the batch: a failure to record is logged and forgotten."""
     try:
         message = json.loads(record.body)
@@ -61,23 +49,19 @@ def record_failure(record: SQSRecord, error: BaseException | str) -> None:
         logger.warning("could not record the failure", extra={"error": type(failure).__name__})
 
 
-# Skip only the failed message's group: other purchases' events go on, one purchase stays in order.
-processor = FailureRecordingProcessor(skip_group_on_error=True)
-
-
 @cache
 def receipts():
     """Built on the first queued receipt only: it imports the store verifiers and API clients."""
     return bootstrap.receipt_service(settings)
 
 
-def record_handler(record: SQSRecord, lambda_context=None) -> str:
+def record_handler(record: QueueRecord, lambda_context=None) -> str:
     try:
         message = json.loads(record.body)
         with redelivery.attempt(store_of(message), lambda_context):
             if message["source"] == RECEIPT_RETRY:
                 return retry_receipt(message)
-            final = int(record.attributes.approximate_receive_count or 1) >= UNRESOLVED_AFTER_RECEIVES
+            final = record.receive_count >= UNRESOLVED_AFTER_RECEIVES
             outcome = service.process_message(message, final_attempt=final)
         logger.info("event processed", extra={"status": outcome.status, "purchase_id": outcome.purchase_id, "changes": len(outcome.changes)})
         return outcome.status
@@ -115,4 +99,5 @@ def retry_receipt(message: dict) -> str:
 
 @lambda_entry
 def lambda_handler(event, context):
-    return process_partial_response(event=event, record_handler=record_handler, processor=processor, context=context)
+    redelivery.begin()
+    return process_batch(event, record_handler, failed, context)

@@ -5,10 +5,8 @@ import contextlib
 import json
 from collections import defaultdict
 
-from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
-from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
-
 from parity import bootstrap
+from parity.batch import QueueRecord, process_batch
 from parity.observability import lambda_entry, logger
 from parity.retries import OutOfTime
 from parity.services.drift_scan import CATCH_UPS
@@ -22,22 +20,6 @@ settings = Settings.from_env()
 reconciler = bootstrap.reconciler(settings)
 # Failed checks are counted in ReconcileChecksFailed (ReconcileErrorsAlarm), as the processor's records.
 redelivery = bootstrap.redelivery(settings, settings.aws.reconcile_queue(), RECORD_BUDGET_SECONDS, "ReconcileChecksFailed")
-
-
-class RetryingProcessor(BatchProcessor):
-    """A failed check comes back after its backoff (`parity.retries`): hours apart during a store outage."""
-
-    def _prepare(self):
-        super()._prepare()
-        redelivery.begin()
-
-    def failure_handler(self, record, exception):
-        response = super().failure_handler(record, exception)
-        redelivery.failed(record, exception[1])
-        return response
-
-
-processor = RetryingProcessor(event_type=EventType.SQS)
 
 
 def store_of(message: dict) -> str | None:
@@ -62,7 +44,7 @@ def lambda_handler(event, context):
     checks, errors = defaultdict(list), defaultdict(int)
     reconciler.prefetch(messages_of(event))  # the batch's purchases: one read
 
-    def record_handler(record: SQSRecord, lambda_context=None) -> str:
+    def record_handler(record: QueueRecord, lambda_context=None) -> str:
         message = json.loads(record.body)
         report_id = message.get("reportId") or "manual"
         try:
@@ -77,7 +59,9 @@ def lambda_handler(event, context):
         checks[report_id].append(check)
         return check.status
 
-    response = process_partial_response(event=event, record_handler=record_handler, processor=processor, context=context)
+    # A failed check comes back after its backoff (`parity.retries`): hours apart during a store outage.
+    redelivery.begin()
+    response = process_batch(event, record_handler, redelivery.failed, context)
     for report_id in checks.keys() | errors.keys():
         reconciler.report(report_id, checks[report_id], errors[report_id])
     return response

@@ -165,7 +165,7 @@ def test_a_record_skipped_behind_a_failed_one_of_its_group_is_recorded_too(stack
     assert len(drained.failed) == 2
     assert stack.event_item(first["id"])["lastError"].startswith("RuntimeError: ")
     skipped = stack.event_item(second["id"])
-    assert skipped["failures"] == 1 and "previous record from this message group failed" in skipped["lastError"]
+    assert skipped["failures"] == 1 and "SkippedInGroup: not started: a previous record of message group" in skipped["lastError"]
 
 
 def test_recording_a_failure_never_fails_the_batch(stack, t0, monkeypatch):

@@ -6,12 +6,13 @@ hour, and a batch's worst case fits the function's timeout, which fits the queue
 from __future__ import annotations
 
 import ast
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 from local.resources import _Tag, load_template
+from parity.batch import QueueRecord
 from parity.domain.errors import StoreApiError
 from parity.domain.redelivery import SQS_MAX_VISIBILITY_SECONDS, RetrySchedule
 from parity.retries import OutOfTime, Redelivery, is_outage
@@ -145,10 +146,13 @@ class Attributes:
     message_group_id: str | None = None
 
 
-@dataclass
-class Record:
-    receipt_handle: str
-    attributes: Attributes = field(default_factory=Attributes)
+def Record(receipt_handle: str, attributes: Attributes | None = None) -> QueueRecord:  # noqa: N802 - reads as a type
+    """An SQS record of a Lambda event, as the consumers hand it to Redelivery."""
+    attributes = attributes or Attributes()
+    raw = {"ApproximateReceiveCount": attributes.approximate_receive_count}
+    if attributes.message_group_id:
+        raw["MessageGroupId"] = attributes.message_group_id
+    return QueueRecord({"messageId": receipt_handle, "receiptHandle": receipt_handle, "attributes": raw})
 
 
 @dataclass

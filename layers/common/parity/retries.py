@@ -26,6 +26,7 @@ from .domain.redelivery import RetrySchedule
 from .observability import logger, metrics
 
 if TYPE_CHECKING:
+    from .batch import QueueRecord
     from .ports import RetryQueue
 
 # AWS answers that mean "later" (throttling, a service's own outage), whichever AWS service said it.
@@ -109,13 +110,12 @@ class Redelivery:
                 self._outages[store] = error
             raise
 
-    def failed(self, record: Any, error: BaseException | None, skipped: bool = False) -> int | None:
+    def failed(self, record: QueueRecord, error: BaseException | None, skipped: bool = False) -> int | None:
         """Set when the failed record comes back; returns the delay (None when it could not be set: the
         queue's visibility timeout then applies). `skipped`: a FIFO record held back behind its group's
         failed record, which comes back with it. Never raises."""
-        attributes = record.attributes
-        group = attributes.message_group_id
-        receives = int(attributes.approximate_receive_count or 1)
+        group = record.message_group_id
+        receives = record.receive_count
         outage = is_outage(error)
         if skipped and group in self._group_delays:
             delay = self._group_delays[group]

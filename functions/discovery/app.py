@@ -2,9 +2,15 @@
 
 - `GET /.well-known/jwks.json`: the keys that verify `signedEntitlements` (the signing key and, after a
   rotation, the previous one);
-- `GET /openapi.json`: the OpenAPI 3 document of every route, generated from the code.
+- `GET /openapi.json`: the OpenAPI 3 document of every route, generated from the code and shipped in the
+  layer (`parity/openapi.json`: no pydantic at run time).
 """
 
+import json
+from functools import cache
+from pathlib import Path
+
+import parity
 from parity import bootstrap
 from parity.domain.errors import NotFound, ParityError
 from parity.http import error_response, response
@@ -16,10 +22,9 @@ settings = Settings.from_env()
 keys = bootstrap.published_keys(settings)
 
 
+@cache
 def openapi_document() -> dict:
-    from parity.openapi import document  # pydantic's schema generation: paid by this route only
-
-    return document()
+    return json.loads((Path(parity.__file__).parent / "openapi.json").read_bytes())
 
 
 ROUTES = {"GET /.well-known/jwks.json": lambda: keys.jwks(), "GET /openapi.json": openapi_document}

@@ -1,32 +1,45 @@
-"""The request bodies and query parameters of the admin routes the operator console adds."""
+"""The request bodies and query parameters of the admin routes the operator console adds (the bodies are
+specified by `parity.openapi.bodies`, read as `parity.bodies` reads its own)."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
 
-from pydantic import Field, model_validator
-
-from .bodies import Body
+from .bodies import Fields, one_of
 from .domain.errors import InvalidInput
 
 
-class QueueRequest(Body):
+@dataclass(frozen=True)
+class QueueRequest:
     """`POST /v1/admin/dlq/redrive`: which queue pair's dead letters (`StoreEvents`, `Reconcile`)."""
 
-    queue: str = Field(min_length=1, max_length=80)
+    queue: str
+
+    @classmethod
+    def read(cls, document: Any) -> QueueRequest:
+        fields = Fields(document)
+        queue = fields.text("queue", min_length=1, max_length=80)
+        fields.done()
+        return cls(queue)
 
 
-class ReconcileRequest(Body):
+@dataclass(frozen=True)
+class ReconcileRequest:
     """`POST /v1/admin/reconcile`: a user's purchases, or one purchase."""
 
-    user_id: str | None = Field(None, alias="userId")
-    purchase_id: str | None = Field(None, alias="purchaseId", min_length=1, max_length=512)
+    user_id: str | None = None
+    purchase_id: str | None = None
 
-    @model_validator(mode="after")
-    def _one_of(self) -> ReconcileRequest:
-        if (self.user_id is None) == (self.purchase_id is None):
-            raise ValueError("give exactly one of userId and purchaseId")
-        return self
+    @classmethod
+    def read(cls, document: Any) -> ReconcileRequest:
+        fields = Fields(document)
+        user_id = fields.text("userId", "user_id", optional=True)
+        purchase_id = fields.text("purchaseId", "purchase_id", optional=True, min_length=1, max_length=512)
+        fields.done()
+        one_of(user_id, purchase_id, "userId and purchaseId")
+        return cls(user_id, purchase_id)
 
 
 def query_text(event: Mapping, name: str) -> str:

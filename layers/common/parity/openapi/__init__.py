@@ -1,19 +1,25 @@
-"""The OpenAPI 3.1 document of every route (`GET /openapi.json`, committed as docs/openapi.json), generated
-from `routes.ROUTES`: request bodies from `parity.bodies` (what the routes validate with), answers from
-`models`, examples from the views themselves (`examples`).
+"""The OpenAPI 3.1 document of every route (`GET /openapi.json`), generated
+from `routes.ROUTES`: request bodies from `bodies` (the specification `parity.bodies` reads at run time), answers from
+`models`, examples from the views themselves (`examples`). Committed twice, both written by
 
-    PYTHONPATH=layers/common python -m parity.openapi > docs/openapi.json
+    PYTHONPATH=layers/common python -m parity.openapi --write
+
+as `parity/openapi.json` in the layer (what the discovery function serves: this package, which needs
+pydantic, is not imported at run time) and as docs/openapi.json.
 """
 
 from __future__ import annotations
 
 import json
 from functools import cache
+from pathlib import Path
 from typing import Any, Literal
 
 from .routes import IAM, JWT, PUBSUB, ROUTES, STRIPE, Operation
 
 VERSION = "0.1.0"
+SERVED = Path(__file__).resolve().parent.parent / "openapi.json"  # what functions/discovery serves
+COMMITTED = (SERVED, SERVED.parents[3] / "docs" / "openapi.json")
 REF = "#/components/schemas/{model}"
 PATH_PARAMETERS = {
     "userId": "The Parity user id: 1–256 printable characters without whitespace (the JWT's `sub` on app routes).",
@@ -86,7 +92,7 @@ def _schemas() -> tuple[dict[tuple[str, Mode], dict], dict[str, Any]]:
 
 def _name(shape: Any) -> str:
     """A shape's component name: the model's, or the name given to an annotated union."""
-    from ..bodies import Receipt
+    from .bodies import Receipt
 
     return "Receipt" if shape is Receipt else shape.__name__
 
@@ -165,5 +171,5 @@ def document() -> dict:
 
 
 def document_text() -> str:
-    """The document as committed in docs/openapi.json (2-space indents, a final newline)."""
+    """The document as committed (`COMMITTED`: 2-space indents, a final newline)."""
     return _document_text()

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from .. import bodies
 from . import admin_models as a
+from . import bodies
 from . import examples as ex
 from . import models as m
 from .operation import (

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .. import bodies
+from . import bodies
 from . import examples as ex
 from . import models as m
 from .operation import (

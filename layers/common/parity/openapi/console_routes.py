@@ -3,9 +3,9 @@ stored event, the health page, the dead letters and a reconcile now. IAM on AWS.
 
 from __future__ import annotations
 
-from .. import operator_bodies
 from ..services.operations import MAX_DEAD_LETTERS, MAX_HOURS
 from . import admin_models as a
+from . import bodies
 from . import console_examples as cx
 from .operation import IAM, NOT_OPERATOR, TOO_LARGE, USER_ID_RULE, Answer, Operation, Query, constant, error
 
@@ -93,7 +93,7 @@ CONSOLE_ROUTES: tuple[Operation, ...] = (
             error(422, "JSON of no accepted shape.", invalid_request="The request body does not match any accepted shape (queue: Field required)."),
         ),
         auth=IAM,
-        body=operator_bodies.QueueRequest,
+        body=bodies.QueueRequest,
         body_examples={"storeEvents": constant({"queue": "StoreEvents"})},
     ),
     Operation(
@@ -131,11 +131,11 @@ CONSOLE_ROUTES: tuple[Operation, ...] = (
             TOO_LARGE,
             error(
                 422, "JSON of no accepted shape (neither or both of `userId` and `purchaseId`).",
-                invalid_request="The request body does not match any accepted shape (body: Value error, give exactly one of userId and purchaseId).",
+                invalid_request="The request body does not match any accepted shape (body: give exactly one of userId and purchaseId).",
             ),
         ),
         auth=IAM,
-        body=operator_bodies.ReconcileRequest,
+        body=bodies.ReconcileRequest,
         body_examples={"user": constant({"userId": "u_123"}), "purchase": constant({"purchaseId": "app_store:2000000123456789"})},
     ),
 )  # fmt: skip

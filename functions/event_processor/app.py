@@ -5,6 +5,7 @@ from functools import cache
 
 from parity import bootstrap
 from parity.batch import QueueRecord, SkippedInGroup, process_batch
+from parity.bodies import parse_receipt
 from parity.domain.errors import RequestRefused
 from parity.http import status_of
 from parity.observability import lambda_entry, logger
@@ -85,8 +86,6 @@ def store_of(message) -> str | None:
 
 def retry_receipt(message: dict) -> str:
     """A receipt the store could not confirm in time: validated and claimed now (or retried again)."""
-    from parity.bodies import parse_receipt  # pydantic: imported on the first queued receipt only
-
     body = message["body"].encode("utf-8")
     try:
         outcome = receipts().submit(message["userId"], parse_receipt(body), body, queued=True)

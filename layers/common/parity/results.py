@@ -1,5 +1,6 @@
-"""What the services answer: results in domain terms, which the handlers turn into the contract's JSON
-with `parity.views` (the services know neither HTTP nor JSON)."""
+"""What the services answer the apps: results in domain terms, which the handlers turn into the contract's
+JSON with `parity.views` (the services know neither HTTP nor JSON). The operators' results are in
+`operator_results`."""
 
 from __future__ import annotations
 
@@ -11,9 +12,6 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from .domain.entitlements import Catalog, Entitlement
     from .domain.model import Purchase
-    from .domain.ownership import AuditRecord
-    from .domain.users import UserState
-    from .ports import EventSummary
 
 
 @dataclass(frozen=True)
@@ -49,36 +47,3 @@ class ReceiptOutcome:
     @property
     def status(self) -> str:
         return "pending" if self.entitlements is None else "claimed"
-
-
-@dataclass(frozen=True)
-class Assignment:
-    """A manual association: the purchase as it stands now, and the owners it had before."""
-
-    purchase: Purchase
-    previous_owner_ids: tuple[str, ...]
-
-
-@dataclass(frozen=True)
-class MergeResult:
-    """A finished merge: `user_id` is the user merged into (the one behind an alias, if it was one)."""
-
-    user_id: str
-    from_user_id: str
-    purchases_moved: int
-
-
-@dataclass(frozen=True)
-class UserReport:
-    """What an operator needs to judge who may use what, and why."""
-
-    user: UserState
-    entitlements: Mapping[str, Entitlement]
-    events: Mapping[str, Sequence[EventSummary]]  # by purchase id
-    claims: Sequence[AuditRecord]
-    refusals: Sequence[AuditRecord]
-    double_billing: Mapping[str, Sequence[str]]
-    refund_threshold: int
-    catalog: Catalog
-    now: datetime
-    flag_history: Sequence[AuditRecord] = ()  # flags set and cleared, newest first

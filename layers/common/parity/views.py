@@ -14,8 +14,9 @@ if TYPE_CHECKING:
     from .domain.model import Purchase
     from .domain.ownership import AuditRecord
     from .domain.users import UserState
+    from .operator_results import Assignment, MergeResult, UserReport
     from .ports import EventSummary
-    from .results import Assignment, MergeResult, ReceiptOutcome, UserEntitlements, UserReport
+    from .results import ReceiptOutcome, UserEntitlements
     from .signing import EntitlementSigner
 
 # The 202 answer's message: the receipt is queued for a retry.

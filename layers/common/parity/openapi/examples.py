@@ -15,8 +15,9 @@ from ..domain.grants import end_grant, manual_grant
 from ..domain.model import Purchase, State, Store
 from ..domain.ownership import Action, AuditRecord, Strategy
 from ..domain.users import UserState
+from ..operator_results import Assignment, MergeResult, UserReport
 from ..ports.events import EventSummary
-from ..results import Assignment, MergeResult, ReceiptOutcome, Restored, UserEntitlements, UserReport
+from ..results import ReceiptOutcome, Restored, UserEntitlements
 from ..signing import EntitlementSigner, SigningKey
 
 NOW = datetime(2026, 11, 22, 10, 0, tzinfo=timezone.utc)

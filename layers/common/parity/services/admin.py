@@ -19,8 +19,8 @@ from ..domain.ownership import Action, AuditRecord, assign, merge_owner
 from ..domain.replay import Step
 from ..domain.users import UserState
 from ..observability import logger, metrics
+from ..operator_results import Assignment, MergeResult, UserReport
 from ..ports import Commit, PurchaseWrite, StoredEvent, UserWrite
-from ..results import Assignment, MergeResult, UserReport
 from .bounded import BoundedWriter
 from .projection import Projection, Projector, retry_on_conflict
 

@@ -39,13 +39,14 @@ from parity.settings import Settings
 from parity.views import admin_user_view, assignment_view, entitlements_response, flag_view, grant_view, merge_view
 
 settings = Settings.from_env()
-repo, publisher = bootstrap.repository(settings), bootstrap.change_publisher(settings)  # one of each, shared
+# One of each, shared; the publisher, the signer and the queues are built at the first route using them.
+repo, publisher = bootstrap.repository(settings), bootstrap.change_publisher(settings, lazy=True)
 admin = bootstrap.administration(settings, repo, publisher)
 support = bootstrap.support(settings, repo, publisher)
 erasure = bootstrap.erasure(settings, repo, publisher)
 operations = bootstrap.operations(settings, repo)
 reader = bootstrap.entitlement_reader(settings, repo)
-signer = bootstrap.entitlement_signer(settings)  # the console shows the answer the app receives, signed
+signer = bootstrap.entitlement_signer(settings, lazy=True)  # the console shows the answer the app receives, signed
 catalog = settings.core.catalog
 
 

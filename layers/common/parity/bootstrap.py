@@ -3,6 +3,10 @@
 The one composition root: the functions, the local stack and the operator console all build their
 services here. A missing resource a service needs (a queue, the bus) is a ConfigurationError raised
 while building it, i.e. at cold start.
+
+What only some requests of a function use (the App Store verifier, a queue written to when something
+fails, the Stripe SDK, ...) is built at its first use (`parity.lazy.at_first_use`): its settings are
+checked here all the same, so that a bad configuration still fails the cold start.
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ from collections.abc import Callable
 from datetime import datetime, timezone
 from typing import Any
 
+from .lazy import at_first_use
 from .settings import Settings
 
 AwsClients = Callable[[str], Any]
@@ -27,9 +32,12 @@ def _client(clients: AwsClients | None, service: str) -> Any:
     return clients(service) if clients else None
 
 
-def _queue(queue_url: str, clients: AwsClients | None = None):
+def _queue(queue_url: str, clients: AwsClients | None = None, lazy: bool = False):
+    """`lazy`: the SQS client is made at the first message (a queue written to only when something fails)."""
     from .adapters.sqs import SqsQueue
 
+    if lazy:
+        return at_first_use(lambda: SqsQueue(queue_url, client=_client(clients, "sqs")))
     return SqsQueue(queue_url, client=_client(clients, "sqs"))
 
 
@@ -44,10 +52,14 @@ def repository(settings: Settings, clients: AwsClients | None = None):
     )
 
 
-def change_publisher(settings: Settings, clients: AwsClients | None = None):
+def change_publisher(settings: Settings, clients: AwsClients | None = None, lazy: bool = False):
+    """`lazy`: the EventBridge client is made at the first change (a function where most requests change nothing)."""
     from .adapters.eventbridge import EventBridgePublisher
 
-    return EventBridgePublisher(settings.aws.event_bus(), client=_client(clients, "events"))
+    bus = settings.aws.event_bus()
+    if lazy:
+        return at_first_use(lambda: EventBridgePublisher(bus, client=_client(clients, "events")))
+    return EventBridgePublisher(bus, client=_client(clients, "events"))
 
 
 def reconcile_queue(settings: Settings, clients: AwsClients | None = None):
@@ -75,18 +87,49 @@ def stripe_ingest(settings: Settings):
     return StripeIngest(event_intake(settings), settings.stripe.webhook_secret, SystemClock())
 
 
-def apple_verifier(settings: Settings):
-    """The App Store verifier, or why there is none (configuration missing: Apple data is refused)."""
+def apple_verifier(settings: Settings, lazy: bool = False):
+    """The App Store verifier, or why there is none (configuration missing: Apple data is refused).
+
+    `lazy`: the settings are checked now, the trusted roots parsed (`cryptography.x509` imported) at the
+    first App Store item; a root file that only looked like a certificate refuses that item, and the
+    next ones, as NotConfigured (what a missing configuration answers)."""
+    from .settings import ConfigurationError
+
+    try:
+        if not lazy:
+            from .webhooks.apple import SignedDataVerifier
+
+            return SignedDataVerifier.from_settings(settings), ""
+        from .webhooks.apple_roots import check_settings
+
+        check_settings(settings)
+    except ConfigurationError as error:
+        _apple_refused(error)
+        return None, str(error)
+    return at_first_use(lambda: _apple_verifier_now(settings)), ""
+
+
+def _apple_verifier_now(settings: Settings):
+    from .domain.errors import NotConfigured
     from .settings import ConfigurationError
     from .webhooks.apple import SignedDataVerifier
 
     try:
-        return SignedDataVerifier.from_settings(settings), ""
+        return SignedDataVerifier.from_settings(settings)
     except ConfigurationError as error:
-        from .observability import logger
+        _apple_refused(error)
+        raise NotConfigured("App Store receipts are not configured.") from None
 
-        logger.warning("App Store data will be refused: not configured", extra={"reason": str(error)})
-        return None, str(error)
+
+def _apple_app(settings: Settings) -> dict:
+    """What the App Store API client would read from a verifier built at first use (the same settings)."""
+    return {"bundle_id": settings.apple.bundle_ids[0], "environment": settings.apple.environment}
+
+
+def _apple_refused(error: Exception) -> None:
+    from .observability import logger
+
+    logger.warning("App Store data will be refused: not configured", extra={"reason": str(error)})
 
 
 def apple_ingest(settings: Settings):
@@ -96,8 +139,9 @@ def apple_ingest(settings: Settings):
     return AppleIngest(event_intake(settings), verifier, why_not)
 
 
-def event_processor(settings: Settings, repo=None, play_api=None, stripe_api=None):
-    """`repo`, `play_api` and `stripe_api`: adapters another service of the same container already built."""
+def event_processor(settings: Settings, repo=None, play_api=None, stripe_api=None, publisher=None):
+    """`repo`, `play_api`, `stripe_api` and `publisher`: adapters another service of the same container
+    already built (the processor publishes the changes of most events it applies: its own is built now)."""
     from .services.processing import EventProcessor
 
     repo = repo or repository(settings)
@@ -106,7 +150,7 @@ def event_processor(settings: Settings, repo=None, play_api=None, stripe_api=Non
     return EventProcessor(
         repository=repo,
         event_log=repo,
-        publisher=change_publisher(settings),
+        publisher=publisher or change_publisher(settings),
         catalog=settings.core.catalog,
         strategy=settings.core.strategy,
         clock=SystemClock(),
@@ -120,13 +164,18 @@ def event_processor(settings: Settings, repo=None, play_api=None, stripe_api=Non
 
 
 def stripe_api_client(settings: Settings):
-    """The Stripe API client when STRIPE_API_KEY is configured (stripe-python is imported only then)."""
+    """The Stripe API client when STRIPE_API_KEY is configured; stripe-python is imported at its first
+    call (only Stripe events and receipts make one)."""
     api_key = settings.stripe.api_key.get()
     if not api_key:
         return None
-    from .adapters.stripe_api import StripeApiClient
 
-    return StripeApiClient(api_key, settings.stripe.api_base)
+    def build():
+        from .adapters.stripe_api import StripeApiClient
+
+        return StripeApiClient(api_key, settings.stripe.api_base)
+
+    return at_first_use(build)
 
 
 def play_developer_api(settings: Settings):
@@ -163,10 +212,17 @@ def entitlement_reader(settings: Settings, repo=None):
     return EntitlementReader(repo or users(settings), settings.core.catalog, settings.core.offline_grace, SystemClock())
 
 
-def entitlement_signer(settings: Settings, clients: AwsClients | None = None):
-    """The key that signs `signedEntitlements`, read once per container (ConfigurationError when none is set)."""
+def entitlement_signer(settings: Settings, clients: AwsClients | None = None, lazy: bool = False):
+    """The key that signs `signedEntitlements`, read once per container (ConfigurationError when none is set).
+
+    `lazy`: read at the first signature (a function where few requests sign); that one is set is checked now."""
     from .adapters.signing_keys import signer
 
+    if lazy:
+        from .adapters.signing_keys import check_configured
+
+        check_configured(settings.signing)
+        return at_first_use(lambda: signer(settings.signing, _client(clients, "secretsmanager")))
     return signer(settings.signing, _client(clients, "secretsmanager"))
 
 
@@ -178,16 +234,21 @@ def published_keys(settings: Settings, clients: AwsClients | None = None):
 
 
 def receipt_service(settings: Settings):
+    """Each store's adapters are built at its first receipt (the App Store verifier, Stripe's SDK; the
+    Play client imports Google's at its first call); the credentials are checked now."""
     from .services.receipts import ReceiptService
 
-    verifier, why_not = apple_verifier(settings)
+    verifier, why_not = apple_verifier(settings, lazy=True)
     apple_api = None
-    if verifier is not None:
+    if verifier is not None and settings.apple.api_named:
         from .adapters.app_store_api import AppStoreApiClient
 
         # Short on the synchronous path: API Gateway gives up after 29 s; the queue retries the rest.
-        apple_api = AppStoreApiClient.from_settings(settings, verifier, timeout=3, max_attempts=2, max_retry_after=2)
-    queue = _queue(settings.aws.events_queue())  # where a receipt goes when its store cannot be asked now
+        apple_api = AppStoreApiClient.from_settings(
+            settings, verifier, timeout=3, max_attempts=2, max_retry_after=2, **_apple_app(settings)
+        )
+    # Where a receipt goes when its store cannot be asked now: rarely, so its client is made then.
+    queue = _queue(settings.aws.events_queue(), lazy=True)
     repo = repository(settings)
     play_api = play_developer_api(settings)
     stripe_api = stripe_api_client(settings)
@@ -270,8 +331,9 @@ def erasure(settings: Settings, repo=None, publisher=None, clients: AwsClients |
     )
 
 
-def dead_letter_queues(settings: Settings, clients: AwsClients | None = None):
-    """The DLQs paired with their source queues (`StoreEvents`, `Reconcile`), None when none is known."""
+def dead_letter_queues(settings: Settings, clients: AwsClients | None = None, lazy: bool = False):
+    """The DLQs paired with their source queues (`StoreEvents`, `Reconcile`), None when none is known.
+    `lazy`: the SQS and CloudWatch clients are made at the first use (the console's DLQ routes)."""
     from .adapters.dead_letters import SqsDeadLetterQueues
 
     aws = settings.aws
@@ -285,11 +347,14 @@ def dead_letter_queues(settings: Settings, clients: AwsClients | None = None):
     }
     if not pairs:
         return None
+    if lazy:
+        return at_first_use(lambda: SqsDeadLetterQueues(pairs, _client(clients, "sqs"), _client(clients, "cloudwatch")))
     return SqsDeadLetterQueues(pairs, sqs=_client(clients, "sqs"), cloudwatch=_client(clients, "cloudwatch"))
 
 
 def operations(settings: Settings, repo=None, clients: AwsClients | None = None):
-    """The console's lookup, event detail, health, dead-letter actions and reconcile requests."""
+    """The console's lookup, event detail, health, dead-letter actions and reconcile requests (the queues'
+    clients are made at the first route that uses them)."""
     from .adapters.dynamodb.operator_reads import DynamoOperatorReads
     from .services.operations import Operations
 
@@ -298,8 +363,8 @@ def operations(settings: Settings, repo=None, clients: AwsClients | None = None)
         repository=repo,
         event_log=repo,
         reads=DynamoOperatorReads(repo.table),
-        dead_letters=dead_letter_queues(settings, clients),
-        reconcile_queue=reconcile_queue(settings, clients) if settings.aws.reconcile_queue_url else None,
+        dead_letters=dead_letter_queues(settings, clients, lazy=True),
+        reconcile_queue=_queue(settings.aws.reconcile_queue(), clients, lazy=True) if settings.aws.reconcile_queue_url else None,
         clock=SystemClock(),
     )
 
@@ -335,22 +400,25 @@ def replayer(settings: Settings, clients: AwsClients | None = None):
 
 
 def reconciler(settings: Settings):
-    """The reconcile worker, with every store API that is configured (a store without one is swept)."""
+    """The reconcile worker, with every store API that is configured (a store without one is swept).
+    The App Store verifier is built at the first App Store check, the publisher at the first repair."""
     from .services.drift import Reconciler
 
     repo = repository(settings)
-    verifier, _ = apple_verifier(settings)
+    verifier, _ = apple_verifier(settings, lazy=True)
     app_store = None
-    if verifier is not None:
+    if verifier is not None and settings.apple.api_named:
         from .adapters.app_store_api import AppStoreApiClient
 
         # Bounded so that a batch of checks fits the worker's timeout (README, "Store outages").
-        app_store = AppStoreApiClient.from_settings(settings, verifier, timeout=5, max_attempts=2, max_retry_after=5)
+        app_store = AppStoreApiClient.from_settings(
+            settings, verifier, timeout=5, max_attempts=2, max_retry_after=5, **_apple_app(settings)
+        )
     stripe_api, play_api = stripe_api_client(settings), play_developer_api(settings)
     return Reconciler(
         repository=repo,
         event_log=repo,
-        processor=event_processor(settings, repo, play_api, stripe_api),
+        processor=event_processor(settings, repo, play_api, stripe_api, change_publisher(settings, lazy=True)),
         clock=SystemClock(),
         app_store=app_store,
         play=play_api,
@@ -365,6 +433,7 @@ def redelivery(settings: Settings, queue_url: str, record_budget_seconds: float,
     failure alarms watch it)."""
     from .retries import Redelivery
 
+    # The queue is written to only for a failed record: its client is made then.
     return Redelivery(
-        _queue(queue_url), settings.redelivery.schedule, record_budget_seconds, failure_metric=failure_metric
+        _queue(queue_url, lazy=True), settings.redelivery.schedule, record_budget_seconds, failure_metric=failure_metric
     )

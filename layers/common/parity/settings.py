@@ -152,6 +152,11 @@ class AppleSettings:
         """The first app's Apple id."""
         return self.app_apple_ids[0] if self.app_apple_ids else None
 
+    @property
+    def api_named(self) -> bool:
+        """Some App Store Server API credential is named (then all must be: `AppStoreApiClient.from_settings`)."""
+        return bool(self.key_id or self.issuer_id or self.private_key_file)
+
 
 @dataclass(frozen=True, eq=False)
 class GoogleSettings:

@@ -27,7 +27,7 @@ import urllib.request
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -35,8 +35,11 @@ from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 
 from ..domain.errors import StoreApiError
 from ..settings import ConfigurationError
-from ..webhooks.apple import RejectedSignedData, SignedDataVerifier
+from ..webhooks.apple_apps import RejectedSignedData
 from .backoff import Backoff, retry_after_seconds
+
+if TYPE_CHECKING:  # the verifier (cryptography.x509) may be built at the first App Store item
+    from ..webhooks.apple import SignedDataVerifier
 
 PRODUCTION_BASE_URL = "https://api.storekit.itunes.apple.com"
 SANDBOX_BASE_URL = "https://api.storekit-sandbox.itunes.apple.com"
@@ -145,13 +148,16 @@ class AppStoreApiClient:
         max_retry_after: float = 10.0,
         sleep: Callable[[float], None] = time.sleep,
         jitter: Callable[[], float] = random.random,
+        environment: str | None = None,
     ) -> None:
-        if verifier.environment == "Production":
+        """`environment`: the stack's (default: the verifier's; given, the verifier is not used until a call)."""
+        environment = environment or verifier.environment
+        if environment == "Production":
             production, sandbox = base_url or PRODUCTION_BASE_URL, sandbox_base_url or SANDBOX_BASE_URL
         else:  # a Sandbox stack: APPLE_API_BASE has always meant its (Sandbox) base
             production, sandbox = base_url or PRODUCTION_BASE_URL, sandbox_base_url or base_url or SANDBOX_BASE_URL
         self._bases = {"Production": production.rstrip("/"), "Sandbox": sandbox.rstrip("/")}
-        self._base = self._bases[verifier.environment]  # the stack environment's
+        self._base = self._bases[environment]  # the stack environment's
         self._signer, self._verifier = signer, verifier
         self._timeout = timeout
         self._retry = Backoff(max(1, max_attempts), backoff, max_backoff, max_retry_after, sleep, jitter)
@@ -162,11 +168,12 @@ class AppStoreApiClient:
     @classmethod
     def from_settings(cls, settings: Any, verifier: SignedDataVerifier, **kwargs: Any) -> AppStoreApiClient | None:
         """The client for APPLE_KEY_ID / APPLE_ISSUER_ID and the `.p8` key, or None when none is set.
+        `bundle_id` and `environment` (default: the verifier's) spare reading the verifier before a call.
 
         The key is the file APPLE_PRIVATE_KEY_FILE names, or (on AWS) the PEM text of the APPLE_PRIVATE_KEY
         secret.
         """
-        if not (settings.apple.key_id or settings.apple.issuer_id or settings.apple.private_key_file):
+        if not settings.apple.api_named:
             return None
         key_text = None if settings.apple.private_key_file else settings.apple.private_key.get()
         names = {
@@ -181,7 +188,8 @@ class AppStoreApiClient:
             pem = key_text.encode() if key_text else Path(settings.apple.private_key_file).read_bytes()
         except OSError as error:
             raise ConfigurationError(f"APPLE_PRIVATE_KEY_FILE cannot be read: {error}") from None
-        signer = BearerTokenSigner(pem, settings.apple.key_id, settings.apple.issuer_id, verifier.bundle_id)
+        bundle_id = kwargs.pop("bundle_id", None) or verifier.bundle_id
+        signer = BearerTokenSigner(pem, settings.apple.key_id, settings.apple.issuer_id, bundle_id)
         return cls(
             signer,
             verifier,

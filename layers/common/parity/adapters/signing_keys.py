@@ -74,6 +74,12 @@ def signer(settings: SigningSettings, client: Any = None) -> EntitlementSigner:
     raise _not_configured()
 
 
+def check_configured(settings: SigningSettings) -> None:
+    """A key file or a secret is named (what `signer` reads, without reading it)."""
+    if not (settings.key_file or settings.secret_id):
+        raise _not_configured()
+
+
 def _not_configured() -> ConfigurationError:
     return ConfigurationError(
         "ENTITLEMENT_SIGNING_KEY_FILE is not set (on AWS the template sets ENTITLEMENT_SIGNING_KEY_SECRET)"

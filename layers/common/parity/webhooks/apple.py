@@ -35,7 +35,6 @@ import time
 from collections import OrderedDict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from cryptography import x509
@@ -49,14 +48,19 @@ from ..domain import limits
 from ..domain.apple import VerifiedNotification
 from ..settings import ConfigurationError
 from .apple_apps import ENVIRONMENTS, AppleApps, RejectedSignedData
+from .apple_roots import APPLE_ROOT_CA_G3_SHA256, BUNDLED_ROOT, check_root_fingerprint, fingerprint, root_files
 
-__all__ = ["ENVIRONMENTS", "RejectedSignedData", "SignedDataVerifier", "load_trust_anchors"]
+__all__ = [
+    "APPLE_ROOT_CA_G3_SHA256",
+    "BUNDLED_ROOT",
+    "ENVIRONMENTS",
+    "RejectedSignedData",
+    "SignedDataVerifier",
+    "check_root_fingerprint",
+    "fingerprint",
+    "load_trust_anchors",
+]
 
-# Apple Root CA - G3, as published at https://www.apple.com/certificateauthority/
-APPLE_ROOT_CA_G3_SHA256 = (
-    "63:34:3A:BF:B8:9A:6A:03:EB:B5:7E:9B:3F:5F:A7:BE:7C:4F:5C:75:6F:30:17:B3:A8:C4:88:C3:65:3E:91:79"
-)
-BUNDLED_ROOT = Path(__file__).resolve().parents[1] / "certs" / "AppleRootCA-G3.cer"
 INTERMEDIATE_OID = x509.ObjectIdentifier("1.2.840.113635.100.6.2.1")  # Apple WWDR intermediate marker
 LEAF_OID = x509.ObjectIdentifier("1.2.840.113635.100.6.11.1")  # App Store receipt-signing marker
 CHAIN_CACHE_SIZE = 32  # Apple signs with a handful of leaves at a time
@@ -77,19 +81,6 @@ _HANDLED_CRITICAL = {
 # --------------------------------------------------------------------------- trust anchors
 
 
-def fingerprint(der: bytes) -> str:
-    """SHA-256 fingerprint of a DER certificate, as `AB:CD:...` (the form Apple publishes)."""
-    return ":".join(f"{byte:02X}" for byte in hashlib.sha256(der).digest())
-
-
-def check_root_fingerprint(der: bytes, expected: str = APPLE_ROOT_CA_G3_SHA256) -> None:
-    """Refuse a root certificate (DER) whose SHA-256 fingerprint is not `expected`."""
-    if fingerprint(der) != expected.upper():
-        raise ConfigurationError(
-            f"the root certificate's SHA-256 fingerprint {fingerprint(der)} is not Apple Root CA G3's ({expected})"
-        )
-
-
 def load_certificates(data: bytes) -> list[x509.Certificate]:
     """The certificates in a file's bytes: one DER certificate, or one or more PEM certificates."""
     if b"-----BEGIN" in data:
@@ -102,23 +93,13 @@ def load_trust_anchors(paths: Sequence[str] = ()) -> tuple[x509.Certificate, ...
 
     Fails closed with a ConfigurationError when neither is usable.
     """
-    if paths:
-        anchors: list[x509.Certificate] = []
-        for path in paths:
-            try:
-                anchors.extend(load_certificates(Path(path).read_bytes()))
-            except (OSError, ValueError) as error:
-                raise ConfigurationError(f"APPLE_ROOT_CERTS: {path!r} is not a readable certificate: {error}") from None
-        return tuple(anchors)
-    try:
-        der = BUNDLED_ROOT.read_bytes()
-    except OSError:
-        raise ConfigurationError(
-            "No trusted Apple root: APPLE_ROOT_CERTS is unset and the bundled Apple Root CA G3 "
-            f"({BUNDLED_ROOT}) is missing. Restore it from the repository (layers/common/parity/certs) or set APPLE_ROOT_CERTS."
-        ) from None
-    check_root_fingerprint(der)
-    return (x509.load_der_x509_certificate(der),)
+    anchors: list[x509.Certificate] = []
+    for path, data in zip(paths or (BUNDLED_ROOT,), root_files(paths, BUNDLED_ROOT), strict=True):
+        try:
+            anchors.extend(load_certificates(data))
+        except ValueError as error:
+            raise ConfigurationError(f"APPLE_ROOT_CERTS: {str(path)!r} is not a readable certificate: {error}") from None
+    return tuple(anchors)
 
 
 # --------------------------------------------------------------------------- results

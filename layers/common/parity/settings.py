@@ -16,10 +16,9 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
-from typing import TypeVar
+from typing import NamedTuple, TypeVar
 from urllib.parse import urlsplit
 
 from .domain.entitlements import Catalog
@@ -41,17 +40,20 @@ DEFAULT_UNRESOLVED_AFTER_RECEIVES = 8
 
 _Default = TypeVar("_Default", int, None)
 
-# The sections below are built once per container and compared by identity: `eq=False` spares generating
-# `__eq__` and `__hash__` for each of them at cold start.
+# The sections below are immutable records built once per container: named tuples, because a dataclass
+# generates and compiles its methods when its module is imported (about 3.5 M instructions each, 0.4 % of
+# a function's cold-start baseline, against 1 M for a named tuple; docs/BENCHMARKS.md).
 
 
-@dataclass(frozen=True, eq=False)
-class Secret:
+class Secret(NamedTuple):
     """A secret value, read from the environment or (on AWS) from Secrets Manager when first needed."""
 
     name: str
-    value: str | None = field(default=None, repr=False)
+    value: str | None = None
     secret_id: str | None = None
+
+    def __repr__(self) -> str:  # never the value
+        return f"Secret(name={self.name!r}, secret_id={self.secret_id!r})"
 
     def get(self) -> str | None:
         if self.value:
@@ -73,8 +75,7 @@ def _required(value: str | None, variable: str) -> str:
     return value
 
 
-@dataclass(frozen=True, eq=False)
-class AwsSettings:
+class AwsSettings(NamedTuple):
     """The AWS resources the template creates and names in the environment."""
 
     table_name: str
@@ -98,8 +99,7 @@ class AwsSettings:
         return _required(self.reconcile_queue_url, "RECONCILE_QUEUE_URL")
 
 
-@dataclass(frozen=True, eq=False)
-class CoreSettings:
+class CoreSettings(NamedTuple):
     """What decides entitlements, whatever the store."""
 
     catalog: Catalog
@@ -112,8 +112,7 @@ class CoreSettings:
     play_checks_per_day: int = DEFAULT_PLAY_CHECKS_PER_DAY  # the drift scan's Play checks a day (quota)
 
 
-@dataclass(frozen=True, eq=False)
-class RedeliverySettings:
+class RedeliverySettings(NamedTuple):
     """When a failed queue message is delivered again, and when it is given up on."""
 
     schedule: RetrySchedule
@@ -121,16 +120,14 @@ class RedeliverySettings:
     unresolved_after_receives: int  # the receive at which an event still unresolved is parked
 
 
-@dataclass(frozen=True, eq=False)
-class StripeSettings:
+class StripeSettings(NamedTuple):
     webhook_secret: Secret
     api_key: Secret
     api_base: str | None
     grace: timedelta = DEFAULT_STRIPE_GRACE  # access kept after a failed renewal payment
 
 
-@dataclass(frozen=True, eq=False)
-class AppleSettings:
+class AppleSettings(NamedTuple):
     bundle_ids: tuple[str, ...]  # APPLE_BUNDLE_ID: one app, or several comma-separated
     app_apple_ids: tuple[int | None, ...]  # APPLE_APP_APPLE_ID: in the order of the bundle ids
     environment: str  # Production (which accepts Sandbox data too) or Sandbox
@@ -158,8 +155,7 @@ class AppleSettings:
         return bool(self.key_id or self.issuer_id or self.private_key_file)
 
 
-@dataclass(frozen=True, eq=False)
-class GoogleSettings:
+class GoogleSettings(NamedTuple):
     package_names: tuple[str, ...]  # GOOGLE_PACKAGE_NAME: one app, or several comma-separated
     pubsub_audience: str | None
     pubsub_service_account: str | None
@@ -174,8 +170,7 @@ class GoogleSettings:
         return self.package_names[0] if self.package_names else None
 
 
-@dataclass(frozen=True, eq=False)
-class SigningSettings:
+class SigningSettings(NamedTuple):
     """Where the key that signs `signedEntitlements` comes from: a PEM file (ENTITLEMENT_SIGNING_KEY_FILE),
     else, on AWS, a Secrets Manager secret of its own (ENTITLEMENT_SIGNING_KEY_SECRET, set by the template)."""
 
@@ -183,15 +178,13 @@ class SigningSettings:
     secret_id: str | None
 
 
-@dataclass(frozen=True, eq=False)
-class CorsSettings:
+class CorsSettings(NamedTuple):
     """CORS_ALLOW_ORIGINS: the origins browsers may call the app routes from (API Gateway's CORS on AWS)."""
 
     allow_origins: tuple[str, ...] = ()
 
 
-@dataclass(frozen=True, eq=False)
-class Settings:
+class Settings(NamedTuple):
     aws: AwsSettings
     core: CoreSettings
     redelivery: RedeliverySettings

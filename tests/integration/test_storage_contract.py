@@ -386,10 +386,9 @@ def test_a_purchase_keeps_the_state_it_lapses_into_and_its_grace_end(store):
     in_grace = owned("u_1", state=State.GRACE_PERIOD, grace_ends_at=day(33), lapses_to=State.BILLING_RETRY)
     commit = first_commit()
     store.commit(
-        replace(
-            commit,
+        commit._replace(
             purchases=(PurchaseWrite(in_grace, 0),),
-            users=(replace(commit.users[0], put_purchases=(in_grace,)),),
+            users=(commit.users[0]._replace(put_purchases=(in_grace,)),),
         )
     )
     assert store.get_purchase(PID) == in_grace

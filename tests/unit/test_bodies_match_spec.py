@@ -8,7 +8,6 @@ DynamoDB store together, this holds the two readers together.
 
 from __future__ import annotations
 
-import dataclasses
 import string
 import typing
 from collections import Counter
@@ -139,7 +138,7 @@ def outcome(read, document):
         return False, None
     if isinstance(result, BaseModel):
         return True, (type(result).__name__, result.model_dump())
-    return True, (type(result).__name__, dataclasses.asdict(result))
+    return True, (type(result).__name__, result._asdict())
 
 
 def assert_same(runtime, model, document, seen: Counter | None = None) -> None:

@@ -1,4 +1,4 @@
-"""Request bodies: JSON read into small frozen dataclasses, with the contract's errors.
+"""Request bodies: JSON read into small named tuples, with the contract's errors.
 
 Not JSON → 400 `malformed_body`; JSON of no accepted shape (a missing field, an unknown `store`) → a
 message naming each field and what is wrong with it: 422 `invalid_receipt` for receipts, 422 or 400
@@ -17,9 +17,8 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any, Literal, Union
+from typing import Any, Literal, NamedTuple, Union
 
 from .domain import limits
 from .domain.errors import InvalidInput, UnprocessableBody
@@ -166,8 +165,7 @@ def parse_request(body: bytes, shape: Any, what: str, optional: bool = False) ->
 # -- POST /v1/users/{userId}/receipts: one of the contract's shapes, told apart by `store`
 
 
-@dataclass(frozen=True)
-class AppStoreReceipt:
+class AppStoreReceipt(NamedTuple):
     """A StoreKit 2 signed transaction (verified locally), or a transaction id (asked of Apple)."""
 
     store: Literal["app_store"]
@@ -186,8 +184,7 @@ class AppStoreReceipt:
         return cls("app_store", signed, transaction_id, restore)
 
 
-@dataclass(frozen=True)
-class PlayStoreReceipt:
+class PlayStoreReceipt(NamedTuple):
     store: Literal["play_store"]
     package_name: str
     product_id: str
@@ -203,8 +200,7 @@ class PlayStoreReceipt:
         return cls("play_store", package, product, token)
 
 
-@dataclass(frozen=True)
-class StripeReceipt:
+class StripeReceipt(NamedTuple):
     """A Checkout Session id (`cs_test_...`, `cs_live_...`), read from the Stripe API."""
 
     store: Literal["stripe"]
@@ -243,8 +239,7 @@ def parse_receipt(body: bytes) -> Receipt:
 # -- admin routes
 
 
-@dataclass(frozen=True)
-class OwnerAssignment:
+class OwnerAssignment(NamedTuple):
     """`PUT /v1/admin/purchases/{purchaseId}/owner`"""
 
     user_id: str  # checked as a user id by the route (400 invalid_user_id)
@@ -258,8 +253,7 @@ class OwnerAssignment:
         return cls(user_id, reason)
 
 
-@dataclass(frozen=True)
-class MergeRequest:
+class MergeRequest(NamedTuple):
     """`POST /v1/admin/users/{userId}/merge`"""
 
     from_user_id: str  # checked as a user id by the route
@@ -274,8 +268,7 @@ class MergeRequest:
         return cls(from_user_id, reason)
 
 
-@dataclass(frozen=True)
-class GrantRequest:
+class GrantRequest(NamedTuple):
     """`POST /v1/admin/users/{userId}/grants` (no other fields)"""
 
     entitlement: str
@@ -292,8 +285,7 @@ class GrantRequest:
         return cls(entitlement, expires_at, reason)
 
 
-@dataclass(frozen=True)
-class ReasonRequest:
+class ReasonRequest(NamedTuple):
     """A body that may only give a `reason` (revoking a grant, clearing a flag)."""
 
     reason: str | None = None

@@ -4,15 +4,13 @@ specified by `parity.openapi.bodies`, read as `parity.bodies` reads its own)."""
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from .bodies import Fields, one_of
 from .domain.errors import InvalidInput
 
 
-@dataclass(frozen=True)
-class QueueRequest:
+class QueueRequest(NamedTuple):
     """`POST /v1/admin/dlq/redrive`: which queue pair's dead letters (`StoreEvents`, `Reconcile`)."""
 
     queue: str
@@ -25,8 +23,7 @@ class QueueRequest:
         return cls(queue)
 
 
-@dataclass(frozen=True)
-class ReconcileRequest:
+class ReconcileRequest(NamedTuple):
     """`POST /v1/admin/reconcile`: a user's purchases, or one purchase."""
 
     user_id: str | None = None

@@ -4,9 +4,8 @@ in domain terms; `parity.views` turns them into the contract's JSON."""
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 if TYPE_CHECKING:
     from .domain.entitlements import Catalog, Entitlement
@@ -16,16 +15,14 @@ if TYPE_CHECKING:
     from .ports import EventSummary
 
 
-@dataclass(frozen=True)
-class Assignment:
+class Assignment(NamedTuple):
     """A manual association: the purchase as it stands now, and the owners it had before."""
 
     purchase: Purchase
     previous_owner_ids: tuple[str, ...]
 
 
-@dataclass(frozen=True)
-class MergeResult:
+class MergeResult(NamedTuple):
     """A finished merge: `user_id` is the user merged into (the one behind an alias, if it was one)."""
 
     user_id: str
@@ -33,8 +30,7 @@ class MergeResult:
     purchases_moved: int
 
 
-@dataclass(frozen=True)
-class UserReport:
+class UserReport(NamedTuple):
     """What an operator needs to judge who may use what, and why."""
 
     user: UserState

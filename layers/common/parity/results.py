@@ -5,17 +5,15 @@ JSON with `parity.views` (the services know neither HTTP nor JSON). The operator
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 if TYPE_CHECKING:
     from .domain.entitlements import Catalog, Entitlement
     from .domain.model import Purchase
 
 
-@dataclass(frozen=True)
-class UserEntitlements:
+class UserEntitlements(NamedTuple):
     """What a user may use at `now`, with the purchases behind it."""
 
     user_id: str
@@ -27,16 +25,14 @@ class UserEntitlements:
     cache_until: datetime
 
 
-@dataclass(frozen=True)
-class Restored:
+class Restored(NamedTuple):
     """What a restore (`"restore": true`) did with each purchase of the account's history."""
 
     claimed: tuple[str, ...]  # purchase ids claimed (or held already) by the caller
     refused: tuple[str, ...]  # purchase ids the claim rules left to another user
 
 
-@dataclass(frozen=True)
-class ReceiptOutcome:
+class ReceiptOutcome(NamedTuple):
     """What became of a receipt: claimed, with the user's entitlements read after the claim was written;
     or pending (`entitlements` None): the store could not be reached, and a retry is queued. `restored`:
     the purchases a restore claimed and was refused."""

@@ -3,12 +3,11 @@ event and of its processing. Apart from `records` so a webhook's intake loads on
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime
+from typing import NamedTuple
 
 
-@dataclass(frozen=True)
-class StoredEvent:
+class StoredEvent(NamedTuple):
     """One verified store event as the event log keeps it (the raw body, byte for byte)."""
 
     source: str
@@ -19,16 +18,14 @@ class StoredEvent:
     body: bytes
 
 
-@dataclass(frozen=True)
-class AppendResult:
+class AppendResult(NamedTuple):
     """What appending an event to the log found."""
 
     stored: bool  # False: the event was there already
     processed: bool  # the stored event was already processed (nothing left to do)
 
 
-@dataclass(frozen=True)
-class EventSummary:
+class EventSummary(NamedTuple):
     """A stored event as operators see it (the body stays in the log)."""
 
     source: str
@@ -40,8 +37,7 @@ class EventSummary:
     purchase_id: str | None
 
 
-@dataclass(frozen=True)
-class EventFailures:
+class EventFailures(NamedTuple):
     """What the event log says of one event's processing: done or not, and the last failure the event
     processor recorded on it (SQS keeps no reason; `parity dlq show` reads it back)."""
 

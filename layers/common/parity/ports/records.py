@@ -4,9 +4,8 @@ replay's input. Those about stored events are in `events` (what a webhook's inta
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 if TYPE_CHECKING:  # annotations only: building a record loads no domain module
     from ..domain.entitlements import Entitlement
@@ -16,8 +15,7 @@ if TYPE_CHECKING:  # annotations only: building a record loads no domain module
     from ..domain.users import UserState
 
 
-@dataclass(frozen=True)
-class PurchaseRead:
+class PurchaseRead(NamedTuple):
     """A purchase as read to apply an update, with the users its store links name."""
 
     purchase: Purchase | None
@@ -25,8 +23,7 @@ class PurchaseRead:
     token_user: str | None = None  # the user an appAccountToken was issued to
 
 
-@dataclass(frozen=True)
-class UserWrite:
+class UserWrite(NamedTuple):
     """The writes for one user in a commit."""
 
     user_id: str
@@ -43,16 +40,14 @@ class UserWrite:
     aliases_added: tuple[str, ...] = ()  # user ids merged into this one
 
 
-@dataclass(frozen=True)
-class PurchaseWrite:
+class PurchaseWrite(NamedTuple):
     """A purchase put in a commit, conditional on the version it was computed from."""
 
     purchase: Purchase  # its `version` is the new version
     expected_version: int  # 0: the purchase must not exist yet
 
 
-@dataclass(frozen=True)
-class PendingUpdate:
+class PendingUpdate(NamedTuple):
     """A change of a purchase's pending users (`Purchase.pending_users`) without a new version:
     conditional on the version the users' projections were computed from."""
 
@@ -62,8 +57,7 @@ class PendingUpdate:
     remove: tuple[str, ...] = ()  # their projections are written by this commit
 
 
-@dataclass(frozen=True)
-class Commit:
+class Commit(NamedTuple):
     """Everything one processed event (or operator action) changes, written in one transaction.
 
     A commit holding more items than one transaction takes is split by `services.bounded.BoundedWriter`:
@@ -77,7 +71,7 @@ class Commit:
     payment_refs: tuple[PaymentRef, ...] = ()  # refs of the first purchase
     audit: tuple[AuditRecord, ...] = ()
     token_moves: tuple[tuple[str, str], ...] = ()  # (appAccountToken, user id it now resolves to)
-    change_details: tuple[Mapping, ...] = field(default=())  # recorded on the event for re-publishing
+    change_details: tuple[Mapping, ...] = ()  # recorded on the event for re-publishing
     completes_event: bool = True  # False: one step of a longer action (a merge moved in chunks)
     outcome: str = "applied"  # what the event log records (`claim_refused`: applied, its claim refused)
     step: Step | None = None  # the purchase write, as replay folds it again (`domain.replay`)
@@ -85,8 +79,7 @@ class Commit:
     purchase_id: str | None = None  # the purchase the event concerns when it writes none (a refused claim)
 
 
-@dataclass(frozen=True)
-class ReplayInput:
+class ReplayInput(NamedTuple):
     """What a replay folds and compares: each purchase's recorded steps, the count of its events that
     wrote it without recording a step, and the purchases and users as stored."""
 

@@ -192,8 +192,7 @@ class Administration:
         starting = source.merged_into is None
         writes = {write.user_id: write for write in projection.users}
         from_user = source.user_id
-        writes[from_user] = replace(
-            writes.get(from_user) or UserWrite(from_user, source.version),
+        writes[from_user] = (writes.get(from_user) or UserWrite(from_user, source.version))._replace(
             merged_into=target.user_id,
             put_entitlements=(),
             delete_purchase_ids=(*(writes[from_user].delete_purchase_ids if from_user in writes else ()), *stale_copies),
@@ -211,8 +210,7 @@ class Administration:
             notices = (review_notice(target.user_id, total, self._threshold, cause),)
             audit.append(AuditRecord(target.user_id, Action.FLAGGED, now, *cause, detail=f"{total} refunds or chargebacks"))
             metrics.add_metric(name="UsersFlaggedForReview", unit="Count", value=1)
-        writes[target.user_id] = replace(
-            target_write,
+        writes[target.user_id] = target_write._replace(
             aliases_added=(from_user, *source.aliases) if starting else (),
             refunds_added=target_write.refunds_added + carried,
             flagged_at=flag,

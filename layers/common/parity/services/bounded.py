@@ -137,7 +137,7 @@ class BoundedWriter:
             for w in commit.purchases
         }
         users = tuple(
-            replace(write, put_purchases=tuple(purchases.get(p.purchase_id, p) for p in write.put_purchases))
+            write._replace(put_purchases=tuple(purchases.get(p.purchase_id, p) for p in write.put_purchases))
             for write in commit.users
             if write.user_id not in deferred
         )
@@ -150,8 +150,7 @@ class BoundedWriter:
             written = tuple(u for u in anchor.pending_users if any(w.user_id == u for w in commit.users))
             if written:
                 pending += (PendingUpdate(anchor.purchase_id, anchor.version, remove=written),)
-        return replace(
-            commit,
+        return commit._replace(
             purchases=tuple(PurchaseWrite(purchases[w.purchase.purchase_id], w.expected_version) for w in commit.purchases),
             users=users,
             audit=tuple(r for r in commit.audit if not (r.user_id in deferred and r.action in PROJECTION_ACTIONS)),

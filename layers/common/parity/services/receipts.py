@@ -169,7 +169,7 @@ class ReceiptService:
         if refused and not claimed:
             raise _refused(refused[0])
         restored = Restored(tuple(claimed), tuple(o.purchase_id or "" for o in refused))
-        return replace(self._claimed(user_id), restored=restored)
+        return self._claimed(user_id)._replace(restored=restored)
 
     # -- Google Play --------------------------------------------------------------------------------
 

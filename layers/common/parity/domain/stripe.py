@@ -7,9 +7,9 @@ How Stripe's states and events map onto Parity's, which API shapes are read, and
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 from .model import PaymentRef, PurchaseUpdate, Revocation, Snapshot, State, Store
 from .stripe_objects import (  # noqa: F401 - re-exported: the Stripe domain is read as one module
@@ -37,8 +37,7 @@ SUBSCRIPTION_EVENTS = frozenset(
 )
 
 
-@dataclass(frozen=True)
-class StripeFacts:
+class StripeFacts(NamedTuple):
     """What one Stripe event says, before Parity knows which stored purchase it concerns.
 
     `purchase_key` is set when the payload names the purchase (subscription id, or the payment intent of
@@ -66,7 +65,7 @@ class StripeFacts:
     payment_period_end: datetime | None = None
     product_refs: tuple[str, ...] = ()
     checkout_session_id: str | None = None
-    warnings: tuple[str, ...] = field(default=())
+    warnings: tuple[str, ...] = ()
 
     @property
     def routing_key(self) -> str:
@@ -200,7 +199,7 @@ def with_products(facts: StripeFacts, refs: tuple[str, ...]) -> StripeFacts:
     """One-time checkout facts completed with the products the API listed for the session."""
     if facts.snapshot is None or not refs:
         return facts
-    return replace(facts, snapshot=replace(facts.snapshot, product_id=refs[0], product_refs=refs))
+    return facts._replace(snapshot=replace(facts.snapshot, product_id=refs[0], product_refs=refs))
 
 
 def _line_item_refs(session: Mapping) -> tuple[str, ...]:

@@ -236,7 +236,7 @@ class EventProcessor:
         `claimant`, which then outranks the user the event names)."""
         facts = usable(stripe.normalize, event, self.stripe_grace)
         if claimant:
-            facts = replace(facts, customer_user=None)  # a receipt claims; it links no customer
+            facts = facts._replace(customer_user=None)  # a receipt claims; it links no customer
         logger.append_keys(store="stripe", event_id=facts.event_id, event_type=facts.event_type)
         for warning in facts.warnings:
             logger.warning(warning)
@@ -291,7 +291,7 @@ class EventProcessor:
         for warning in warnings:
             logger.warning(warning)
         claimant = facts.claimant or stripe.subscription_claimant(subscription)
-        return replace(facts, snapshot=snapshot, claimant=claimant)
+        return facts._replace(snapshot=snapshot, claimant=claimant)
 
     @staticmethod
     def _stripe_read(request, *args):

@@ -6,7 +6,6 @@ How the App Store's states map onto Parity's: docs/stores/app_store.md.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, NamedTuple
 
@@ -37,8 +36,7 @@ class Event(NamedTuple):
     bundle_id: str | None
 
 
-@dataclass(frozen=True)
-class AppleFacts:
+class AppleFacts(NamedTuple):
     """What one notification (or one verified transaction) says, before Parity resolves its user.
 
     `original_transaction_id` names the purchase (`app_store:<originalTransactionId>`); None means the
@@ -73,7 +71,7 @@ class AppleFacts:
     revocation_reason: int | None = None
     consumption_request_reason: str | None = None
     needs_status: bool = False  # the transaction alone cannot tell the subscription's state: ask the API
-    warnings: tuple[str, ...] = field(default=())
+    warnings: tuple[str, ...] = ()
 
     @property
     def purchase_key(self) -> str | None:

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import base64
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from .. import limits
 from ..purchases import EPOCH
@@ -22,8 +21,7 @@ from .vocabulary import (
 )
 
 
-@dataclass(frozen=True)
-class VerifiedNotification:
+class VerifiedNotification(NamedTuple):
     """One App Store Server Notification V2, verified and decoded.
 
     `payload` is the decoded `responseBodyV2DecodedPayload` (`notificationType`, `subtype`,
@@ -119,7 +117,7 @@ def normalize(notification: VerifiedNotification | Mapping[str, Any]) -> AppleFa
         scope = "unknown"
     facts = purchase_facts(event, tx, renewal, status, scope, warnings)
     reason = text_or_number(body.get("consumptionRequestReason"))
-    return replace(facts, consumption_request_reason=reason) if reason else facts
+    return facts._replace(consumption_request_reason=reason) if reason else facts
 
 
 def _event(

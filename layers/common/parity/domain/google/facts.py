@@ -7,7 +7,7 @@ revocations: docs/stores/play_store.md.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import datetime
 from typing import Any, NamedTuple
 
@@ -23,8 +23,7 @@ _RESOURCES: Mapping[str, tuple[str, str]] = {
 }
 
 
-@dataclass(frozen=True)
-class GoogleFacts:
+class GoogleFacts(NamedTuple):
     """What one fetched resource (or one void) says about one purchase token, before Parity resolves
     its user and its chain.
 

@@ -6,7 +6,6 @@ What a void revokes, and when: docs/stores/play_store.md, "Revocations".
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import replace
 from datetime import datetime
 from typing import Any, NamedTuple
 
@@ -88,8 +87,7 @@ def voided_facts(
     revoked_at = fetched_at if (res is not None and fetched_at is not None) else as_of
     token = void.purchase_token
     facts = base or GoogleFacts(event_id=event_id, kind=VOIDED_PURCHASE, occurred_at=as_of, purchase_token=token)
-    return replace(
-        facts,
+    return facts._replace(
         kind=VOIDED_PURCHASE,
         occurred_at=as_of,
         event_time=void.event_time,

@@ -33,7 +33,7 @@ TARGET_STRIPE_MS = 5.0
 
 
 def _world(**options):
-    from parity.domain.entitlements import Catalog
+    from parity.domain.catalog import Catalog
     from tests.support import play_payloads as play
     from tests.support.domain import TEST_CATALOG
     from tests.support.fakes import FakeClock

@@ -11,6 +11,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 HANDLERS = sorted(path.parent.name for path in (ROOT / "functions").glob("*/app.py"))
 
+sys.path.insert(0, str(ROOT / "bench"))
+try:  # the cold-start benchmarks' Lambda-like environment
+    from common import cold_env, scratch, write_apple_root
+finally:
+    sys.path.pop(0)
+
 # Each handler module imported as Lambda's init would, in one interpreter: the collector switched off as
 # `import parity` does on Lambda, then the module run; what the collector looks like afterwards is printed.
 INIT = """
@@ -26,11 +32,6 @@ print(json.dumps(states))
 
 
 def run_init(env_extra: dict[str, str]) -> dict:
-    sys.path.insert(0, str(ROOT / "bench"))
-    try:
-        from common import cold_env, scratch, write_apple_root
-    finally:
-        sys.path.pop(0)
     with scratch("parity-init-") as directory:
         env = {**cold_env(write_apple_root(directory)), **env_extra}
         done = subprocess.run(
@@ -57,3 +58,23 @@ def test_elsewhere_importing_parity_leaves_the_collector_alone():
         text=True,
     )
     assert done.stdout.split() == ["True", "0"], done.stderr
+
+
+WEBHOOKS = ("stripe_webhook", "apple_webhook", "google_webhook")
+MODEL = "parity.domain.model"
+
+
+def test_the_app_store_and_play_webhooks_do_not_load_the_purchase_model():
+    # They verify, store and enqueue: the purchase model's dataclasses (~40 M instructions at import)
+    # are the processor's. The Stripe webhook reads its event's routing key with Stripe's normalizer.
+    script = "import runpy, sys; runpy.run_path(sys.argv[1]); print('{}' in sys.modules)".format(MODEL)
+    loaded = {}
+    with scratch("parity-init-") as directory:
+        env = cold_env(write_apple_root(directory))
+        for name in WEBHOOKS:
+            done = subprocess.run(
+                [sys.executable, "-c", script, f"functions/{name}/app.py"], cwd=ROOT, env=env, capture_output=True, text=True
+            )
+            assert done.returncode == 0, done.stderr[-2000:]
+            loaded[name] = done.stdout.split()[-1] == "True"
+    assert loaded == {"stripe_webhook": True, "apple_webhook": False, "google_webhook": False}

@@ -15,7 +15,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from parity.bodies import parse_receipt
-from parity.domain.entitlements import Catalog
+from parity.domain.catalog import Catalog
 from parity.domain.errors import ParityError, RequestRefused
 from parity.domain.ownership import Strategy
 from parity.http import error_response

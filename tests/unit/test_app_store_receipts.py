@@ -10,7 +10,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from parity.domain.entitlements import Catalog
+from parity.domain.catalog import Catalog
 from parity.domain.ownership import Strategy
 from tests.support import apple as fx
 from tests.support.domain import TEST_CATALOG

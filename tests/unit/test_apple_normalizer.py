@@ -18,7 +18,8 @@ from parity.domain.apple import (
     normalize,
     normalize_transaction,
 )
-from parity.domain.entitlements import Catalog, compute_entitlements
+from parity.domain.catalog import Catalog
+from parity.domain.entitlements import compute_entitlements
 from parity.domain.errors import StaleEventError
 from parity.domain.model import Delivery, Revocation, State, Store
 from parity.domain.purchases import apply_update

@@ -8,7 +8,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from parity.domain.entitlements import Catalog
+from parity.domain.catalog import Catalog
 from tests.support import apple as fx
 from tests.support import play_payloads as pp
 from tests.support.domain import TEST_CATALOG

@@ -11,7 +11,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from parity.domain.entitlements import Catalog
+from parity.domain.catalog import Catalog
 from parity.domain.errors import RejectedWebhook
 from parity.domain.model import PurchaseUpdate, Snapshot, State, Store
 from parity.domain.purchases import apply_update

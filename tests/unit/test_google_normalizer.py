@@ -11,7 +11,8 @@ from datetime import datetime, timedelta
 import pytest
 
 from parity.domain import google
-from parity.domain.entitlements import Catalog, compute_entitlements
+from parity.domain.catalog import Catalog
+from parity.domain.entitlements import compute_entitlements
 from parity.domain.errors import StaleEventError
 from parity.domain.google import (
     GoogleFacts,

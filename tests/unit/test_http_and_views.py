@@ -8,7 +8,8 @@ import json
 import pytest
 
 from parity.changes import change_detail
-from parity.domain.entitlements import Catalog, EntitlementChange, compute_entitlements
+from parity.domain.catalog import Catalog
+from parity.domain.entitlements import EntitlementChange, compute_entitlements
 from parity.domain.errors import ParityError, PayloadTooLarge
 from parity.domain.model import State
 from parity.http import (

@@ -8,7 +8,8 @@ from datetime import datetime
 from typing import TYPE_CHECKING, NamedTuple
 
 if TYPE_CHECKING:
-    from .domain.entitlements import Catalog, Entitlement
+    from .domain.catalog import Catalog
+    from .domain.entitlements import Entitlement
     from .domain.model import Purchase
     from .domain.ownership import AuditRecord
     from .domain.users import UserState

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import NamedTuple, TypeVar
 from urllib.parse import urlsplit
 
-from .domain.entitlements import Catalog
+from .domain.catalog import Catalog
 from .domain.errors import ConfigurationError  # noqa: F401 (raised here; imported from here by callers)
 from .domain.ownership import Strategy
 from .domain.redelivery import RetrySchedule

@@ -10,7 +10,8 @@ from .domain.timeutil import rfc3339
 if TYPE_CHECKING:
     from datetime import datetime
 
-    from .domain.entitlements import Catalog, Entitlement
+    from .domain.catalog import Catalog
+    from .domain.entitlements import Entitlement
     from .domain.model import Purchase
     from .domain.ownership import AuditRecord
     from .domain.users import UserState

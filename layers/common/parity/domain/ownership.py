@@ -10,8 +10,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from enum import Enum
+from typing import TYPE_CHECKING
 
-from .model import Purchase
+if TYPE_CHECKING:  # annotations only: settings read `Strategy` without loading the purchase model
+    from .model import Purchase
 
 
 class Strategy(str, Enum):

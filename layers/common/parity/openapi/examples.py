@@ -10,7 +10,8 @@ from datetime import datetime, timedelta, timezone
 from functools import cache
 
 from .. import views
-from ..domain.entitlements import Catalog, cache_until, compute_entitlements
+from ..domain.catalog import Catalog
+from ..domain.entitlements import cache_until, compute_entitlements
 from ..domain.grants import end_grant, manual_grant
 from ..domain.model import Purchase, State, Store
 from ..domain.ownership import Action, AuditRecord, Strategy

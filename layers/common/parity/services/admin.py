@@ -13,7 +13,8 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from ..changes import merge_notice, review_notice
-from ..domain.entitlements import Catalog, double_billing, entitlements_with_history
+from ..domain.catalog import Catalog
+from ..domain.entitlements import double_billing, entitlements_with_history
 from ..domain.errors import InvalidInput, MergeRefused, PurchaseNotFound, UserNotFound
 from ..domain.ownership import Action, AuditRecord, assign, merge_owner
 from ..domain.replay import Step

@@ -6,7 +6,8 @@ import uuid
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
-from ..domain.entitlements import Catalog, cache_until, entitlements_with_history
+from ..domain.catalog import Catalog
+from ..domain.entitlements import cache_until, entitlements_with_history
 from ..results import UserEntitlements
 
 if TYPE_CHECKING:

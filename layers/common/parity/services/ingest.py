@@ -9,12 +9,11 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
-from ..domain import limits, stripe
+from ..domain import limits
 from ..domain.errors import RejectedWebhook, WebhookNotConfigured
 from ..observability import logger
 from ..ports import StoredEvent
 from ..settings import Secret
-from ..webhooks.stripe import parse_event, verify_signature
 
 if TYPE_CHECKING:
     from ..ports import AppleVerifier, Clock, EventLog, PushVerifier, Queue
@@ -101,19 +100,25 @@ class StripeIngest:
     """Stripe webhooks: `Stripe-Signature` checked on the raw body, then recorded."""
 
     def __init__(self, intake: EventIntake, webhook_secret: Secret, clock: Clock) -> None:
+        # Imported when built: the App Store's and Play's webhooks, which share this module, never load
+        # Stripe's normalizer (and through it the purchase model).
+        from ..domain import stripe
+        from ..webhooks import stripe as signatures
+
         self._intake = intake
         self._secret = webhook_secret
         self._clock = clock
+        self._verify, self._parse, self._normalize = signatures.verify_signature, signatures.parse_event, stripe.normalize
 
     def ingest(self, body: bytes, signature: str | None) -> Ingested:
         """Raises RejectedWebhook for anything unverifiable; then nothing is stored or queued."""
         secret = self._secret.get()
         if not secret:
             raise WebhookNotConfigured("Stripe webhooks are not configured (STRIPE_WEBHOOK_SECRET).")
-        verify_signature(body, signature, secret, now=self._clock.now().timestamp())
-        event = parse_event(body)
+        self._verify(body, signature, secret, now=self._clock.now().timestamp())
+        event = self._parse(body)
         try:
-            routing_key = stripe.normalize(event).routing_key
+            routing_key = self._normalize(event).routing_key
         except (AttributeError, KeyError, TypeError, ValueError):
             routing_key = event["id"]  # the processor reports what it cannot read
         return self._intake.record("stripe", event["id"], event["type"], routing_key, body)

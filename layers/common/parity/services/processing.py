@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, TypeVar
 
 from ..domain import apple, google, limits, stripe
 from ..domain.apple import VerifiedNotification
-from ..domain.entitlements import Catalog
+from ..domain.catalog import Catalog
 from ..domain.errors import DuplicateEventError, MalformedEventError, StoreApiError, UnknownPurchaseError
 from ..domain.model import PaymentRef, Purchase, PurchaseUpdate
 from ..domain.ownership import Strategy

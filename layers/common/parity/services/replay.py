@@ -17,7 +17,8 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from ..changes import change_detail
-from ..domain.entitlements import Catalog, EntitlementChange, diff_entitlements, entitlements_with_history
+from ..domain.catalog import Catalog
+from ..domain.entitlements import EntitlementChange, diff_entitlements, entitlements_with_history
 from ..domain.model import Purchase
 from ..domain.replay import differences, rebuild
 from ..domain.users import UserState

@@ -14,7 +14,7 @@ from dataclasses import replace
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from ..domain.entitlements import Catalog
+from ..domain.catalog import Catalog
 from ..domain.errors import GrantNotFound, InvalidInput, UnknownEntitlement, UserNotFound
 from ..domain.grants import end_grant, is_grant, manual_grant
 from ..domain.model import Purchase, State

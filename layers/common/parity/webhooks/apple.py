@@ -45,7 +45,7 @@ from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 from cryptography.x509.oid import ExtensionOID
 
 from ..domain import limits
-from ..domain.apple import VerifiedNotification
+from ..domain.apple.verified import VerifiedNotification
 from ..settings import ConfigurationError
 from .apple_apps import ENVIRONMENTS, AppleApps, RejectedSignedData
 from .apple_roots import APPLE_ROOT_CA_G3_SHA256, BUNDLED_ROOT, check_root_fingerprint, fingerprint, root_files

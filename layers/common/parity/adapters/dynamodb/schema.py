@@ -30,11 +30,11 @@ codecs write no other.
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Any, overload
+from typing import TYPE_CHECKING, Any, overload
 
-from ...domain.drift import due, due_shard
-from ...domain.model import Purchase
-from ...domain.ownership import AuditRecord
+if TYPE_CHECKING:  # the event log (a webhook's whole table use) loads no purchase model
+    from ...domain.model import Purchase
+    from ...domain.ownership import AuditRecord
 
 # -- keys and indexes ---------------------------------------------------------------------------------
 
@@ -127,6 +127,8 @@ def purchase_id_of(pk: str) -> str:
 def due_index(purchase: Purchase, recheck: timedelta) -> dict[str, str]:
     """The purchase's place in GSI2: when it is next due for a store check (`domain.drift.due`), in its
     shard's first pass (`DUE#`) or its rolling slice (`RECHECK#`)."""
+    from ...domain.drift import due, due_shard  # the purchase model's side of the table
+
     slot = due(purchase, recheck)
     prefix = DUE_PREFIX if slot.ends else RECHECK_PREFIX
     return {GSI2PK: f"{prefix}{due_shard(purchase.purchase_id)}", GSI2SK: f"{iso(slot.at)}#{purchase.purchase_id}"}

@@ -12,11 +12,37 @@ Entry points: `normalize` (a notification), `normalize_transaction` (the receipt
 How the App Store's facts become Parity's: docs/stores/app_store.md.
 """
 
-from .facts import AppleFacts
-from .notification import VerifiedNotification, normalize
-from .transaction import latest_per_purchase, normalize_transaction
-from .vocabulary import CONSUMABLE, NO_PURCHASE_TYPES, NOTIFICATION_SUBTYPES, RECEIPT, SNAPSHOT_TYPES, TRANSACTION_TYPES
+from __future__ import annotations
 
+from importlib import import_module
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .facts import AppleFacts
+    from .notification import normalize
+    from .transaction import latest_per_purchase, normalize_transaction
+    from .verified import VerifiedNotification
+    from .vocabulary import (
+        CONSUMABLE,
+        NO_PURCHASE_TYPES,
+        NOTIFICATION_SUBTYPES,
+        RECEIPT,
+        SNAPSHOT_TYPES,
+        TRANSACTION_TYPES,
+    )
+
+# Where each name lives; names resolve on first use (PEP 562), so the webhook, which needs only
+# `verified`, does not load the normalizer's facts and the purchase model.
+_MODULE_OF = {
+    "AppleFacts": "facts",
+    "VerifiedNotification": "verified",
+    "normalize": "notification",
+    **dict.fromkeys(("latest_per_purchase", "normalize_transaction"), "transaction"),
+    **dict.fromkeys(
+        ("CONSUMABLE", "NO_PURCHASE_TYPES", "NOTIFICATION_SUBTYPES", "RECEIPT", "SNAPSHOT_TYPES", "TRANSACTION_TYPES"),
+        "vocabulary",
+    ),
+}
 __all__ = [
     "CONSUMABLE",
     "NO_PURCHASE_TYPES",
@@ -30,3 +56,13 @@ __all__ = [
     "normalize",
     "normalize_transaction",
 ]
+
+
+def __getattr__(name: str) -> object:
+    try:
+        module = _MODULE_OF[name]
+    except KeyError:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}") from None
+    value = getattr(import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value

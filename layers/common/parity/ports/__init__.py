@@ -6,8 +6,9 @@ AWS and the stores; tests use in-memory fakes. Services import from here, never 
 
 from __future__ import annotations
 
-from importlib import import_module
 from typing import TYPE_CHECKING
+
+from ..domain.names import on_first_use
 
 # Where each name lives. Names resolve on first use (PEP 562): the Protocols are for type checking, and a
 # function that only needs the records (the adapters do) does not pay for building every Protocol class
@@ -69,14 +70,7 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> object:
-    try:
-        module = _MODULE_OF[name]
-    except KeyError:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}") from None
-    value = getattr(import_module(f".{module}", __name__), name)
-    globals()[name] = value
-    return value
+__getattr__ = on_first_use(__name__, _MODULE_OF)
 
 
 if TYPE_CHECKING:

@@ -22,7 +22,6 @@ from ..domain.model import PaymentRef, Purchase, PurchaseUpdate
 from ..domain.ownership import Strategy
 from ..observability import logger, metrics
 from ..settings import DEFAULT_MAX_SHARED_OWNERS
-from ..webhooks.google import parse_push
 from .projection import DEFAULT_REFUND_THRESHOLD, Projector
 from .updates import Outcome, UpdateApplier
 
@@ -106,6 +105,8 @@ class EventProcessor:
             if source == "app_store":
                 return self.process_app_store(usable(VerifiedNotification.from_verified_body, body))
             if source == "play_store":
+                from ..webhooks.google import parse_push  # loaded with the container's first Play push
+
                 return self.process_play_store(event_id, usable(parse_push, body).notification)
             return self.process_stripe(usable(limits.loads, body))
         except MalformedEventError as error:

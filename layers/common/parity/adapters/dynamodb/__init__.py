@@ -19,8 +19,9 @@ read loads `users` (and the codecs and schema it needs), not the commit, the eve
 
 from __future__ import annotations
 
-from importlib import import_module
 from typing import TYPE_CHECKING
+
+from ...domain.names import on_first_use
 
 _MODULE_OF = {
     **dict.fromkeys(
@@ -72,14 +73,7 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> object:
-    try:
-        module = _MODULE_OF[name]
-    except KeyError:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}") from None
-    value = getattr(import_module(f".{module}", __name__), name)
-    globals()[name] = value
-    return value
+__getattr__ = on_first_use(__name__, _MODULE_OF)
 
 
 if TYPE_CHECKING:

@@ -14,8 +14,9 @@ How the App Store's facts become Parity's: docs/stores/app_store.md.
 
 from __future__ import annotations
 
-from importlib import import_module
 from typing import TYPE_CHECKING
+
+from ..names import on_first_use
 
 if TYPE_CHECKING:
     from .facts import AppleFacts
@@ -58,11 +59,4 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> object:
-    try:
-        module = _MODULE_OF[name]
-    except KeyError:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}") from None
-    value = getattr(import_module(f".{module}", __name__), name)
-    globals()[name] = value
-    return value
+__getattr__ = on_first_use(__name__, _MODULE_OF)

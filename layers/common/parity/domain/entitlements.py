@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
+from typing import NamedTuple
 
 from .catalog import Catalog
 from .model import ACCESS_STATES, Purchase, State, Store, access_end, access_granted
@@ -104,8 +105,7 @@ def cache_until(entitlements: Iterable[Entitlement], now: datetime, offline_grac
     return limit
 
 
-@dataclass(frozen=True)
-class EntitlementChange:
+class EntitlementChange(NamedTuple):
     user_id: str
     entitlement_id: str
     old: Entitlement | None

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from enum import Enum
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 if TYPE_CHECKING:  # annotations only: settings read `Strategy` without loading the purchase model
     from .model import Purchase
@@ -51,8 +51,7 @@ class Refusal(str, Enum):
     TOO_MANY_OWNERS = "too_many_owners"  # ALL: the purchase is shared with the most users allowed
 
 
-@dataclass(frozen=True)
-class ClaimDecision:
+class ClaimDecision(NamedTuple):
     owner_ids: tuple[str, ...]
     accepted: bool
     action: Action | None = None  # the claimant's line in the audit trail; None when nothing changed

@@ -162,7 +162,7 @@ class ReceiptService:
             self._log.append(StoredEvent(source, update.event_id, "receipt", update.store_key, self._clock.now(), body))
             outcome = self._processor.apply(update, source=source)
             if outcome.claim_refused:
-                refused.append(replace(outcome, purchase_id=update.purchase_id))
+                refused.append(outcome._replace(purchase_id=update.purchase_id))
             else:
                 claimed.append(update.purchase_id)
         metrics.add_metric(name="PurchasesRestored", unit="Count", value=len(claimed))

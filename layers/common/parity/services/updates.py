@@ -8,9 +8,9 @@ changed. A conflicting writer makes it read again and retry.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from ..changes import purchase_completed
 from ..domain import limits
@@ -31,8 +31,7 @@ if TYPE_CHECKING:
     from ..ports import ChangePublisher, Clock, EventLog, Repository
 
 
-@dataclass(frozen=True)
-class Outcome:
+class Outcome(NamedTuple):
     status: str  # applied | stale | duplicate | ignored | customer_linked | unresolved | rejected
     purchase_id: str | None = None
     changes: tuple[EntitlementChange, ...] = ()
@@ -41,8 +40,7 @@ class Outcome:
     purchase: Purchase | None = None  # the purchase as written (applied), at its new version
 
 
-@dataclass(frozen=True)
-class Claim:
+class Claim(NamedTuple):
     """Who owns a purchase after an update, and the audit lines that say how it was decided."""
 
     purchase: Purchase  # with its owners settled
@@ -221,7 +219,7 @@ class UpdateApplier:
             if not customer_owner:
                 return claim
             line = AuditRecord(customer_owner, Action.CLAIMED, now, source, update.event_id, purchase.purchase_id, detail="customer link")
-            return replace(claim, audit=(line,))
+            return claim._replace(audit=(line,))
         if decision.refused:
             logger.warning("claim refused", extra={"purchase_id": purchase.purchase_id, "strategy": self._strategy.value})
             metrics.add_metric(name="ClaimsRefused", unit="Count", value=1)
@@ -232,7 +230,7 @@ class UpdateApplier:
             source, update.event_id, self._strategy,
         )  # fmt: skip
         refusal = decision.refusal if decision.refused else None
-        return replace(claim, audit=audit, refused=decision.refused, refusal=refusal)
+        return claim._replace(audit=audit, refused=decision.refused, refusal=refusal)
 
     def _write(
         self,

@@ -69,6 +69,7 @@ _IMPORT = textwrap.dedent(
     print("--bench-time--", time.perf_counter() - start)
     if {facts!r}:  # after the timing: what the import built, and whether it imported Google libraries
         import gc
+        gc.unfreeze()  # what init built is frozen (parity.end_of_init): get_objects lists no frozen object
         def instances(module_name, class_name):
             cls = getattr(sys.modules.get(module_name), class_name, None)
             return [o for o in gc.get_objects() if isinstance(o, cls)] if cls is not None else []

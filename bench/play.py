@@ -25,6 +25,7 @@ _PLAY = textwrap.dedent(
     spec.loader.exec_module(module)
     imported = time.perf_counter()
     from parity.adapters.play_api import SCOPE, PlayDeveloperApi
+    gc.unfreeze()  # what init built is frozen (parity.end_of_init): get_objects lists no frozen object
     client = next(o for o in gc.get_objects() if isinstance(o, PlayDeveloperApi))
     sys.stderr.write({start!r} + "\\n"); sys.stderr.flush()
     t0 = time.perf_counter()

@@ -9,8 +9,8 @@ from __future__ import annotations
 import base64
 import json
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
-from typing import Any
+from types import MappingProxyType
+from typing import Any, NamedTuple
 from urllib.parse import unquote
 
 from .domain import limits
@@ -51,8 +51,7 @@ from .views import error_body, webhook_view
 CONFLICT_RETRY_AFTER_SECONDS = 1
 
 
-@dataclass(frozen=True)
-class ErrorAnswer:
+class ErrorAnswer(NamedTuple):
     """How the HTTP edge answers one class of `ParityError`.
 
     `status` None: not an answer but a fault. The error is raised again: the function fails (Lambda's
@@ -65,7 +64,7 @@ class ErrorAnswer:
     status: int | None
     code: str | None = None
     message: str | None = None
-    headers: Mapping[str, str] = field(default_factory=dict)
+    headers: Mapping[str, str] = MappingProxyType({})
     own_status: bool = False
 
 

@@ -10,11 +10,10 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 
-@dataclass(frozen=True)
-class EventRecord:
+class EventRecord(NamedTuple):
     """One stored event as operators see it, without its body: what processing made of it."""
 
     source: str
@@ -64,8 +63,7 @@ class OperatorReads(Protocol):
         """The latest drift scan reports, newest first."""
 
 
-@dataclass(frozen=True)
-class DeadLetterQueueState:
+class DeadLetterQueueState(NamedTuple):
     """A dead-letter queue as the health page shows it."""
 
     name: str  # the queue pair: StoreEvents, Reconcile
@@ -74,8 +72,7 @@ class DeadLetterQueueState:
     in_flight: int
 
 
-@dataclass(frozen=True)
-class DeadLetterMessage:
+class DeadLetterMessage(NamedTuple):
     """One dead letter, not consumed: the event it carries (or the short ids of a body naming none)."""
 
     message_id: str
@@ -88,8 +85,7 @@ class DeadLetterMessage:
     sent_at: datetime | None
 
 
-@dataclass(frozen=True)
-class RedriveOutcome:
+class RedriveOutcome(NamedTuple):
     queue: str
     method: str  # "move-task" (SQS moves them) or "one-by-one"
     moved: int | None  # one by one: how many moved; a move task: None (SQS reports progress itself)

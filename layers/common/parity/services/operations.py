@@ -12,7 +12,7 @@ import json
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from ..domain import limits
 from ..domain.errors import InvalidInput, NotFound, PurchaseNotFound, UserNotFound
@@ -36,8 +36,7 @@ EMAIL_HINT = (
 )
 
 
-@dataclass(frozen=True)
-class Match:
+class Match(NamedTuple):
     """One answer of a lookup: the user found, how, and the purchase that led there."""
 
     user_id: str | None  # None: a purchase nobody holds
@@ -45,15 +44,13 @@ class Match:
     purchase_id: str | None = None
 
 
-@dataclass(frozen=True)
-class Lookup:
+class Lookup(NamedTuple):
     query: str
     matches: list[Match]
     hint: str | None = None
 
 
-@dataclass(frozen=True)
-class EventDetail:
+class EventDetail(NamedTuple):
     record: EventRecord
     body: Any  # the verified body as JSON when it is JSON, else its text; None when it is gone
 
@@ -69,8 +66,7 @@ class Health:
     notes: list[str] = field(default_factory=list)
 
 
-@dataclass(frozen=True)
-class ReconcileRequest:
+class ReconcileRequest(NamedTuple):
     report_id: str
     purchase_ids: list[str]
 

@@ -21,7 +21,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from parity.domain import replay
-from parity.domain.drift import DUE_SHARDS, due, due_shard
+from parity.domain.drift import due, due_shard
 from parity.domain.entitlements import Entitlement
 from parity.domain.errors import DuplicateEventError, StoreApiError, VersionConflictError
 from parity.domain.model import PaymentRef, Purchase
@@ -547,15 +547,6 @@ class MemoryStore:
         page = keys[:limit]
         return [key.split("#", 3)[3] for key in page], page[-1] if len(keys) > limit else None
 
-    def due_purchases(self, now: datetime) -> Iterator[str]:
-        for shard in range(DUE_SHARDS):
-            for ends in (True, False):
-                after: str | None = None
-                while True:
-                    ids, after = self.due_page(now, shard, ends, after)
-                    yield from ids
-                    if after is None:
-                        break
 
     def mark_checked(self, purchase: Purchase, at: datetime) -> bool:
         stored = self.purchases.get(purchase.purchase_id)

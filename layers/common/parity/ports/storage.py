@@ -120,10 +120,6 @@ class DriftStore(Protocol):
         returned. Returns the ids and the position to go on from (None: the pass is done). An index
         read: no table scan."""
 
-    def due_purchases(self, now: datetime) -> Iterator[str]:
-        """The ids of every purchase due for a check by `now`: shard after shard, each shard's first
-        pass, then its rolling slice (`due_page` through to the end)."""
-
     def mark_checked(self, purchase: Purchase, at: datetime) -> bool:
         """Record that the purchase, as read, was checked with its store at `at`: its next due time
         moves on. Conditional on its version: False when it changed meanwhile (the next scan looks

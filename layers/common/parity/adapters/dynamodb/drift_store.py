@@ -5,13 +5,12 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
 from botocore.exceptions import ClientError
 
-from ...domain.drift import DUE_SHARDS
 from ...domain.model import Purchase
 from .schema import (
     GSI2,
@@ -60,16 +59,6 @@ class DynamoDriftStore(OnTable):
         last = response.get("LastEvaluatedKey")
         return [purchase_id_of(item["PK"]["S"]) for item in response.get("Items", [])], json.dumps(last) if last else None
 
-    def due_purchases(self, now: datetime) -> Iterator[str]:
-        """The ids of every purchase due by `now`: each shard's due pass, then its rolling slice."""
-        for shard in range(DUE_SHARDS):
-            for ends in (True, False):
-                after: str | None = None
-                while True:
-                    ids, after = self.due_page(now, shard, ends, after)
-                    yield from ids
-                    if after is None:
-                        break
 
     def mark_checked(self, purchase: Purchase, at: datetime) -> bool:
         """Record that the purchase (as read, at its version) was checked with its store at `at`: its

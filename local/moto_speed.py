@@ -290,7 +290,11 @@ def _serializer_patch() -> tuple[object, str, object]:
 
 def install() -> Callable[[], None]:
     """Applies every change; returns the function that undoes them."""
-    patches = _patches()
+    return apply(_patches())
+
+
+def apply(patches: list[tuple[object, str, object]]) -> Callable[[], None]:
+    """Sets each `(owner, name, replacement)`; returns the function that puts the originals back."""
     saved = [(owner, name, getattr(owner, name)) for owner, name, _ in patches]
     for owner, name, replacement in patches:
         setattr(owner, name, replacement)

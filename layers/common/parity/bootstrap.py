@@ -287,35 +287,33 @@ def _projector(settings: Settings, repo):
     return Projector(repo, settings.core.catalog, settings.core.refund_threshold)
 
 
+def _operator_ports(settings: Settings, repo, publisher, clients: AwsClients | None) -> dict[str, Any]:
+    """What the operator services that rewrite purchases share: the repository (also their event log),
+    the publisher, the projector, the catalog and the clock."""
+    repo = repo or repository(settings, clients)
+    return {
+        "repository": repo,
+        "event_log": repo,
+        "publisher": publisher or change_publisher(settings, clients),
+        "projector": _projector(settings, repo),
+        "catalog": settings.core.catalog,
+        "clock": SystemClock(),
+    }
+
+
 def administration(settings: Settings, repo=None, publisher=None, clients: AwsClients | None = None):
     """`repo`, `publisher`: adapters another service of the same container already built."""
     from .services.admin import Administration
 
-    repo = repo or repository(settings, clients)
-    return Administration(
-        repository=repo,
-        event_log=repo,
-        publisher=publisher or change_publisher(settings, clients),
-        projector=_projector(settings, repo),
-        catalog=settings.core.catalog,
-        clock=SystemClock(),
-        refund_threshold=settings.core.refund_threshold,
-    )
+    ports = _operator_ports(settings, repo, publisher, clients)
+    return Administration(**ports, refund_threshold=settings.core.refund_threshold)
 
 
 def support(settings: Settings, repo=None, publisher=None, clients: AwsClients | None = None):
     """Manual grants and clearing review flags (operators)."""
     from .services.support import Support
 
-    repo = repo or repository(settings, clients)
-    return Support(
-        repository=repo,
-        event_log=repo,
-        publisher=publisher or change_publisher(settings, clients),
-        projector=_projector(settings, repo),
-        catalog=settings.core.catalog,
-        clock=SystemClock(),
-    )
+    return Support(**_operator_ports(settings, repo, publisher, clients))
 
 
 def erasure(settings: Settings, repo=None, publisher=None, clients: AwsClients | None = None):

@@ -6,16 +6,12 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
+# the cold-start benchmarks' Lambda-like environment
+from bench.common import ROOT, cold_env, scratch, write_apple_root
+
 HANDLERS = sorted(path.parent.name for path in (ROOT / "functions").glob("*/app.py"))
 
-sys.path.insert(0, str(ROOT / "bench"))
-try:  # the cold-start benchmarks' Lambda-like environment
-    from common import cold_env, scratch, write_apple_root
-finally:
-    sys.path.pop(0)
 
 # Each handler module imported as Lambda's init would, in one interpreter: the collector switched off as
 # `import parity` does on Lambda, then the module run; what the collector looks like afterwards is printed.

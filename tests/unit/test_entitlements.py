@@ -299,3 +299,12 @@ def test_ageing_never_activates():
 def test_a_lifetime_entitlement_never_ages():
     forever = entitlement(expires_at=None)
     assert forever.at(day(100 * 365)) is forever
+
+
+def test_the_catalogs_manual_store_is_the_models():
+    # domain/catalog.py names the manual store by its value, so that parsing the catalog at every cold
+    # start does not load the purchase model.
+    from parity.domain import catalog
+    from parity.domain.model import Store
+
+    assert catalog.MANUAL == Store.MANUAL.value
